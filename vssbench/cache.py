@@ -1,0 +1,74 @@
+"""On-disk cache of derived data, keyed by what determines it, written atomically under a file lock."""
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+from filelock import FileLock
+
+T = TypeVar("T")
+
+
+def key_hash(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cached(
+    path: Path,
+    build: Callable[[], T],
+    save: Callable[[T, Path], None],
+    load: Callable[[Path], T],
+) -> tuple[T, bool]:
+    """Load `path` if present, else build, write to a temp file and rename. Returns (value, hit).
+
+    The lock makes a second process needing the same entry wait and then read it instead of
+    building it again; the rename means a killed writer never leaves a half-written entry behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            return load(path), True
+        value = build()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            save(value, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return value, False
+
+
+def entry(root: Path, kind: str, key: dict, suffix: str) -> Path:
+    """Path of a cache entry; the key is written beside it so a person can tell what it holds."""
+    path = Path(root) / kind / f"{key_hash(key)}{suffix}"
+    meta = path.with_suffix(".json")
+    if not meta.exists():
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(key, sort_keys=True, default=str, ensure_ascii=False))
+        os.replace(tmp, meta)
+    return path
+
+
+def save_frame(df: pd.DataFrame, path: Path) -> None:
+    df.to_parquet(path, index=False)
+
+
+def save_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def save_array(array: np.ndarray, path: Path) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array)

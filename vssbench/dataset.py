@@ -1,0 +1,159 @@
+"""The data a run needs (documents, queries, vectors, exact neighbours), built once and cached."""
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faker
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from vssbench import cache
+from vssbench.corpus import QueryMix, generate_corpus, generate_queries
+from vssbench.embed import embed, feature_matrix
+from vssbench.groundtruth import exact_topk
+
+log = logging.getLogger(__name__)
+
+# Bump when the generator, the embedder or the ground truth change what they produce.
+DATA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    n_docs: int
+    n_queries: int
+    dim: int
+    metric: str
+    k: int
+    seed: int
+    mix: QueryMix
+    filtered: bool
+
+
+@dataclass
+class Dataset:
+    corpus: pd.DataFrame
+    queries: pd.DataFrame
+    doc_vectors: np.ndarray
+    query_vectors: np.ndarray
+    exact_ids: np.ndarray
+    exact_dist: np.ndarray
+    timings: dict[str, float]
+    cache_hits: dict[str, bool]
+
+
+def _texts(corpus: pd.DataFrame) -> list[str]:
+    return (corpus["title"] + " " + corpus["body"]).tolist()
+
+
+def _vectors(root: Path, key: dict, texts, dim: int) -> tuple[np.ndarray, bool, bool]:
+    """Sparse features are independent of dim and cached once; the projection is cached per dim."""
+
+    def build_features():
+        matrix, names = feature_matrix(texts())
+        return {
+            "data": matrix.data,
+            "indices": matrix.indices,
+            "indptr": matrix.indptr,
+            "shape": np.asarray(matrix.shape),
+            "names": names,
+        }
+
+    feats, feats_hit = cache.cached(
+        cache.entry(root, "features", key, ".npz"),
+        build_features,
+        cache.save_arrays,
+        cache.load_arrays,
+    )
+
+    def project():
+        matrix = sparse.csr_matrix(
+            (feats["data"], feats["indices"], feats["indptr"]), shape=tuple(feats["shape"])
+        )
+        return embed(matrix, feats["names"], dim)
+
+    vectors, hit = cache.cached(
+        cache.entry(root, "vectors", {**key, "dim": dim}, ".npy"),
+        project,
+        cache.save_array,
+        lambda p: np.load(p),
+    )
+    return vectors, feats_hit, hit
+
+
+def load_dataset(spec: DataSpec, root: Path) -> Dataset:
+    timings: dict[str, float] = {}
+    hits: dict[str, bool] = {}
+    corpus_key = {
+        "version": DATA_VERSION,
+        "faker": faker.VERSION,
+        "n_docs": spec.n_docs,
+        "seed": spec.seed,
+    }
+    query_key = {**corpus_key, "n_queries": spec.n_queries, "mix": vars(spec.mix)}
+
+    t = time.perf_counter()
+    log.info("corpus: %d documents, %d queries (seed %d)", spec.n_docs, spec.n_queries, spec.seed)
+    corpus, hits["corpus"] = cache.cached(
+        cache.entry(root, "corpus", corpus_key, ".parquet"),
+        lambda: generate_corpus(spec.n_docs, spec.seed),
+        cache.save_frame,
+        pd.read_parquet,
+    )
+    queries, hits["queries"] = cache.cached(
+        cache.entry(root, "queries", query_key, ".parquet"),
+        lambda: generate_queries(corpus, spec.n_queries, spec.seed, spec.mix),
+        cache.save_frame,
+        pd.read_parquet,
+    )
+    timings["data_gen_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    log.info("vectors: dim %d", spec.dim)
+    doc_vectors, _, hits["doc_vectors"] = _vectors(
+        root, {**corpus_key, "part": "docs"}, lambda: _texts(corpus), spec.dim
+    )
+    query_vectors, _, hits["query_vectors"] = _vectors(
+        root, {**query_key, "part": "queries"}, lambda: queries["text"].tolist(), spec.dim
+    )
+    timings["embed_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    gt_key = {
+        **query_key,
+        "dim": spec.dim,
+        "metric": spec.metric,
+        "k": spec.k,
+        "filtered": spec.filtered,
+    }
+    log.info(
+        "ground truth: exact top-%d under %s%s",
+        spec.k,
+        spec.metric,
+        ", filtered" if spec.filtered else "",
+    )
+
+    def build_groundtruth():
+        groups = {}
+        if spec.filtered:
+            codes, categories = pd.factorize(corpus["category"])
+            groups = {
+                "doc_groups": codes,
+                "query_groups": categories.get_indexer(queries["category"]),
+            }
+        ids, dist = exact_topk(query_vectors, doc_vectors, spec.k, spec.metric, **groups)
+        return {"ids": ids, "dist": dist}
+
+    gt, hits["groundtruth"] = cache.cached(
+        cache.entry(root, "groundtruth", gt_key, ".npz"),
+        build_groundtruth,
+        cache.save_arrays,
+        cache.load_arrays,
+    )
+    timings["groundtruth_s"] = time.perf_counter() - t
+    return Dataset(
+        corpus, queries, doc_vectors, query_vectors, gt["ids"], gt["dist"], timings, hits
+    )

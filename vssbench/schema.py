@@ -1,0 +1,195 @@
+"""Typed config schema (registered in Hydra's ConfigStore) and the range checks types cannot express."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+
+class Metric(StrEnum):
+    l2sq = "l2sq"
+    cosine = "cosine"
+    ip = "ip"
+
+
+class SearchKind(StrEnum):
+    vector = "vector"
+    hybrid = "hybrid"
+
+
+class FilterKind(StrEnum):
+    none = "none"
+    category = "category"
+
+
+class FilterStrategy(StrEnum):
+    none = "none"
+    post = "post"
+    overfetch = "overfetch"
+    exact = "exact"
+
+
+@dataclass
+class ScaleConfig:
+    name: str = MISSING
+    n_docs: int = MISSING
+    n_queries: int = 500
+
+
+@dataclass
+class DimConfig:
+    size: int = MISSING
+
+
+@dataclass
+class SearchConfig:
+    name: SearchKind = SearchKind.vector
+
+
+@dataclass
+class FilterConfig:
+    name: FilterKind = FilterKind.none
+    # post: the query as written (WHERE + ORDER BY + LIMIT); overfetch: index top k*factor, then
+    # filter; exact: brute force over the filtered rows.
+    strategy: FilterStrategy = FilterStrategy.none
+    overfetch_factor: int = 10
+
+
+@dataclass
+class HnswConfig:
+    metric: Metric = Metric.cosine
+    M: int = 16
+    ef_construction: int = 128
+    ef_search: int = 64
+
+
+@dataclass
+class QueriesConfig:
+    paraphrase: float = 0.4
+    entity: float = 0.3
+    keyword: float = 0.3
+    warmup: int = 50
+
+
+@dataclass
+class EngineConfig:
+    threads: int = 2
+    # DuckDB 1.5 adds a semi join over a full table scan for LIMIT <= 50 (late materialization);
+    # 0 turns it off so the index query is what is timed.
+    late_materialization_max_rows: int = 0
+
+
+@dataclass
+class TrackingConfig:
+    experiment: str = "vssbench"
+    dir: str = "mlruns"
+    uri: str | None = None
+
+
+@dataclass
+class Config:
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    dim: DimConfig = field(default_factory=DimConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    hnsw: HnswConfig = field(default_factory=HnswConfig)
+    queries: QueriesConfig = field(default_factory=QueriesConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    k: int = 10
+    seed: int = 42
+    cache_dir: str = ".cache/vssbench"
+    force: bool = False
+
+
+# Keys that do not change what a run measures; everything else goes into the run's fingerprint.
+NOT_IN_FINGERPRINT = ("tracking", "cache_dir", "force")
+
+ConfigStore.instance().store(name="vssbench_schema", node=Config)
+
+
+class ConfigError(ValueError):
+    """A configuration value out of range; the message names the key."""
+
+
+def _check(ok: bool, key: str, value: object, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value}: {why}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first bad key, before any work is done."""
+    n_docs = cfg.scale.n_docs
+    _check(n_docs >= 100, "scale.n_docs", n_docs, "must be at least 100")
+    _check(
+        1 <= cfg.scale.n_queries <= n_docs,
+        "scale.n_queries",
+        cfg.scale.n_queries,
+        f"must be between 1 and scale.n_docs ({n_docs})",
+    )
+    _check(2 <= cfg.dim.size <= 4096, "dim.size", cfg.dim.size, "must be between 2 and 4096")
+    _check(1 <= cfg.k <= n_docs, "k", cfg.k, f"must be between 1 and scale.n_docs ({n_docs})")
+    # The filter keeps about a tenth of the documents: k must fit into one category.
+    if cfg.filter.name == FilterKind.category:
+        _check(
+            cfg.k <= n_docs // 20,
+            "k",
+            cfg.k,
+            f"with filter=category must be at most {n_docs // 20} (5% of scale.n_docs)",
+        )
+    _check(2 <= cfg.hnsw.M <= 512, "hnsw.M", cfg.hnsw.M, "must be between 2 and 512")
+    _check(
+        1 <= cfg.hnsw.ef_construction <= 4096,
+        "hnsw.ef_construction",
+        cfg.hnsw.ef_construction,
+        "must be between 1 and 4096",
+    )
+    _check(
+        1 <= cfg.hnsw.ef_search <= 4096,
+        "hnsw.ef_search",
+        cfg.hnsw.ef_search,
+        "must be between 1 and 4096",
+    )
+    _check(cfg.engine.threads >= 1, "engine.threads", cfg.engine.threads, "must be at least 1")
+    _check(
+        cfg.engine.late_materialization_max_rows >= 0,
+        "engine.late_materialization_max_rows",
+        cfg.engine.late_materialization_max_rows,
+        "must be >= 0",
+    )
+    _check(cfg.queries.warmup >= 0, "queries.warmup", cfg.queries.warmup, "must be >= 0")
+    shares = [cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword]
+    _check(
+        min(shares) >= 0 and sum(shares) > 0,
+        "queries",
+        shares,
+        "query kind shares must be >= 0 with a positive sum",
+    )
+    strategy = cfg.filter.strategy
+    if cfg.filter.name == FilterKind.none:
+        _check(
+            strategy == FilterStrategy.none,
+            "filter.strategy",
+            strategy.value,
+            "needs filter=category (filter=none has no strategy)",
+        )
+    else:
+        _check(
+            strategy != FilterStrategy.none,
+            "filter.strategy",
+            strategy.value,
+            "filter=category needs post, overfetch or exact",
+        )
+    _check(
+        cfg.filter.overfetch_factor >= 1,
+        "filter.overfetch_factor",
+        cfg.filter.overfetch_factor,
+        "must be at least 1",
+    )
+    _check(
+        cfg.search.name != SearchKind.hybrid,
+        "search",
+        "hybrid",
+        "hybrid search (vector + BM25) is not implemented yet; use search=vector",
+    )

@@ -1,0 +1,107 @@
+"""MLflow: the store, run fingerprints, the finished-run lookup that makes sweeps resumable, logging."""
+
+import hashlib
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+
+import mlflow
+import psutil
+from mlflow.entities import Run
+from omegaconf import DictConfig, OmegaConf
+
+from vssbench.schema import NOT_IN_FINGERPRINT
+
+log = logging.getLogger(__name__)
+
+# Bump when a change to the benchmark makes its numbers incomparable with earlier runs.
+BENCH_VERSION = "1"
+
+
+def tracking_uri(tracking: DictConfig) -> str:
+    """Explicit tracking.uri, else MLFLOW_TRACKING_URI, else a sqlite store under tracking.dir."""
+    if tracking.uri:
+        return tracking.uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path(tracking.dir).resolve() / 'mlflow.db'}"
+
+
+def prepare(tracking: DictConfig) -> str:
+    """Create the store and the experiment if needed; returns the experiment id.
+
+    Call it once before jobs fan out: processes creating a new sqlite store at once corrupt it.
+    """
+    uri = tracking_uri(tracking)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name(tracking.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifacts = None
+    if uri.startswith("sqlite:") and not tracking.uri and not os.environ.get("MLFLOW_TRACKING_URI"):
+        artifacts = (Path(tracking.dir).resolve() / "artifacts").as_uri()
+    return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts)
+
+
+def fingerprint(cfg: DictConfig) -> str:
+    """Hash of the resolved configuration that affects results, plus the benchmark version."""
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for key in NOT_IN_FINGERPRINT:
+        data.pop(key, None)
+    data["bench_version"] = BENCH_VERSION
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def find_finished(experiment_id: str, fp: str) -> Run | None:
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.fingerprint = '{fp}' and attributes.status = 'FINISHED'",
+        max_results=1,
+        output_format="list",
+    )
+    return runs[0] if runs else None
+
+
+def run_name(cfg: DictConfig) -> str:
+    """E.g. 100k-d512-vector-category-post-cosine-M16-efc128-ef64: sorts and groups in the UI."""
+    parts = [cfg.scale.name, f"d{cfg.dim.size}", cfg.search.name.value, cfg.filter.name.value]
+    if cfg.filter.strategy.value != "none":
+        parts.append(cfg.filter.strategy.value)
+    h = cfg.hnsw
+    parts += [h.metric.value, f"M{h.M}", f"efc{h.ef_construction}", f"ef{h.ef_search}"]
+    return "-".join(parts)
+
+
+def flat_params(cfg: DictConfig) -> dict[str, str]:
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    data.pop("tracking", None)
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            out[prefix] = str(node)
+
+    walk("", data)
+    return out
+
+
+def hardware_tags() -> dict[str, str]:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    return {
+        "hw.cpu_count": str(psutil.cpu_count(logical=True)),
+        "hw.ram_gb": f"{psutil.virtual_memory().total / 2**30:.1f}",
+        "hw.cpu_model": cpu,
+        "hw.python": platform.python_version(),
+    }
