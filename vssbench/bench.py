@@ -18,7 +18,7 @@ from vssbench.dataset import Dataset, DataSpec, load_dataset
 from vssbench.groundtruth import returned_distances
 from vssbench.monitor import PeakRss, rss_mb
 from vssbench.schema import FilterKind, validate
-from vssbench.search import QueryShape, vector_query
+from vssbench.search import vector_query
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
 def measure(cfg: DictConfig) -> Measurement:
     k = cfg.k
     metric = cfg.hnsw.metric.value
-    filtered = cfg.filter.name == FilterKind.category
+    column = None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
     spec = DataSpec(
         n_docs=cfg.scale.n_docs,
         n_queries=cfg.scale.n_queries,
-        dim=cfg.dim.size,
+        dim=cfg.dim,
         metric=metric,
         k=k,
         seed=cfg.seed,
         mix=QueryMix(cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword),
-        filtered=filtered,
+        filter_column=column,
     )
     data = load_dataset(spec, Path(cfg.cache_dir))
     timings = dict(data.timings)
@@ -94,12 +94,11 @@ def measure(cfg: DictConfig) -> Measurement:
         log.info("index built in %.1f s", timings["index_build_s"])
 
         engine.set_ef_search(con, cfg.hnsw.ef_search)
-        shape = vector_query(metric, spec.dim, cfg.filter.strategy.value)
+        shape = vector_query(metric, spec.dim, cfg.filter.strategy.value, column)
         fetch = k * cfg.filter.overfetch_factor
-        categories = data.queries["category"].to_numpy(dtype=str)
+        values = filter_values(data, column)
         params = [
-            shape.params(v, c, k, fetch)
-            for v, c in zip(data.query_vectors, categories, strict=True)
+            shape.params(v, c, k, fetch) for v, c in zip(data.query_vectors, values, strict=True)
         ]
         plan = engine.explain(con, shape.sql, params[0])
         engine.check_plan(plan, shape.uses_index)
@@ -121,7 +120,7 @@ def measure(cfg: DictConfig) -> Measurement:
     finally:
         con.close()
 
-    per_query, summary = evaluate(data, returned, latencies, shape, k, metric, filtered)
+    per_query, summary = evaluate(data, returned, latencies, k, metric, column)
     summary.update(timings)
     summary.update(info)
     summary["qps"] = len(params) / latencies.sum() * 1e9
@@ -136,26 +135,32 @@ def measure(cfg: DictConfig) -> Measurement:
     )
 
 
+def filter_values(data: Dataset, column: str | None) -> np.ndarray:
+    """Each query's filter value: its target document's value in the filtered column."""
+    if column is None:
+        return np.full(len(data.queries), None, dtype=object)
+    return data.corpus[column].to_numpy(dtype=str)[data.queries["target"].to_numpy()]
+
+
 def evaluate(
     data: Dataset,
     returned: list[np.ndarray],
     latencies: np.ndarray,
-    shape: QueryShape,
     k: int,
     metric: str,
-    filtered: bool,
+    column: str | None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Per-query results and their aggregates: recall against exact search, MRR and nDCG on labels."""
     q = data.queries
     true_dist = returned_distances(data.query_vectors, data.doc_vectors, returned, metric)
     recall = metrics.recall_at_k(true_dist, data.exact_dist, k)
-    doc_category = data.corpus["category"].to_numpy(dtype=str)
+    doc_values = data.corpus[column].to_numpy(dtype=str) if column else None
     rr, gain, found = [], [], []
-    for got, relevant, grades, category in zip(
-        returned, q["relevant"], q["grades"], q["category"], strict=True
+    for got, relevant, grades, value in zip(
+        returned, q["relevant"], q["grades"], filter_values(data, column), strict=True
     ):
-        if filtered:  # documents the filter excludes cannot be asked for
-            keep = doc_category[relevant] == category
+        if column:  # documents the filter excludes cannot be asked for
+            keep = doc_values[relevant] == value
             relevant, grades = relevant[keep], grades[keep]
         rr.append(metrics.reciprocal_rank(got, relevant, 10))
         gain.append(metrics.ndcg(got, relevant, grades, 10))
@@ -168,6 +173,7 @@ def evaluate(
             "text": q["text"],
             "target": q["target"],
             "category": q["category"],
+            "filter_value": filter_values(data, column),
             "returned_ids": [r.tolist() for r in returned],
             "rows_returned": rows,
             "latency_ms": latencies / 1e6,

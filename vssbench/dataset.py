@@ -30,7 +30,8 @@ class DataSpec:
     k: int
     seed: int
     mix: QueryMix
-    filtered: bool
+    # Metadata column a query is restricted to (its target's value there), or None.
+    filter_column: str | None
 
 
 @dataclass
@@ -122,28 +123,17 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    gt_key = {
-        **query_key,
-        "dim": spec.dim,
-        "metric": spec.metric,
-        "k": spec.k,
-        "filtered": spec.filtered,
-    }
+    gt_key = {**query_key, "dim": spec.dim, "metric": spec.metric, "k": spec.k}
+    gt_key["filter"] = spec.filter_column
     log.info(
-        "ground truth: exact top-%d under %s%s",
-        spec.k,
-        spec.metric,
-        ", filtered" if spec.filtered else "",
+        "ground truth: exact top-%d under %s, filter %s", spec.k, spec.metric, spec.filter_column
     )
 
     def build_groundtruth():
         groups = {}
-        if spec.filtered:
-            codes, categories = pd.factorize(corpus["category"])
-            groups = {
-                "doc_groups": codes,
-                "query_groups": categories.get_indexer(queries["category"]),
-            }
+        if spec.filter_column:
+            codes = pd.factorize(corpus[spec.filter_column])[0]
+            groups = {"doc_groups": codes, "query_groups": codes[queries["target"].to_numpy()]}
         ids, dist = exact_topk(query_vectors, doc_vectors, spec.k, spec.metric, **groups)
         return {"ids": ids, "dist": dist}
 

@@ -15,16 +15,16 @@ DISTANCE_FUNCTION = {
 class QueryShape:
     sql: str
     uses_index: bool
-    # Bound-parameter order: which of "vec", "category", "k", "fetch" the SQL takes, in order.
+    # Bound-parameter order: which of "vec", "value", "k", "fetch" the SQL takes, in order.
     order: tuple[str, ...]
 
-    def params(self, vector: np.ndarray, category: str, k: int, fetch: int) -> list:
-        values = {"vec": vector, "category": category, "k": k, "fetch": fetch}
+    def params(self, vector: np.ndarray, value: str, k: int, fetch: int) -> list:
+        values = {"vec": vector, "value": value, "k": k, "fetch": fetch}
         return [values[name] for name in self.order]
 
 
-def vector_query(metric: str, dim: int, strategy: str) -> QueryShape:
-    """The SQL a user writes for top-k vector search, optionally restricted to one category.
+def vector_query(metric: str, dim: int, strategy: str, column: str | None = None) -> QueryShape:
+    """The SQL a user writes for top-k vector search, optionally restricted to `column` = value.
 
     post: WHERE + ORDER BY + LIMIT as written; this vss build filters after the index search.
     overfetch: index top-`fetch`, then the filter, then top-k.
@@ -33,16 +33,17 @@ def vector_query(metric: str, dim: int, strategy: str) -> QueryShape:
     dist = f"{DISTANCE_FUNCTION[metric]}(vec, ?::FLOAT[{dim}])"
     if strategy == "none":
         return QueryShape(f"SELECT id FROM docs ORDER BY {dist} LIMIT ?", True, ("vec", "k"))
+    # The column comes from a closed enum (FilterKind), never from user text.
     if strategy == "post":
-        sql = f"SELECT id FROM docs WHERE category = ? ORDER BY {dist} LIMIT ?"
-        return QueryShape(sql, True, ("category", "vec", "k"))
+        sql = f"SELECT id FROM docs WHERE {column} = ? ORDER BY {dist} LIMIT ?"
+        return QueryShape(sql, True, ("value", "vec", "k"))
     if strategy == "overfetch":
         sql = (
-            f"SELECT id FROM (SELECT id, category, {dist} AS dist FROM docs ORDER BY dist LIMIT ?) "
-            "WHERE category = ? ORDER BY dist LIMIT ?"
+            f"SELECT id FROM (SELECT id, {column}, {dist} AS dist FROM docs ORDER BY dist LIMIT ?) "
+            f"WHERE {column} = ? ORDER BY dist LIMIT ?"
         )
-        return QueryShape(sql, True, ("vec", "fetch", "category", "k"))
+        return QueryShape(sql, True, ("vec", "fetch", "value", "k"))
     if strategy == "exact":
-        sql = f"SELECT id FROM docs WHERE category = ? ORDER BY {dist} + 0 LIMIT ?"
-        return QueryShape(sql, False, ("category", "vec", "k"))
+        sql = f"SELECT id FROM docs WHERE {column} = ? ORDER BY {dist} + 0 LIMIT ?"
+        return QueryShape(sql, False, ("value", "vec", "k"))
     raise ValueError(f"unknown filter strategy {strategy!r}")

@@ -66,7 +66,7 @@ def find_finished(experiment_id: str, fp: str) -> Run | None:
 
 def run_name(cfg: DictConfig) -> str:
     """E.g. 100k-d512-vector-category-post-cosine-M16-efc128-ef64: sorts and groups in the UI."""
-    parts = [cfg.scale.name, f"d{cfg.dim.size}", cfg.search.name.value, cfg.filter.name.value]
+    parts = [cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value, cfg.filter.name.value]
     if cfg.filter.strategy.value != "none":
         parts.append(cfg.filter.strategy.value)
     h = cfg.hnsw
