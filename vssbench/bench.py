@@ -155,9 +155,10 @@ def evaluate(
     true_dist = returned_distances(data.query_vectors, data.doc_vectors, returned, metric)
     recall = metrics.recall_at_k(true_dist, data.exact_dist, k)
     doc_values = data.corpus[column].to_numpy(dtype=str) if column else None
+    query_values = filter_values(data, column)
     rr, gain, found = [], [], []
     for got, relevant, grades, value in zip(
-        returned, q["relevant"], q["grades"], filter_values(data, column), strict=True
+        returned, q["relevant"], q["grades"], query_values, strict=True
     ):
         if column:  # documents the filter excludes cannot be asked for
             keep = doc_values[relevant] == value
@@ -173,7 +174,7 @@ def evaluate(
             "text": q["text"],
             "target": q["target"],
             "category": q["category"],
-            "filter_value": filter_values(data, column),
+            "filter_value": query_values,
             "returned_ids": [r.tolist() for r in returned],
             "rows_returned": rows,
             "latency_ms": latencies / 1e6,

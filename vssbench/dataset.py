@@ -2,6 +2,7 @@
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,10 +51,13 @@ def _texts(corpus: pd.DataFrame) -> list[str]:
     return (corpus["title"] + " " + corpus["body"]).tolist()
 
 
-def _vectors(root: Path, key: dict, texts, dim: int) -> tuple[np.ndarray, bool, bool]:
-    """Sparse features are independent of dim and cached once; the projection is cached per dim."""
+def _vectors(
+    root: Path, key: dict, texts: Callable[[], list[str]], dim: int
+) -> tuple[np.ndarray, bool]:
+    """Vectors for `dim`, cached; the sparse features behind them are independent of dim and
+    cached once, and only read when a new dim must be projected."""
 
-    def build_features():
+    def build_features() -> dict[str, np.ndarray]:
         matrix, names = feature_matrix(texts())
         return {
             "data": matrix.data,
@@ -63,26 +67,23 @@ def _vectors(root: Path, key: dict, texts, dim: int) -> tuple[np.ndarray, bool, 
             "names": names,
         }
 
-    feats, feats_hit = cache.cached(
-        cache.entry(root, "features", key, ".npz"),
-        build_features,
-        cache.save_arrays,
-        cache.load_arrays,
-    )
-
-    def project():
-        matrix = sparse.csr_matrix(
-            (feats["data"], feats["indices"], feats["indptr"]), shape=tuple(feats["shape"])
+    def project() -> np.ndarray:
+        feats, _ = cache.cached(
+            cache.entry(root, "features", key, ".npz"),
+            build_features,
+            cache.save_arrays,
+            cache.load_arrays,
         )
+        shape = tuple(feats["shape"])
+        matrix = sparse.csr_matrix((feats["data"], feats["indices"], feats["indptr"]), shape=shape)
         return embed(matrix, feats["names"], dim)
 
-    vectors, hit = cache.cached(
+    return cache.cached(
         cache.entry(root, "vectors", {**key, "dim": dim}, ".npy"),
         project,
         cache.save_array,
-        lambda p: np.load(p),
+        np.load,
     )
-    return vectors, feats_hit, hit
 
 
 def load_dataset(spec: DataSpec, root: Path) -> Dataset:
@@ -114,10 +115,10 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
 
     t = time.perf_counter()
     log.info("vectors: dim %d", spec.dim)
-    doc_vectors, _, hits["doc_vectors"] = _vectors(
+    doc_vectors, hits["doc_vectors"] = _vectors(
         root, {**corpus_key, "part": "docs"}, lambda: _texts(corpus), spec.dim
     )
-    query_vectors, _, hits["query_vectors"] = _vectors(
+    query_vectors, hits["query_vectors"] = _vectors(
         root, {**query_key, "part": "queries"}, lambda: queries["text"].tolist(), spec.dim
     )
     timings["embed_s"] = time.perf_counter() - t

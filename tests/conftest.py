@@ -1,0 +1,54 @@
+"""Shared fixtures: configs composed as the CLI composes them, pointed at temp dirs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One data cache for the session: tiny corpora are generated once, as in a real sweep."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_tracking(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture
+def make_cfg(tmp_path, cache_dir):
+    def make(*overrides: str):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose(
+                "config",
+                overrides=[
+                    "scale=tiny",
+                    f"cache_dir={cache_dir}",
+                    f"tracking.dir={tmp_path / 'mlruns'}",
+                    *overrides,
+                ],
+            )
+
+    return make
+
+
+@pytest.fixture
+def cli(tmp_path, cache_dir):
+    """Run `python -m vssbench ...` in tmp_path, as a user would; returns the CompletedProcess."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "vssbench", *args, f"cache_dir={cache_dir}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    return run

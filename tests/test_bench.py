@@ -1,0 +1,96 @@
+"""Whole runs on tiny data: real DuckDB, a real MLflow store in a temp dir."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from vssbench import bench, tracking
+
+
+def _runs(cfg) -> pd.DataFrame:
+    mlflow.set_tracking_uri(tracking.tracking_uri(cfg.tracking))
+    return mlflow.search_runs(experiment_names=[cfg.tracking.experiment])
+
+
+def test_low_ef_loses_recall_default_keeps_it(make_cfg):
+    weak = bench.run(make_cfg("hnsw.M=2", "hnsw.ef_construction=4", "hnsw.ef_search=2"))
+    strong = bench.run(make_cfg())
+    assert weak["recall_at_10"] < 0.8
+    assert strong["recall_at_10"] > 0.95
+    assert strong["rows_returned_mean"] == 10
+
+
+def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
+    post = bench.run(make_cfg("filter=region"))
+    overfetch = bench.run(make_cfg("filter=region", "filter.strategy=overfetch"))
+    exact = bench.run(make_cfg("filter=region", "filter.strategy=exact"))
+    assert post["rows_returned_mean"] < 5 and post["short_result_share"] > 0.9
+    assert post["recall_at_10"] < 0.5
+    assert overfetch["rows_returned_mean"] > post["rows_returned_mean"]
+    assert exact["recall_at_10"] == 1.0 and exact["rows_returned_mean"] == 10
+
+
+def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
+    cfg = make_cfg("dim=64")
+    result = bench.run(cfg)
+    runs = _runs(cfg)
+    assert len(runs) == 1 and runs["status"].iat[0] == "FINISHED"
+    run = runs.iloc[0]
+    assert run["tags.mlflow.runName"] == "tiny-d64-vector-none-cosine-M16-efc128-ef64"
+    assert run["params.hnsw.M"] == "16" and run["params.plan_check"] == "passed"
+    assert run["params.duckdb.hnsw_ef_search"] == "64"
+    assert run["tags.version.duckdb"] == "1.5.5" and run["tags.hw.cpu_count"]
+    for name in (
+        "qps",
+        "latency_p95_ms",
+        "index_build_s",
+        "index_memory_mb",
+        "peak_rss_mb",
+        "mrr_at_10",
+        "ndcg_at_10",
+        "data_gen_s",
+        "groundtruth_s",
+    ):
+        assert np.isfinite(run[f"metrics.{name}"]), name
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
+    assert {"config.yaml", "plan.txt", "plots", "per_query.parquet"} <= artifacts
+    plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "plots")}
+    assert plots == {"plots/latency.png", "plots/recall_by_rank.png"}
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run.run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path)
+    )
+    per_query = pd.read_parquet(local)
+    assert len(per_query) == cfg.scale.n_queries
+    assert np.isclose(per_query["recall_at_10"].mean(), result["recall_at_10"])
+    assert np.isclose(per_query["rr_at_10"].mean(), run["metrics.mrr_at_10"])
+    assert "HNSW_INDEX_SCAN" in mlflow.artifacts.load_text(f"runs:/{run.run_id}/plan.txt")
+
+
+def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
+    cfg = make_cfg("dim=32")
+    first = bench.run(cfg)
+    again = bench.run(cfg)
+    assert len(_runs(cfg)) == 1
+    assert again == pytest.approx(first)
+
+    bench.run(make_cfg("dim=32", "force=true"))
+    assert len(_runs(cfg)) == 2
+
+    other = make_cfg("dim=32", "hnsw.ef_search=20")
+    assert tracking.fingerprint(other) != tracking.fingerprint(cfg)
+    # A crashed run with the same fingerprint does not count as done.
+    client = mlflow.MlflowClient()
+    experiment_id = tracking.prepare(other.tracking)
+    crashed = client.create_run(experiment_id, tags={"fingerprint": tracking.fingerprint(other)})
+    client.set_terminated(crashed.info.run_id, status="FAILED")
+    bench.run(other)
+    statuses = _runs(cfg).query("`tags.fingerprint` == @tracking.fingerprint(@other)")["status"]
+    assert sorted(statuses) == ["FAILED", "FINISHED"]
+
+
+def test_fingerprint_ignores_where_results_go(make_cfg, tmp_path):
+    base = make_cfg()
+    moved = make_cfg(f"tracking.dir={tmp_path / 'elsewhere'}", f"cache_dir={tmp_path / 'c'}")
+    assert tracking.fingerprint(base) == tracking.fingerprint(moved)
+    assert tracking.fingerprint(base) != tracking.fingerprint(make_cfg("engine.threads=1"))

@@ -1,0 +1,66 @@
+"""Real DuckDB with the vss extension from PyPI: the plan checks that guard every run."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vssbench import engine
+from vssbench.search import vector_query
+
+DIM = 16
+
+
+@pytest.fixture(scope="module")
+def con():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((500, DIM)).astype(np.float32)
+    corpus = pd.DataFrame(
+        {
+            "id": np.arange(500, dtype=np.int32),
+            "category": np.array(["가", "나"] * 250),
+            "region": np.array(["서울"] * 500),
+            "published": pd.Timestamp("2024-01-01"),
+            "price": np.arange(500),
+        }
+    )
+    c = engine.connect(threads=1, late_materialization_max_rows=0)
+    engine.load_documents(c, corpus, vectors)
+    engine.build_hnsw(c, "cosine", 8, 32)
+    yield c
+    c.close()
+
+
+def _plan(con, shape):
+    return engine.explain(con, shape.sql, shape.params(np.ones(DIM, np.float32), "가", 10, 100))
+
+
+@pytest.mark.parametrize("strategy", ["none", "post", "overfetch"])
+def test_index_shapes_use_hnsw(con, strategy):
+    shape = vector_query("cosine", DIM, strategy, "category")
+    assert shape.uses_index
+    engine.check_plan(_plan(con, shape), expect_index=True)
+
+
+def test_exact_shape_does_not_use_the_index(con):
+    shape = vector_query("cosine", DIM, "exact", "category")
+    plan = _plan(con, shape)
+    assert "HNSW_INDEX_SCAN" not in plan
+    with pytest.raises(engine.PlanCheckError):
+        engine.check_plan(plan, expect_index=True)
+
+
+def test_metric_mismatch_is_caught(con):
+    """The trap: an l2 ORDER BY over a cosine index silently scans; the check must refuse it."""
+    with pytest.raises(engine.PlanCheckError, match="HNSW_INDEX_SCAN"):
+        engine.check_plan(_plan(con, vector_query("l2sq", DIM, "none")), expect_index=True)
+
+
+def test_settings_and_versions(con):
+    engine.set_ef_search(con, 37)
+    assert engine.settings(con) == {
+        "threads": "1",
+        "late_materialization_max_rows": "0",
+        "hnsw_ef_search": "37",
+    }
+    versions = engine.versions(con)
+    assert versions["duckdb"] == "1.5.5" and versions["vss"] and versions["fts"]
