@@ -1,5 +1,7 @@
 """Whole runs on tiny data: real DuckDB, a real MLflow store in a temp dir."""
 
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -9,7 +11,8 @@ from vssbench import bench, tracking
 
 
 def _runs(cfg) -> pd.DataFrame:
-    mlflow.set_tracking_uri(tracking.tracking_uri(cfg.tracking))
+    """The runs in the store under cfg.tracking.dir, read without the code under test."""
+    mlflow.set_tracking_uri(f"sqlite:///{Path(cfg.tracking.dir) / 'mlflow.db'}")
     return mlflow.search_runs(experiment_names=[cfg.tracking.experiment])
 
 
@@ -53,6 +56,8 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
         "groundtruth_s",
     ):
         assert np.isfinite(run[f"metrics.{name}"]), name
+    experiment = mlflow.get_experiment_by_name("vssbench")
+    assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts").as_uri()
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
     assert {"config.yaml", "plan.txt", "plots", "per_query.parquet"} <= artifacts
     plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "plots")}
@@ -87,6 +92,15 @@ def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
     bench.run(other)
     statuses = _runs(cfg).query("`tags.fingerprint` == @tracking.fingerprint(@other)")["status"]
     assert sorted(statuses) == ["FAILED", "FINISHED"]
+
+
+def test_each_run_goes_to_its_own_configured_store(make_cfg, tmp_path):
+    """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; a second store must still be used."""
+    first = make_cfg("dim=16", f"tracking.dir={tmp_path / 'a'}")
+    second = make_cfg("dim=16", f"tracking.dir={tmp_path / 'b'}")
+    bench.run(first)
+    bench.run(second)  # same fingerprint, other store: not skipped
+    assert len(_runs(first)) == 1 and len(_runs(second)) == 1
 
 
 def test_fingerprint_ignores_where_results_go(make_cfg, tmp_path):

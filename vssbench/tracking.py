@@ -20,13 +20,21 @@ log = logging.getLogger(__name__)
 BENCH_VERSION = "1"
 
 
+# Read once: mlflow.set_tracking_uri() writes MLFLOW_TRACKING_URI into the environment itself,
+# and a value we set must not pass for the user's choice in later runs of the same process.
+USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def _default_uri(tracking: DictConfig) -> str | None:
+    """None when the user chose a store (tracking.uri or MLFLOW_TRACKING_URI)."""
+    if tracking.uri or USER_TRACKING_URI:
+        return None
+    return f"sqlite:///{Path(tracking.dir).resolve() / 'mlflow.db'}"
+
+
 def tracking_uri(tracking: DictConfig) -> str:
     """Explicit tracking.uri, else MLFLOW_TRACKING_URI, else a sqlite store under tracking.dir."""
-    if tracking.uri:
-        return tracking.uri
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(tracking.dir).resolve() / 'mlflow.db'}"
+    return tracking.uri or USER_TRACKING_URI or _default_uri(tracking)
 
 
 def prepare(tracking: DictConfig) -> str:
@@ -34,14 +42,13 @@ def prepare(tracking: DictConfig) -> str:
 
     Call it once before jobs fan out: processes creating a new sqlite store at once corrupt it.
     """
-    uri = tracking_uri(tracking)
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(tracking_uri(tracking))
     experiment = mlflow.get_experiment_by_name(tracking.experiment)
     if experiment is not None:
         return experiment.experiment_id
-    artifacts = None
-    if uri.startswith("sqlite:") and not tracking.uri and not os.environ.get("MLFLOW_TRACKING_URI"):
-        artifacts = (Path(tracking.dir).resolve() / "artifacts").as_uri()
+    # In the default store, artifacts sit beside the database; a chosen store keeps its own rule.
+    local = _default_uri(tracking) is not None
+    artifacts = (Path(tracking.dir).resolve() / "artifacts").as_uri() if local else None
     return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts)
 
 
