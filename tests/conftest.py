@@ -1,5 +1,6 @@
 """Shared fixtures: configs composed as the CLI composes them, pointed at temp dirs."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,12 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_outside_tracking(monkeypatch):
-    """Runs go to each test's temp store, whatever store the developer's shell points at."""
+    """Runs go to each test's temp store, whatever store the developer's shell points at.
+
+    mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI, so earlier tests leave it behind.
+    """
     monkeypatch.setattr("vssbench.tracking.USER_TRACKING_URI", None)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
 @pytest.fixture
@@ -44,9 +49,11 @@ def cli(tmp_path, cache_dir):
     """Run `python -m vssbench ...` in tmp_path, as a user would; returns the CompletedProcess."""
 
     def run(*args: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         return subprocess.run(
             [sys.executable, "-m", "vssbench", *args, f"cache_dir={cache_dir}"],
             cwd=tmp_path,
+            env=env,
             capture_output=True,
             text=True,
             timeout=600,

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from vssbench import engine
-from vssbench.search import vector_query
+from vssbench.search import bm25_query, vector_query
 
 DIM = 16
 
@@ -24,14 +24,16 @@ def con():
         }
     )
     c = engine.connect(threads=1, late_materialization_max_rows=0)
-    engine.load_documents(c, corpus, vectors)
+    engine.load_documents(c, corpus, vectors, tokens=["커피 녹차"] * 500)
     engine.build_hnsw(c, "cosine", 8, 32)
+    engine.build_fts(c)
     yield c
     c.close()
 
 
 def _plan(con, shape):
-    return engine.explain(con, shape.sql, shape.params(np.ones(DIM, np.float32), "가", 10, 100))
+    params = shape.params(vec=np.ones(DIM, np.float32), value="가", k=10, fetch=100)
+    return engine.explain(con, shape.sql, params)
 
 
 @pytest.mark.parametrize("strategy", ["none", "post", "overfetch"])
@@ -64,3 +66,13 @@ def test_settings_and_versions(con):
     }
     versions = engine.versions(con)
     assert versions["duckdb"] == "1.5.5" and versions["vss"] and versions["fts"]
+
+
+def test_one_statement_hybrid_loses_the_index(con):
+    """Why hybrid runs two statements: joined with match_bm25, the HNSW top-k becomes a full scan."""
+    vector = vector_query("cosine", DIM, "none")
+    bm25 = bm25_query()
+    sql = f"SELECT id FROM ({vector.sql}) UNION ALL SELECT id FROM ({bm25.sql})"
+    plan = engine.explain(con, sql, [np.ones(DIM, np.float32), 10, "커피", 10])
+    assert "HNSW_INDEX_SCAN" not in plan
+    engine.check_plan(_plan(con, vector), expect_index=True)

@@ -1,9 +1,10 @@
-"""One benchmark run: data, DuckDB index build, plan check, timed queries, metrics, MLflow."""
+"""One benchmark run: data, DuckDB indexes, plan check, timed queries, metrics, MLflow."""
 
 import logging
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -13,14 +14,25 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from vssbench import engine, metrics, plots, tracking
-from vssbench.corpus import QUERY_KINDS, QueryMix
-from vssbench.dataset import Dataset, DataSpec, load_dataset
-from vssbench.groundtruth import returned_distances
+from vssbench.corpus import QueryMix
+from vssbench.dataset import Dataset, DataSpec, load_dataset, load_tokens
+from vssbench.evaluation import (
+    exact_recall,
+    filter_values,
+    label_scores,
+    rows_summary,
+    summarize_labels,
+)
+from vssbench.fusion import convex, rrf
 from vssbench.monitor import PeakRss, rss_mb
-from vssbench.schema import FilterKind, validate
-from vssbench.search import vector_query
+from vssbench.schema import FilterKind, SearchKind, validate
+from vssbench.search import bm25_query, vector_query
 
 log = logging.getLogger(__name__)
+
+
+class BM25CheckError(RuntimeError):
+    """BM25 scores (almost) no relevant document: the Korean text did not reach the FTS index."""
 
 
 @dataclass
@@ -56,8 +68,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 def measure(cfg: DictConfig) -> Measurement:
+    started = time.perf_counter()
     k = cfg.k
     metric = cfg.hnsw.metric.value
+    hybrid = cfg.search.name == SearchKind.hybrid
     column = None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
     spec = DataSpec(
         n_docs=cfg.scale.n_docs,
@@ -69,137 +83,192 @@ def measure(cfg: DictConfig) -> Measurement:
         mix=QueryMix(cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword),
         filter_column=column,
     )
-    data = load_dataset(spec, Path(cfg.cache_dir))
+    root = Path(cfg.cache_dir)
+    data = load_dataset(spec, root)
     timings = dict(data.timings)
+    doc_tokens = query_tokens = None
+    if hybrid:
+        t = time.perf_counter()
+        doc_tokens, query_tokens, data.cache_hits["tokens"] = load_tokens(
+            spec, data, cfg.search.tokenizer.value, root
+        )
+        timings["tokenize_s"] = time.perf_counter() - t
 
     con = engine.connect(cfg.engine.threads, cfg.engine.late_materialization_max_rows)
     try:
         t = time.perf_counter()
-        engine.load_documents(con, data.corpus, data.doc_vectors)
+        engine.load_documents(con, data.corpus, data.doc_vectors, doc_tokens)
         timings["load_s"] = time.perf_counter() - t
-
-        log.info(
-            "building HNSW index: %d x %d, M=%d, ef_construction=%d, %s",
-            spec.n_docs,
-            spec.dim,
-            cfg.hnsw.M,
-            cfg.hnsw.ef_construction,
-            metric,
-        )
-        rss_before = rss_mb()
-        t = time.perf_counter()
-        engine.build_hnsw(con, metric, cfg.hnsw.M, cfg.hnsw.ef_construction)
-        timings["index_build_s"] = time.perf_counter() - t
-        timings["index_memory_mb"] = rss_mb() - rss_before
-        log.info("index built in %.1f s", timings["index_build_s"])
+        _build_indexes(con, cfg, spec, timings, hybrid)
 
         engine.set_ef_search(con, cfg.hnsw.ef_search)
-        shape = vector_query(metric, spec.dim, cfg.filter.strategy.value, column)
-        fetch = k * cfg.filter.overfetch_factor
+        limit = cfg.search.candidates if hybrid else k
         values = filter_values(data, column)
-        params = [
-            shape.params(v, c, k, fetch) for v, c in zip(data.query_vectors, values, strict=True)
+        vshape = vector_query(metric, spec.dim, cfg.filter.strategy.value, column)
+        vparams = [
+            vshape.params(vec=v, value=value, k=limit, fetch=limit * cfg.filter.overfetch_factor)
+            for v, value in zip(data.query_vectors, values, strict=True)
         ]
-        plan = engine.explain(con, shape.sql, params[0])
-        engine.check_plan(plan, shape.uses_index)
-
-        log.info("timing %d queries after %d warm-up queries", len(params), cfg.queries.warmup)
-        t = time.perf_counter()
-        returned, latencies = engine.timed_queries(con, shape.sql, params, cfg.queries.warmup)
-        loop_s = time.perf_counter() - t
-        info = engine.index_info(con)
+        plan = engine.explain(con, vshape.sql, vparams[0])
+        engine.check_plan(plan, vshape.uses_index)
         run_params = {
-            "plan_uses_hnsw": str(shape.uses_index),
+            "plan_uses_hnsw": str(vshape.uses_index),
             "plan_check": "passed",
             "filter_strategy_used": cfg.filter.strategy.value,
-            "sql": shape.sql,
+            "sql": vshape.sql,
             **{f"duckdb.{name}": value for name, value in engine.settings(con).items()},
             **{f"cache_hit.{name}": str(hit) for name, hit in data.cache_hits.items()},
         }
+        log.info("timing %d queries after %d warm-up queries", len(vparams), cfg.queries.warmup)
+        if hybrid:
+            summary, per_query, vector_ids = _hybrid(
+                con, cfg, data, (vshape.sql, vparams), values, query_tokens, column
+            )
+            run_params["bm25_sql"] = bm25_query(column).sql
+        else:
+            vector_ids, latencies = engine.timed_queries(
+                con, vshape.sql, vparams, cfg.queries.warmup
+            )
+            scores = label_scores(data, vector_ids, column)
+            summary = {
+                **summarize_labels(scores, data.queries["kind"]),
+                **rows_summary(vector_ids, k),
+                **metrics.latency_summary(latencies),
+                "qps": len(latencies) / latencies.sum() * 1e9,
+            }
+            per_query = _per_query(data, vector_ids, latencies, scores)
+        info = engine.index_info(con)
         versions = engine.versions(con)
     finally:
         con.close()
 
-    per_query, summary = evaluate(data, returned, latencies, k, metric, column)
+    top_k = [ids[:k] for ids in vector_ids]
+    recall = exact_recall(data, top_k, k, metric)
+    per_query[f"recall_at_{k}"] = recall
+    summary[f"recall_at_{k}"] = float(recall.mean())
+    summary["n_queries"] = float(len(data.queries))
     summary.update(timings)
     summary.update(info)
-    summary["qps"] = len(params) / latencies.sum() * 1e9
-    summary["query_loop_s"] = loop_s
+    summary["run_wall_s"] = time.perf_counter() - started
+    if hybrid:
+        summary["fts_build_share"] = summary["fts_build_s"] / summary["run_wall_s"]
     return Measurement(
         metrics=summary,
         params=run_params,
         tags={f"version.{name}": version for name, version in versions.items()},
         per_query=per_query,
-        recall_by_rank=metrics.recall_by_rank(returned, data.exact_ids),
+        recall_by_rank=metrics.recall_by_rank(top_k, data.exact_ids),
         plan=plan,
     )
 
 
-def filter_values(data: Dataset, column: str | None) -> np.ndarray:
-    """Each query's filter value: its target document's value in the filtered column."""
-    if column is None:
-        return np.full(len(data.queries), None, dtype=object)
-    return data.corpus[column].to_numpy(dtype=str)[data.queries["target"].to_numpy()]
+def _build_indexes(con, cfg: DictConfig, spec: DataSpec, timings: dict, hybrid: bool) -> None:
+    log.info(
+        "building HNSW index: %d x %d, M=%d, ef_construction=%d, %s",
+        spec.n_docs,
+        spec.dim,
+        cfg.hnsw.M,
+        cfg.hnsw.ef_construction,
+        spec.metric,
+    )
+    rss_before = rss_mb()
+    t = time.perf_counter()
+    engine.build_hnsw(con, spec.metric, cfg.hnsw.M, cfg.hnsw.ef_construction)
+    timings["index_build_s"] = time.perf_counter() - t
+    timings["index_memory_mb"] = rss_mb() - rss_before
+    log.info("index built in %.1f s", timings["index_build_s"])
+    if hybrid:
+        rss_before = rss_mb()
+        t = time.perf_counter()
+        engine.build_fts(con)
+        timings["fts_build_s"] = time.perf_counter() - t
+        timings["fts_memory_mb"] = rss_mb() - rss_before
+        log.info("FTS index built in %.1f s", timings["fts_build_s"])
 
 
-def evaluate(
+def _hybrid(
+    con,
+    cfg: DictConfig,
     data: Dataset,
-    returned: list[np.ndarray],
-    latencies: np.ndarray,
-    k: int,
-    metric: str,
+    vector: tuple[str, list[list]],
+    values: np.ndarray,
+    query_tokens: list[str],
     column: str | None,
-) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Per-query results and their aggregates: recall against exact search, MRR and nDCG on labels."""
+) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
+    """BM25 check, then the timed hybrid loop; accuracy of each half alone and of the fusion."""
+    k, search = cfg.k, cfg.search
+    targets = data.queries["target"].to_numpy()
+    hit_rate = float(np.mean(~np.isnan(engine.bm25_scores_of(con, targets, query_tokens))))
+    if hit_rate < search.min_bm25_hit_rate:
+        raise BM25CheckError(
+            f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
+            f"{search.min_bm25_hit_rate}): the Korean text does not reach the FTS index"
+        )
+    bshape = bm25_query(column)
+    bparams = [
+        bshape.params(text=text, value=value, k=search.candidates)
+        for text, value in zip(query_tokens, values, strict=True)
+    ]
+    if search.fusion.value == "rrf":
+        fuse = partial(_rrf, k=k, constant=search.rrf_k)
+    else:
+        fuse = partial(_convex, k=k, alpha=search.alpha)
+    vector_sql, vparams = vector
+    res = engine.timed_hybrid(
+        con, vector_sql, vparams, bshape.sql, bparams, fuse, cfg.queries.warmup
+    )
+    kinds = data.queries["kind"]
+    summary: dict[str, float] = {"bm25_hit_rate": hit_rate}
+    halves = {
+        "vector_": [ids[:k] for ids in res.vector_ids],
+        "bm25_": [ids[:k] for ids in res.bm25_ids],
+    }
+    for prefix, returned in halves.items():
+        summary.update(summarize_labels(label_scores(data, returned, column), kinds, prefix))
+        summary.update(rows_summary(returned, k, prefix))
+    scores = label_scores(data, res.fused_ids, column)
+    summary.update(summarize_labels(scores, kinds))
+    summary.update(summarize_labels(scores, kinds, "hybrid_"))
+    summary.update(rows_summary(res.fused_ids, k))
+    summary.update(metrics.latency_summary(res.latency))
+    summary["qps"] = len(res.latency) / res.latency.sum() * 1e9
+    for prefix, part in (("vector_", res.vector_latency), ("bm25_", res.bm25_latency)):
+        summary.update({prefix + n: v for n, v in metrics.latency_summary(part).items()})
+    summary["fusion_mean_ms"] = float(res.fusion_latency.mean() / 1e6)
+    per_query = _per_query(data, res.fused_ids, res.latency, scores)
+    per_query["vector_ids"] = [ids.tolist() for ids in res.vector_ids]
+    per_query["bm25_ids"] = [ids.tolist() for ids in res.bm25_ids]
+    per_query["vector_latency_ms"] = res.vector_latency / 1e6
+    per_query["bm25_latency_ms"] = res.bm25_latency / 1e6
+    per_query["fusion_latency_ms"] = res.fusion_latency / 1e6
+    return summary, per_query, res.vector_ids
+
+
+def _rrf(vids, vdist, bids, bscores, *, k: int, constant: int) -> np.ndarray:
+    return rrf([vids, bids], k, constant)
+
+
+def _convex(vids, vdist, bids, bscores, *, k: int, alpha: float) -> np.ndarray:
+    return convex(vids, vdist, bids, bscores, k, alpha)
+
+
+def _per_query(
+    data: Dataset, returned: list[np.ndarray], latencies: np.ndarray, scores: pd.DataFrame
+) -> pd.DataFrame:
     q = data.queries
-    true_dist = returned_distances(data.query_vectors, data.doc_vectors, returned, metric)
-    recall = metrics.recall_at_k(true_dist, data.exact_dist, k)
-    doc_values = data.corpus[column].to_numpy(dtype=str) if column else None
-    query_values = filter_values(data, column)
-    rr, gain, found = [], [], []
-    for got, relevant, grades, value in zip(
-        returned, q["relevant"], q["grades"], query_values, strict=True
-    ):
-        if column:  # documents the filter excludes cannot be asked for
-            keep = doc_values[relevant] == value
-            relevant, grades = relevant[keep], grades[keep]
-        rr.append(metrics.reciprocal_rank(got, relevant, 10))
-        gain.append(metrics.ndcg(got, relevant, grades, 10))
-        found.append(metrics.recall_of_relevant(got, relevant, 10))
-    rows = np.array([len(r) for r in returned])
-    per_query = pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "qid": q["qid"],
             "kind": q["kind"],
             "text": q["text"],
             "target": q["target"],
             "category": q["category"],
-            "filter_value": query_values,
             "returned_ids": [r.tolist() for r in returned],
-            "rows_returned": rows,
+            "rows_returned": [len(r) for r in returned],
             "latency_ms": latencies / 1e6,
-            f"recall_at_{k}": recall,
-            "rr_at_10": rr,
-            "ndcg_at_10": gain,
-            "relevant_found_at_10": found,
         }
     )
-    summary = {
-        f"recall_at_{k}": float(recall.mean()),
-        "mrr_at_10": float(np.mean(rr)),
-        "ndcg_at_10": float(np.mean(gain)),
-        "relevant_recall_at_10": float(np.mean(found)),
-        "rows_returned_mean": float(rows.mean()),
-        "short_result_share": float(np.mean(rows < k)),
-        "n_queries": float(len(q)),
-        **metrics.latency_summary(latencies),
-    }
-    for kind in QUERY_KINDS:
-        sel = per_query["kind"] == kind
-        if sel.any():
-            summary[f"mrr_at_10.{kind}"] = float(per_query.loc[sel, "rr_at_10"].mean())
-            summary[f"ndcg_at_10.{kind}"] = float(per_query.loc[sel, "ndcg_at_10"].mean())
-    return per_query, summary
+    return pd.concat([frame, scores], axis=1)
 
 
 def _log(result: Measurement, name: str) -> None:
@@ -207,11 +276,9 @@ def _log(result: Measurement, name: str) -> None:
     mlflow.set_tags(result.tags)
     mlflow.log_metrics(result.metrics)
     mlflow.log_text(result.plan, "plan.txt")
+    latencies = result.per_query["latency_ms"].to_numpy()
     for artifact, fig in (
-        (
-            "plots/latency.png",
-            plots.latency_distribution(result.per_query["latency_ms"].to_numpy(), name),
-        ),
+        ("plots/latency.png", plots.latency_distribution(latencies, name)),
         ("plots/recall_by_rank.png", plots.recall_by_rank(result.recall_by_rank, name)),
     ):
         mlflow.log_figure(fig, artifact)
@@ -223,10 +290,17 @@ def _log(result: Measurement, name: str) -> None:
 
 
 def _summary(m: dict[str, float], k: int) -> str:
-    return (
+    text = (
         f"recall@{k}={m[f'recall_at_{k}']:.3f} mrr@10={m['mrr_at_10']:.3f} "
         f"ndcg@10={m['ndcg_at_10']:.3f} qps={m['qps']:.0f} p50={m['latency_p50_ms']:.2f}ms "
         f"p99={m['latency_p99_ms']:.2f}ms rows={m['rows_returned_mean']:.2f} "
         f"build={m['index_build_s']:.1f}s index_mem={m['index_memory_mb']:.0f}MB "
         f"peak_rss={m['peak_rss_mb']:.0f}MB"
     )
+    if "bm25_ndcg_at_10" in m:
+        text += (
+            f" | ndcg@10 vector={m['vector_ndcg_at_10']:.3f} bm25={m['bm25_ndcg_at_10']:.3f} "
+            f"hybrid={m['hybrid_ndcg_at_10']:.3f}; bm25 p50={m['bm25_latency_p50_ms']:.2f}ms "
+            f"fts_build={m['fts_build_s']:.1f}s bm25_hit_rate={m['bm25_hit_rate']:.2f}"
+        )
+    return text

@@ -15,6 +15,7 @@ from vssbench import cache
 from vssbench.corpus import QueryMix, generate_corpus, generate_queries
 from vssbench.embed import embed, feature_matrix
 from vssbench.groundtruth import exact_topk
+from vssbench.tokenize import TOKENIZER_VERSION, kiwi_version, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +87,50 @@ def _vectors(
     )
 
 
-def load_dataset(spec: DataSpec, root: Path) -> Dataset:
-    timings: dict[str, float] = {}
-    hits: dict[str, bool] = {}
-    corpus_key = {
+def _corpus_key(spec: DataSpec) -> dict:
+    return {
         "version": DATA_VERSION,
         "faker": faker.VERSION,
         "n_docs": spec.n_docs,
         "seed": spec.seed,
     }
-    query_key = {**corpus_key, "n_queries": spec.n_queries, "mix": vars(spec.mix)}
+
+
+def _query_key(spec: DataSpec) -> dict:
+    return {**_corpus_key(spec), "n_queries": spec.n_queries, "mix": vars(spec.mix)}
+
+
+def load_tokens(
+    spec: DataSpec, data: "Dataset", tokenizer: str, root: Path
+) -> tuple[list[str], list[str], bool]:
+    """Documents and queries tokenized for BM25, cached with the corpus: tokenized once per corpus."""
+    version = {
+        "tokenizer": tokenizer,
+        "tokenizer_version": TOKENIZER_VERSION,
+        "kiwi": kiwi_version(),
+    }
+
+    def cached_tokens(kind: str, key: dict, texts: Callable[[], list[str]]):
+        return cache.cached(
+            cache.entry(root, kind, {**key, **version}, ".parquet"),
+            lambda: pd.DataFrame({"tokens": tokenize(texts(), tokenizer)}),
+            cache.save_frame,
+            pd.read_parquet,
+        )
+
+    log.info("tokens: %s", tokenizer)
+    docs, hit = cached_tokens("doc_tokens", _corpus_key(spec), lambda: _texts(data.corpus))
+    queries, _ = cached_tokens(
+        "query_tokens", _query_key(spec), lambda: data.queries["text"].tolist()
+    )
+    return docs["tokens"].tolist(), queries["tokens"].tolist(), hit
+
+
+def load_dataset(spec: DataSpec, root: Path) -> Dataset:
+    timings: dict[str, float] = {}
+    hits: dict[str, bool] = {}
+    corpus_key = _corpus_key(spec)
+    query_key = _query_key(spec)
 
     t = time.perf_counter()
     log.info("corpus: %d documents, %d queries (seed %d)", spec.n_docs, spec.n_queries, spec.seed)

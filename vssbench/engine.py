@@ -1,6 +1,8 @@
 """DuckDB with the VSS and FTS extensions from PyPI: connection, loading, HNSW build, plan checks."""
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -42,20 +44,24 @@ def versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def load_documents(
-    con: duckdb.DuckDBPyConnection, corpus: pd.DataFrame, vectors: np.ndarray
+    con: duckdb.DuckDBPyConnection,
+    corpus: pd.DataFrame,
+    vectors: np.ndarray,
+    tokens: list[str] | None = None,
 ) -> None:
-    """Create table docs(id, category, region, published, price, vec FLOAT[dim]) through Arrow."""
+    """Create table docs(id, category, region, published, price, vec FLOAT[dim][, tokens]) via Arrow."""
     dim = vectors.shape[1]
-    table = pa.table(
-        {
-            "id": pa.array(corpus["id"].to_numpy()),
-            "category": pa.array(corpus["category"].to_numpy(dtype=str)),
-            "region": pa.array(corpus["region"].to_numpy(dtype=str)),
-            "published": pa.array(corpus["published"].to_numpy()),
-            "price": pa.array(corpus["price"].to_numpy()),
-            "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
-        }
-    )
+    columns = {
+        "id": pa.array(corpus["id"].to_numpy()),
+        "category": pa.array(corpus["category"].to_numpy(dtype=str)),
+        "region": pa.array(corpus["region"].to_numpy(dtype=str)),
+        "published": pa.array(corpus["published"].to_numpy()),
+        "price": pa.array(corpus["price"].to_numpy()),
+        "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+    }
+    if tokens is not None:
+        columns["tokens"] = pa.array(tokens, pa.string())
+    table = pa.table(columns)
     con.register("docs_arrow", table)
     try:
         con.execute("CREATE TABLE docs AS SELECT * FROM docs_arrow")
@@ -74,6 +80,26 @@ def build_hnsw(con: duckdb.DuckDBPyConnection, metric: str, m: int, ef_construct
         f"CREATE INDEX docs_hnsw ON docs USING HNSW (vec) "
         f"WITH (metric = '{metric}', M = {int(m)}, ef_construction = {int(ef_construction)})"
     )
+
+
+# Hangul must survive: the documented default ignore pattern '(\\.|[^a-z])+' deletes it. The text
+# is tokenized already (tokenize.py), so no stemmer and no English stopwords.
+FTS_OPTIONS = (
+    "stemmer = 'none', stopwords = 'none', strip_accents = 0, lower = 1, "
+    "ignore = '[^\\p{L}\\p{N}]+'"
+)
+
+
+def build_fts(con: duckdb.DuckDBPyConnection, options: str = FTS_OPTIONS) -> None:
+    """BM25 index over docs.tokens; PRAGMA arguments cannot be bound, the options are constants."""
+    con.execute(f"PRAGMA create_fts_index('docs', 'id', 'tokens', {options}, overwrite = 1)")
+
+
+def bm25_scores_of(con: duckdb.DuckDBPyConnection, ids: np.ndarray, texts: list[str]) -> np.ndarray:
+    """BM25 score of document ids[i] for query texts[i] (NaN where no query term matches it)."""
+    sql = "SELECT fts_main_docs.match_bm25(?::INTEGER, ?)"
+    scores = [con.execute(sql, [int(i), t]).fetchone()[0] for i, t in zip(ids, texts, strict=True)]
+    return np.array([np.nan if s is None else s for s in scores])
 
 
 def index_info(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
@@ -115,4 +141,62 @@ def timed_queries(
         result = con.execute(sql, p).fetchall()
         latencies[i] = time.perf_counter_ns() - start
         rows.append(result)
-    return [np.array([r[0] for r in result], np.int64) for result in rows], latencies
+    return [_ids(result) for result in rows], latencies
+
+
+def _ids(rows: list[tuple]) -> np.ndarray:
+    return np.array([r[0] for r in rows], np.int64)
+
+
+def _scores(rows: list[tuple]) -> np.ndarray:
+    return np.array([r[1] for r in rows], np.float64)
+
+
+@dataclass
+class HybridResult:
+    vector_ids: list[np.ndarray]
+    bm25_ids: list[np.ndarray]
+    fused_ids: list[np.ndarray]
+    # Nanoseconds per query: the whole hybrid query, and its three parts.
+    latency: np.ndarray
+    vector_latency: np.ndarray
+    bm25_latency: np.ndarray
+    fusion_latency: np.ndarray
+
+
+def timed_hybrid(
+    con: duckdb.DuckDBPyConnection,
+    vector_sql: str,
+    vector_params: list[list],
+    bm25_sql: str,
+    bm25_params: list[list],
+    fuse: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    warmup: int,
+) -> HybridResult:
+    """Vector statement, BM25 statement, fusion: each query timed as a whole and by part."""
+    pairs = list(zip(vector_params, bm25_params, strict=True))
+    for vp, bp in pairs[:warmup]:
+        con.execute(vector_sql, vp).fetchall()
+        con.execute(bm25_sql, bp).fetchall()
+    clocks = np.empty((len(pairs), 4), np.int64)
+    vector_rows, bm25_rows, fused = [], [], []
+    for i, (vp, bp) in enumerate(pairs):
+        t0 = time.perf_counter_ns()
+        v = con.execute(vector_sql, vp).fetchall()
+        t1 = time.perf_counter_ns()
+        b = con.execute(bm25_sql, bp).fetchall()
+        t2 = time.perf_counter_ns()
+        fused.append(fuse(_ids(v), _scores(v), _ids(b), _scores(b)))
+        clocks[i] = (t0, t1, t2, time.perf_counter_ns())
+        vector_rows.append(v)
+        bm25_rows.append(b)
+    parts = np.diff(clocks, axis=1)
+    return HybridResult(
+        vector_ids=[_ids(v) for v in vector_rows],
+        bm25_ids=[_ids(b) for b in bm25_rows],
+        fused_ids=fused,
+        latency=clocks[:, 3] - clocks[:, 0],
+        vector_latency=parts[:, 0],
+        bm25_latency=parts[:, 1],
+        fusion_latency=parts[:, 2],
+    )

@@ -40,9 +40,28 @@ class ScaleConfig:
     n_queries: int = 500
 
 
+class Tokenizer(StrEnum):
+    kiwi = "kiwi"
+    bigram = "bigram"
+
+
+class Fusion(StrEnum):
+    rrf = "rrf"
+    convex = "convex"
+
+
 @dataclass
 class SearchConfig:
     name: SearchKind = SearchKind.vector
+    # The rest applies to hybrid search only.
+    tokenizer: Tokenizer = Tokenizer.kiwi
+    # convex by default: on this corpus RRF loses to both halves (README: hybrid search).
+    fusion: Fusion = Fusion.convex
+    rrf_k: int = 60
+    alpha: float = 0.5  # convex: weight of the vector similarity
+    candidates: int = 50  # results each half fetches before fusion
+    # A hybrid run fails when BM25 scores fewer targets than this: its Korean text was lost.
+    min_bm25_hit_rate: float = 0.3
 
 
 @dataclass
@@ -185,9 +204,18 @@ def validate(cfg: DictConfig) -> None:
         cfg.filter.overfetch_factor,
         "must be at least 1",
     )
+    search = cfg.search
+    _check(search.rrf_k >= 1, "search.rrf_k", search.rrf_k, "must be at least 1")
+    _check(0 <= search.alpha <= 1, "search.alpha", search.alpha, "must be between 0 and 1")
     _check(
-        cfg.search.name != SearchKind.hybrid,
-        "search",
-        "hybrid",
-        "hybrid search (vector + BM25) is not implemented yet; use search=vector",
+        cfg.k <= search.candidates <= n_docs,
+        "search.candidates",
+        search.candidates,
+        f"must be between k ({cfg.k}) and scale.n_docs ({n_docs})",
+    )
+    _check(
+        0 <= search.min_bm25_hit_rate <= 1,
+        "search.min_bm25_hit_rate",
+        search.min_bm25_hit_rate,
+        "must be between 0 and 1",
     )

@@ -72,8 +72,12 @@ def find_finished(experiment_id: str, fp: str) -> Run | None:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """E.g. 100k-d512-vector-category-post-cosine-M16-efc128-ef64: sorts and groups in the UI."""
-    parts = [cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value, cfg.filter.name.value]
+    """E.g. 100k-d512-vector-category-post-cosine-M16-efc128-ef64 or 10k-d256-hybrid-kiwi-convex-none-...:
+    sorts and groups in the UI."""
+    parts = [cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
+    if cfg.search.name.value == "hybrid":
+        parts += [cfg.search.tokenizer.value, cfg.search.fusion.value]
+    parts.append(cfg.filter.name.value)
     if cfg.filter.strategy.value != "none":
         parts.append(cfg.filter.strategy.value)
     h = cfg.hnsw

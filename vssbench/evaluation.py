@@ -1,0 +1,70 @@
+"""Scoring what a search returned: recall against exact search, and MRR/nDCG against the labels."""
+
+import numpy as np
+import pandas as pd
+
+from vssbench import metrics
+from vssbench.corpus import QUERY_KINDS
+from vssbench.dataset import Dataset
+from vssbench.groundtruth import returned_distances
+
+
+def filter_values(data: Dataset, column: str | None) -> np.ndarray:
+    """Each query's filter value: its target document's value in the filtered column."""
+    if column is None:
+        return np.full(len(data.queries), None, dtype=object)
+    return data.corpus[column].to_numpy(dtype=str)[data.queries["target"].to_numpy()]
+
+
+def exact_recall(data: Dataset, returned: list[np.ndarray], k: int, metric: str) -> np.ndarray:
+    """Per query recall@k of `returned` against the exact nearest neighbours."""
+    true_dist = returned_distances(data.query_vectors, data.doc_vectors, returned, metric)
+    return metrics.recall_at_k(true_dist, data.exact_dist, k)
+
+
+def label_scores(data: Dataset, returned: list[np.ndarray], column: str | None) -> pd.DataFrame:
+    """Per query rr@10, nDCG@10 and relevant recall@10 against the relevance labels.
+
+    With a filter, relevant documents outside the query's filter value cannot be returned and do
+    not count in the ideal ranking.
+    """
+    doc_values = data.corpus[column].to_numpy(dtype=str) if column else None
+    q = data.queries
+    rows = []
+    for got, relevant, grades, value in zip(
+        returned, q["relevant"], q["grades"], filter_values(data, column), strict=True
+    ):
+        if column:
+            keep = doc_values[relevant] == value
+            relevant, grades = relevant[keep], grades[keep]
+        rows.append(
+            (
+                metrics.reciprocal_rank(got, relevant, 10),
+                metrics.ndcg(got, relevant, grades, 10),
+                metrics.recall_of_relevant(got, relevant, 10),
+            )
+        )
+    return pd.DataFrame(rows, columns=["rr_at_10", "ndcg_at_10", "relevant_found_at_10"])
+
+
+def summarize_labels(scores: pd.DataFrame, kinds: pd.Series, prefix: str = "") -> dict[str, float]:
+    """Means of label scores, overall and per query kind (`mrr_at_10.paraphrase`, ...)."""
+    out = {
+        f"{prefix}mrr_at_10": float(scores["rr_at_10"].mean()),
+        f"{prefix}ndcg_at_10": float(scores["ndcg_at_10"].mean()),
+        f"{prefix}relevant_recall_at_10": float(scores["relevant_found_at_10"].mean()),
+    }
+    for kind in QUERY_KINDS:
+        sel = (kinds == kind).to_numpy()
+        if sel.any():
+            out[f"{prefix}mrr_at_10.{kind}"] = float(scores.loc[sel, "rr_at_10"].mean())
+            out[f"{prefix}ndcg_at_10.{kind}"] = float(scores.loc[sel, "ndcg_at_10"].mean())
+    return out
+
+
+def rows_summary(returned: list[np.ndarray], k: int, prefix: str = "") -> dict[str, float]:
+    rows = np.array([len(r) for r in returned])
+    return {
+        f"{prefix}rows_returned_mean": float(rows.mean()),
+        f"{prefix}short_result_share": float(np.mean(rows < k)),
+    }
