@@ -108,3 +108,26 @@ def test_fingerprint_ignores_where_results_go(make_cfg, tmp_path):
     moved = make_cfg(f"tracking.dir={tmp_path / 'elsewhere'}", f"cache_dir={tmp_path / 'c'}")
     assert tracking.fingerprint(base) == tracking.fingerprint(moved)
     assert tracking.fingerprint(base) != tracking.fingerprint(make_cfg("engine.threads=1"))
+
+
+def test_reused_index_gives_the_results_of_a_fresh_build(make_cfg, tmp_path):
+    # One build thread: multi-threaded HNSW builds are not deterministic in this vss build.
+    base = ("dim=24", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8", "hnsw.ef_search=8")
+    fresh = bench.run(make_cfg(*base, "engine.reuse_index=false"))
+    built = bench.run(make_cfg(*base))
+    reused = bench.run(make_cfg(*base, "force=true"))
+    assert fresh["recall_at_10"] == built["recall_at_10"] == reused["recall_at_10"] < 1
+    assert reused["index_build_s"] == built["index_build_s"]  # the build's own time, kept
+    runs = _runs(make_cfg(*base)).sort_values("start_time")
+    assert list(runs["params.index"]) == ["built", "built", "reused"]
+    returned = [
+        pd.read_parquet(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path / run_id)
+            )
+        )["returned_ids"]
+        .map(tuple)
+        .tolist()
+        for run_id in runs["run_id"]
+    ]
+    assert returned[0] == returned[1] == returned[2]

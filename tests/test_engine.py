@@ -24,8 +24,9 @@ def con():
         }
     )
     c = engine.connect(threads=1, late_materialization_max_rows=0)
-    engine.load_documents(c, corpus, vectors, tokens=["커피 녹차"] * 500)
+    engine.load_documents(c, corpus, vectors)
     engine.build_hnsw(c, "cosine", 8, 32)
+    engine.load_texts(c, corpus, ["커피 녹차"] * 500)
     engine.build_fts(c)
     yield c
     c.close()

@@ -21,7 +21,7 @@ def _fts(tokens: list[str], options: str = engine.FTS_OPTIONS):
         }
     )
     con = engine.connect(threads=1, late_materialization_max_rows=0)
-    engine.load_documents(con, corpus, np.ones((len(tokens), 4), np.float32), tokens)
+    engine.load_texts(con, corpus, tokens)
     engine.build_fts(con, options)
     return con
 
@@ -52,6 +52,6 @@ def test_documented_default_ignore_pattern_deletes_hangul():
     tokens = tokenize(DOCS, "kiwi")
     con = _fts(tokens, old)
     assert np.isnan(engine.bm25_scores_of(con, np.arange(3), tokens)).all()
-    assert con.execute("SELECT count(*) FROM fts_main_docs.dict").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM fts_main_texts.dict").fetchone()[0] == 0
     con = _fts(tokens)
     assert not np.isnan(engine.bm25_scores_of(con, np.arange(3), tokens)).any()

@@ -43,6 +43,27 @@ def cached(
         return value, False
 
 
+def cached_file(path: Path, build_into: Callable[[Path], dict]) -> tuple[dict, bool]:
+    """Like `cached` for a file that a builder writes itself (a database): build_into(tmp) writes
+    the file and returns facts about the build, kept beside it. Returns (facts, hit)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    facts_path = path.with_name(path.name + ".build.json")
+    with FileLock(str(path) + ".lock"):
+        if path.exists() and facts_path.exists():
+            return json.loads(facts_path.read_text()), True
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            facts = build_into(tmp)
+            facts_tmp = facts_path.with_name(f".{facts_path.name}.{os.getpid()}.tmp")
+            facts_tmp.write_text(json.dumps(facts))
+            os.replace(facts_tmp, facts_path)
+            os.replace(tmp, path)
+        finally:
+            for leftover in path.parent.glob(f".{path.name}.{os.getpid()}.tmp*"):
+                leftover.unlink()
+        return facts, False
+
+
 def entry(root: Path, kind: str, key: dict, suffix: str) -> Path:
     """Path of a cache entry; the key is written beside it so a person can tell what it holds."""
     path = Path(root) / kind / f"{key_hash(key)}{suffix}"

@@ -96,6 +96,11 @@ def _corpus_key(spec: DataSpec) -> dict:
     }
 
 
+def data_key(spec: DataSpec) -> dict:
+    """What determines the document vectors: the corpus, the embedder and dim."""
+    return {**_corpus_key(spec), "part": "docs", "dim": spec.dim}
+
+
 def _query_key(spec: DataSpec) -> dict:
     return {**_corpus_key(spec), "n_queries": spec.n_queries, "mix": vars(spec.mix)}
 

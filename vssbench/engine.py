@@ -3,12 +3,15 @@
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from duckdb_extensions import import_extension
+
+from vssbench.monitor import rss_mb
 
 EXTENSIONS = ("vss", "fts")
 
@@ -17,15 +20,46 @@ class PlanCheckError(RuntimeError):
     """The query plan is not what the benchmark claims to measure."""
 
 
-def connect(threads: int, late_materialization_max_rows: int) -> duckdb.DuckDBPyConnection:
-    """In-memory database with vss and fts installed from the PyPI wheels (no network) and loaded."""
-    con = duckdb.connect(":memory:")
+def connect(
+    threads: int, late_materialization_max_rows: int, database: str | Path = ":memory:"
+) -> duckdb.DuckDBPyConnection:
+    """A database with vss and fts installed from the PyPI wheels (no network) and loaded."""
+    con = duckdb.connect(str(database))
     for name in EXTENSIONS:
         import_extension(name, con=con)  # copies the wheel's binary into the extension dir
         con.execute(f"LOAD {name}")
     con.execute("SET threads = ?", [threads])
     con.execute("SET late_materialization_max_rows = ?", [late_materialization_max_rows])
+    # File databases draw a progress bar on stdout; runs log their own progress.
+    con.execute("SET enable_progress_bar = false")
+    # Needed to store an HNSW index in a file. Safe here: an indexed table is never changed
+    # after its build (the notes: deletes and WAL recovery are not safe in this vss build).
+    con.execute("SET hnsw_enable_experimental_persistence = true")
     return con
+
+
+def build_index_file(
+    path: Path,
+    corpus: pd.DataFrame,
+    vectors: np.ndarray,
+    hnsw: dict,
+    threads: int,
+) -> dict[str, float]:
+    """A database file holding docs and its HNSW index, checkpointed; returns build measurements."""
+    con = connect(threads, 0, path)
+    try:
+        load_documents(con, corpus, vectors)
+        rss_before = rss_mb()
+        start = time.perf_counter()
+        build_hnsw(con, hnsw["metric"], hnsw["M"], hnsw["ef_construction"])
+        measured = {
+            "index_build_s": time.perf_counter() - start,
+            "index_memory_mb": rss_mb() - rss_before,
+        }
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return measured
 
 
 def settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -47,9 +81,8 @@ def load_documents(
     con: duckdb.DuckDBPyConnection,
     corpus: pd.DataFrame,
     vectors: np.ndarray,
-    tokens: list[str] | None = None,
 ) -> None:
-    """Create table docs(id, category, region, published, price, vec FLOAT[dim][, tokens]) via Arrow."""
+    """Create table docs(id, category, region, published, price, vec FLOAT[dim]) through Arrow."""
     dim = vectors.shape[1]
     columns = {
         "id": pa.array(corpus["id"].to_numpy()),
@@ -59,8 +92,6 @@ def load_documents(
         "price": pa.array(corpus["price"].to_numpy()),
         "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
     }
-    if tokens is not None:
-        columns["tokens"] = pa.array(tokens, pa.string())
     table = pa.table(columns)
     con.register("docs_arrow", table)
     try:
@@ -90,14 +121,31 @@ FTS_OPTIONS = (
 )
 
 
+def load_texts(con: duckdb.DuckDBPyConnection, corpus: pd.DataFrame, tokens: list[str]) -> None:
+    """Table texts(id, category, region, tokens) for BM25, apart from the indexed docs table."""
+    table = pa.table(
+        {
+            "id": pa.array(corpus["id"].to_numpy()),
+            "category": pa.array(corpus["category"].to_numpy(dtype=str)),
+            "region": pa.array(corpus["region"].to_numpy(dtype=str)),
+            "tokens": pa.array(tokens, pa.string()),
+        }
+    )
+    con.register("texts_arrow", table)
+    try:
+        con.execute("CREATE TABLE texts AS SELECT * FROM texts_arrow")
+    finally:
+        con.unregister("texts_arrow")
+
+
 def build_fts(con: duckdb.DuckDBPyConnection, options: str = FTS_OPTIONS) -> None:
-    """BM25 index over docs.tokens; PRAGMA arguments cannot be bound, the options are constants."""
-    con.execute(f"PRAGMA create_fts_index('docs', 'id', 'tokens', {options}, overwrite = 1)")
+    """BM25 index over texts.tokens; PRAGMA arguments cannot be bound, the options are constants."""
+    con.execute(f"PRAGMA create_fts_index('texts', 'id', 'tokens', {options}, overwrite = 1)")
 
 
 def bm25_scores_of(con: duckdb.DuckDBPyConnection, ids: np.ndarray, texts: list[str]) -> np.ndarray:
     """BM25 score of document ids[i] for query texts[i] (NaN where no query term matches it)."""
-    sql = "SELECT fts_main_docs.match_bm25(?::INTEGER, ?)"
+    sql = "SELECT fts_main_texts.match_bm25(?::INTEGER, ?)"
     scores = [con.execute(sql, [int(i), t]).fetchone()[0] for i, t in zip(ids, texts, strict=True)]
     return np.array([np.nan if s is None else s for s in scores])
 

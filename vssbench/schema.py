@@ -95,6 +95,9 @@ class EngineConfig:
     # DuckDB 1.5 adds a semi join over a full table scan for LIMIT <= 50 (late materialization);
     # 0 turns it off so the index query is what is timed.
     late_materialization_max_rows: int = 0
+    # Build each HNSW index once (per data, dim, M, ef_construction, metric, threads) into a
+    # database file and query a copy of it; false builds it in memory in every run.
+    reuse_index: bool = True
 
 
 @dataclass

@@ -49,7 +49,7 @@ def vector_query(metric: str, dim: int, strategy: str, column: str | None = None
 
 
 def bm25_query(column: str | None = None) -> QueryShape:
-    """Top-k by BM25 over the FTS index of docs.tokens; documents that match no term are left out.
+    """Top-k by BM25 over the FTS index of texts.tokens; documents that match no term are left out.
 
     Its own statement: joined with the HNSW top-k in one statement, the vector side loses the index.
     Parameters: text (tokenized like the documents), k, and value when filtered.
@@ -58,7 +58,7 @@ def bm25_query(column: str | None = None) -> QueryShape:
         (f"WHERE {column} = ?", ("text", "value", "k")) if column else ("", ("text", "k"))
     )
     sql = (
-        f"SELECT id, score FROM (SELECT id, fts_main_docs.match_bm25(id, ?) AS score FROM docs {where}) "
+        f"SELECT id, score FROM (SELECT id, fts_main_texts.match_bm25(id, ?) AS score FROM texts {where}) "
         "WHERE score IS NOT NULL ORDER BY score DESC LIMIT ?"
     )
     return QueryShape(sql, False, order)
