@@ -1,5 +1,11 @@
 """The commands of the README, run as a user runs them."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import mlflow
 import pytest
 
@@ -41,3 +47,66 @@ def test_joblib_multirun_gives_two_finished_runs(cli, tmp_path):
     ]
     assert set(runs["status"]) == {"FINISHED"}
     assert (tmp_path / "multirun" / "0").is_dir() and (tmp_path / "multirun" / "1").is_dir()
+
+
+def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
+    """kill -9 of the whole sweep while its second run is under way, then the same command again."""
+    args = [
+        sys.executable,
+        "-m",
+        "vssbench",
+        "-m",
+        "scale=tiny",
+        "scale.n_queries=2000",
+        "dim=16,24,32",
+        f"cache_dir={cache_dir}",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+
+    def runs():
+        if not (tmp_path / "mlruns" / "mlflow.db").exists():
+            return None
+        found = mlflow.search_runs(experiment_names=["vssbench"])
+        return found if len(found) else None
+
+    sweep = subprocess.Popen(
+        args,
+        cwd=tmp_path,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while True:
+        found = runs()
+        if (
+            found is not None
+            and (
+                (found["tags.mlflow.runName"].str.startswith("tiny-d24"))
+                & (found["status"] == "RUNNING")
+            ).any()
+        ):
+            break
+        assert sweep.poll() is None, "the sweep ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+    before = runs()
+    first = before.loc[before["status"] == "FINISHED", "run_id"].tolist()
+    assert len(first) == 1
+
+    again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "2 finished, 1 skipped" in again.stdout
+    after = runs()
+    statuses = after.groupby(after["tags.mlflow.runName"].str[:8])["status"].apply(sorted).to_dict()
+    assert statuses == {
+        "tiny-d16": ["FINISHED"],
+        "tiny-d24": ["FINISHED", "KILLED"],
+        "tiny-d32": ["FINISHED"],
+    }
+    assert first[0] in set(after.loc[after["status"] == "FINISHED", "run_id"])  # skipped, kept

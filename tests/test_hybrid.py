@@ -9,7 +9,7 @@ from vssbench import bench
 
 
 def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
-    result = bench.run(make_cfg("search=hybrid", "search.tokenizer=bigram"))
+    result = bench.run(make_cfg("search=hybrid", "search.tokenizer=bigram")).metrics
     assert result["hybrid_ndcg_at_10"] >= max(
         result["vector_ndcg_at_10"], result["bm25_ndcg_at_10"]
     )
@@ -28,7 +28,9 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
 
 def test_rrf_run_reports_its_loss_honestly(make_cfg):
     """RRF is kept selectable; on this corpus it loses to the vector half (README)."""
-    result = bench.run(make_cfg("search=hybrid", "search.tokenizer=bigram", "search.fusion=rrf"))
+    result = bench.run(
+        make_cfg("search=hybrid", "search.tokenizer=bigram", "search.fusion=rrf")
+    ).metrics
     assert result["hybrid_ndcg_at_10"] < result["vector_ndcg_at_10"]
 
 

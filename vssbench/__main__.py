@@ -1,24 +1,35 @@
 """Entry point: `python -m vssbench [overrides]` runs one configuration, `-m` sweeps many."""
 
+import json
 import logging
+from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vssbench import bench
+from vssbench.objective import objective
 from vssbench.schema import ConfigError
 
 log = logging.getLogger("vssbench")
+STATUS_FILE = "vssbench_status.json"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Returns recall@k, the objective sweepers optimise."""
+def main(cfg: DictConfig) -> float | list[float]:
+    """Returns the objective sweepers optimise (recall@k unless hpo.objective says otherwise)."""
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    jobs = int(hydra_cfg.launcher.get("n_jobs", 1) or 1) if multirun else 1
     try:
-        result = bench.run(cfg)
+        outcome = bench.run(cfg, concurrent_jobs=jobs)
     except ConfigError as error:
         raise SystemExit(f"vssbench: bad configuration: {error}") from None
-    return result[f"recall_at_{cfg.k}"]
+    status = {"status": outcome.status, "run": outcome.name, "run_id": outcome.run_id}
+    Path(hydra_cfg.runtime.output_dir, STATUS_FILE).write_text(json.dumps(status))
+    return objective(outcome.metrics, cfg.k, cfg.hpo)
 
 
 if __name__ == "__main__":

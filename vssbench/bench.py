@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
 from vssbench import cache, engine, metrics, plots, tracking
@@ -48,26 +49,47 @@ class Measurement:
     plan: str
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Run one configuration, or return the stored metrics of a finished run with its fingerprint."""
+@dataclass
+class Outcome:
+    status: str  # "finished" or "skipped"
+    name: str
+    run_id: str
+    metrics: dict[str, float]
+
+
+def run(cfg: DictConfig, concurrent_jobs: int = 1) -> Outcome:
+    """Run one configuration, or return the stored metrics of a finished run with its fingerprint.
+
+    A lock per fingerprint makes two processes with the same configuration run it once.
+    """
     validate(cfg)
     experiment_id = tracking.prepare(cfg.tracking)
     fp = tracking.fingerprint(cfg)
     name = tracking.run_name(cfg)
-    if not cfg.force and (done := tracking.find_finished(experiment_id, fp)) is not None:
-        log.info("skipped %s: finished run %s has fingerprint %s", name, done.info.run_id, fp)
-        return dict(done.data.metrics)
+    lock = Path(cfg.cache_dir) / "locks" / f"{fp}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock)):
+        tracking.mark_dead_runs(experiment_id)
+        if not cfg.force and (done := tracking.find_finished(experiment_id, fp)) is not None:
+            log.info("skipped %s: finished run %s has fingerprint %s", name, done.info.run_id, fp)
+            return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
 
-    tags = {"fingerprint": fp, "bench_version": tracking.BENCH_VERSION, **tracking.hardware_tags()}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags):
-        mlflow.log_params(tracking.flat_params(cfg))
-        mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-        with PeakRss() as peak:
-            result = measure(cfg)
-        result.metrics["peak_rss_mb"] = peak.peak_mb
-        _log(result, name)
+        tags = {
+            "fingerprint": fp,
+            "bench_version": tracking.BENCH_VERSION,
+            "concurrent_jobs": str(concurrent_jobs),
+            **tracking.hardware_tags(),
+            **tracking.process_tags(),
+        }
+        with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as active:
+            mlflow.log_params(tracking.flat_params(cfg))
+            mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+            with PeakRss() as peak:
+                result = measure(cfg)
+            result.metrics["peak_rss_mb"] = peak.peak_mb
+            _log(result, name)
     log.info("finished %s: %s", name, _summary(result.metrics, cfg.k))
-    return result.metrics
+    return Outcome("finished", name, active.info.run_id, result.metrics)
 
 
 def measure(cfg: DictConfig) -> Measurement:

@@ -107,6 +107,20 @@ class TrackingConfig:
     uri: str | None = None
 
 
+class Objective(StrEnum):
+    recall = "recall"
+    recall_qps = "recall_qps"
+    qps_at_recall = "qps_at_recall"
+
+
+@dataclass
+class HpoConfig:
+    """What a run returns to a sweeper (vssbench/objective.py); does not change what is measured."""
+
+    objective: Objective = Objective.recall
+    min_recall: float = 0.95
+
+
 @dataclass
 class Config:
     scale: ScaleConfig = field(default_factory=ScaleConfig)
@@ -117,6 +131,7 @@ class Config:
     queries: QueriesConfig = field(default_factory=QueriesConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    hpo: HpoConfig = field(default_factory=HpoConfig)
     k: int = 10
     seed: int = 42
     cache_dir: str = ".cache/vssbench"
@@ -124,7 +139,7 @@ class Config:
 
 
 # Keys that do not change what a run measures; everything else goes into the run's fingerprint.
-NOT_IN_FINGERPRINT = ("tracking", "cache_dir", "force")
+NOT_IN_FINGERPRINT = ("tracking", "cache_dir", "force", "force_memory", "hpo")
 
 ConfigStore.instance().store(name="vssbench_schema", node=Config)
 

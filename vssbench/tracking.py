@@ -61,6 +61,44 @@ def fingerprint(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
 
 
+def process_tags() -> dict[str, str]:
+    """Who runs this: lets a later start tell a crashed run (its process gone) from a live one."""
+    me = psutil.Process()
+    return {
+        "process.host": platform.node(),
+        "process.pid": str(me.pid),
+        "process.started": f"{me.create_time():.3f}",
+    }
+
+
+def _alive(run: Run) -> bool:
+    tags = run.data.tags
+    if tags.get("process.host") != platform.node() or "process.pid" not in tags:
+        return True  # another machine's run: not ours to judge
+    try:
+        proc = psutil.Process(int(tags["process.pid"]))
+        return f"{proc.create_time():.3f}" == tags.get("process.started")
+    except psutil.NoSuchProcess:
+        return False
+
+
+def mark_dead_runs(experiment_id: str) -> list[str]:
+    """Mark RUNNING runs whose process is gone (kill -9, OOM, a killed worker) as KILLED."""
+    running = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string="attributes.status = 'RUNNING'",
+        output_format="list",
+    )
+    dead = [run for run in running if not _alive(run)]
+    client = mlflow.MlflowClient()
+    for run in dead:
+        client.set_terminated(run.info.run_id, status="KILLED")
+        log.warning(
+            "marked run %s (%s) KILLED: its process is gone", run.info.run_id, run.info.run_name
+        )
+    return [run.info.run_id for run in dead]
+
+
 def find_finished(experiment_id: str, fp: str) -> Run | None:
     runs = mlflow.search_runs(
         experiment_ids=[experiment_id],

@@ -1,0 +1,17 @@
+"""What a run returns to Hydra's sweepers: one float, or a list of floats for several objectives."""
+
+from omegaconf import DictConfig
+
+
+def objective(metrics: dict[str, float], k: int, hpo: DictConfig) -> float | list[float]:
+    """recall: recall@k. recall_qps: [recall@k, QPS] (maximize both; NSGA-II).
+    qps_at_recall: QPS when recall@k >= hpo.min_recall, else recall@k - min_recall (negative,
+    so every feasible trial beats every infeasible one, and nearer misses rank higher)."""
+    recall, qps = metrics[f"recall_at_{k}"], metrics["qps"]
+    if hpo.objective == "recall":
+        return recall
+    if hpo.objective == "recall_qps":
+        return [recall, qps]
+    if hpo.objective == "qps_at_recall":
+        return qps if recall >= hpo.min_recall else recall - hpo.min_recall
+    raise ValueError(f"unknown hpo.objective {hpo.objective!r}")
