@@ -110,3 +110,10 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         "tiny-d32": ["FINISHED"],
     }
     assert first[0] in set(after.loc[after["status"] == "FINISHED", "run_id"])  # skipped, kept
+
+
+def test_memory_guard_refuses_with_the_numbers(cli, tmp_path):
+    result = cli("scale=tiny", "dim=4096", "scale.n_docs=1000000", "scale.n_queries=10")
+    assert result.returncode != 0
+    assert "vssbench: not enough memory: this run needs about" in result.stderr
+    assert "force_memory=true" in result.stderr and "Traceback" not in result.stderr

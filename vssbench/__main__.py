@@ -10,6 +10,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vssbench import bench
+from vssbench.monitor import MemoryGuardError
 from vssbench.objective import objective
 from vssbench.schema import ConfigError
 
@@ -25,8 +26,11 @@ def main(cfg: DictConfig) -> float | list[float]:
     jobs = int(hydra_cfg.launcher.get("n_jobs", 1) or 1) if multirun else 1
     try:
         outcome = bench.run(cfg, concurrent_jobs=jobs)
-    except ConfigError as error:
-        raise SystemExit(f"vssbench: bad configuration: {error}") from None
+    except (ConfigError, MemoryGuardError) as error:
+        if multirun:  # this job fails, the sweep goes on and lists it as failed
+            raise
+        kind = "bad configuration" if isinstance(error, ConfigError) else "not enough memory"
+        raise SystemExit(f"vssbench: {kind}: {error}") from None
     status = {"status": outcome.status, "run": outcome.name, "run_id": outcome.run_id}
     Path(hydra_cfg.runtime.output_dir, STATUS_FILE).write_text(json.dumps(status))
     return objective(outcome.metrics, cfg.k, cfg.hpo)

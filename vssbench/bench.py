@@ -28,7 +28,7 @@ from vssbench.evaluation import (
     summarize_labels,
 )
 from vssbench.fusion import convex, rrf
-from vssbench.monitor import PeakRss, rss_mb
+from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.schema import FilterKind, SearchKind, validate
 from vssbench.search import bm25_query, vector_query
 
@@ -74,6 +74,10 @@ def run(cfg: DictConfig, concurrent_jobs: int = 1) -> Outcome:
             log.info("skipped %s: finished run %s has fingerprint %s", name, done.info.run_id, fp)
             return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
 
+        hybrid = cfg.search.name == SearchKind.hybrid
+        estimate = estimate_mb(cfg.scale.n_docs, cfg.dim, cfg.hnsw.M, hybrid)
+        if not cfg.force_memory:
+            check_memory(estimate, concurrent_jobs, available_mb())
         tags = {
             "fingerprint": fp,
             "bench_version": tracking.BENCH_VERSION,
@@ -87,6 +91,7 @@ def run(cfg: DictConfig, concurrent_jobs: int = 1) -> Outcome:
             with PeakRss() as peak:
                 result = measure(cfg)
             result.metrics["peak_rss_mb"] = peak.peak_mb
+            result.metrics["memory_estimate_mb"] = estimate
             _log(result, name)
     log.info("finished %s: %s", name, _summary(result.metrics, cfg.k))
     return Outcome("finished", name, active.info.run_id, result.metrics)

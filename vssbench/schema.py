@@ -136,6 +136,7 @@ class Config:
     seed: int = 42
     cache_dir: str = ".cache/vssbench"
     force: bool = False
+    force_memory: bool = False  # run even when the memory estimate exceeds what is available
 
 
 # Keys that do not change what a run measures; everything else goes into the run's fingerprint.

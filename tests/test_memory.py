@@ -1,0 +1,16 @@
+import pytest
+
+from vssbench.monitor import MemoryGuardError, check_memory, estimate_mb
+
+
+def test_estimate_grows_with_data_and_hybrid():
+    small = estimate_mb(10_000, 128, 16, hybrid=False)
+    assert 400 < small < 600  # measured peak 465 MB
+    assert 1000 < estimate_mb(100_000, 512, 16, hybrid=False) < 1800  # measured 1402 MB
+    assert estimate_mb(10_000, 128, 16, hybrid=True) > small
+
+
+def test_guard_divides_memory_among_jobs():
+    check_memory(1000, concurrent_jobs=2, available=4000)
+    with pytest.raises(MemoryGuardError, match="needs about 3000 MB but 2000 MB is available"):
+        check_memory(3000, concurrent_jobs=2, available=4000)
