@@ -20,6 +20,7 @@ import pandas as pd
 from faker import Faker
 
 from vssbench.korean import attach
+from vssbench.progress import Progress
 from vssbench.vocab import Vocabulary, load_vocabulary
 
 PRIMARY_CONCEPTS = 6
@@ -104,7 +105,9 @@ def generate_corpus(n_docs: int, seed: int) -> pd.DataFrame:
     words = rng.random((n_docs, 3, 24))  # general nouns, verbs, adverbs per document
 
     titles, bodies = [], []
+    progress = Progress("corpus", n_docs, min_total=50_000)
     for i in range(n_docs):
+        progress.update(i)
         surfaces = [vocab.concepts[c][s] for c, s in zip(concepts[i], surface_idx[i], strict=True)]
         mention_order = [surfaces[j] for j in rng.permutation(len(surfaces))]
         keys = iter(mention_order * 3)

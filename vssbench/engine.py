@@ -12,6 +12,7 @@ import pyarrow as pa
 from duckdb_extensions import import_extension
 
 from vssbench.monitor import rss_mb
+from vssbench.progress import Progress, heartbeat
 
 EXTENSIONS = ("vss", "fts")
 
@@ -30,8 +31,9 @@ def connect(
         con.execute(f"LOAD {name}")
     con.execute("SET threads = ?", [threads])
     con.execute("SET late_materialization_max_rows = ?", [late_materialization_max_rows])
-    # File databases draw a progress bar on stdout; runs log their own progress.
-    con.execute("SET enable_progress_bar = false")
+    # Track progress (query_progress() feeds the log) without drawing a bar on stdout.
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
     # Needed to store an HNSW index in a file. Safe here: an indexed table is never changed
     # after its build (the notes: deletes and WAL recovery are not safe in this vss build).
     con.execute("SET hnsw_enable_experimental_persistence = true")
@@ -107,10 +109,11 @@ def load_documents(
 
 def build_hnsw(con: duckdb.DuckDBPyConnection, metric: str, m: int, ef_construction: int) -> None:
     # DDL options cannot be bound parameters; the values are validated ints and a closed enum.
-    con.execute(
-        f"CREATE INDEX docs_hnsw ON docs USING HNSW (vec) "
-        f"WITH (metric = '{metric}', M = {int(m)}, ef_construction = {int(ef_construction)})"
-    )
+    with heartbeat("HNSW index build", con.query_progress):
+        con.execute(
+            f"CREATE INDEX docs_hnsw ON docs USING HNSW (vec) "
+            f"WITH (metric = '{metric}', M = {int(m)}, ef_construction = {int(ef_construction)})"
+        )
 
 
 # Hangul must survive: the documented default ignore pattern '(\\.|[^a-z])+' deletes it. The text
@@ -184,11 +187,13 @@ def timed_queries(
         con.execute(sql, p).fetchall()
     latencies = np.empty(len(params), np.int64)
     rows = []
+    progress = Progress("queries", len(params), min_total=1000)
     for i, p in enumerate(params):
         start = time.perf_counter_ns()
         result = con.execute(sql, p).fetchall()
         latencies[i] = time.perf_counter_ns() - start
         rows.append(result)
+        progress.update(i + 1)  # outside the clock
     return [_ids(result) for result in rows], latencies
 
 
@@ -227,6 +232,7 @@ def timed_hybrid(
         con.execute(vector_sql, vp).fetchall()
         con.execute(bm25_sql, bp).fetchall()
     clocks = np.empty((len(pairs), 4), np.int64)
+    progress = Progress("hybrid queries", len(pairs), min_total=100)
     vector_rows, bm25_rows, fused = [], [], []
     for i, (vp, bp) in enumerate(pairs):
         t0 = time.perf_counter_ns()
@@ -238,6 +244,7 @@ def timed_hybrid(
         clocks[i] = (t0, t1, t2, time.perf_counter_ns())
         vector_rows.append(v)
         bm25_rows.append(b)
+        progress.update(i + 1)  # outside the clock
     parts = np.diff(clocks, axis=1)
     return HybridResult(
         vector_ids=[_ids(v) for v in vector_rows],

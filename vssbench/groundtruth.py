@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from vssbench.progress import Progress
+
 METRICS = ("l2sq", "cosine", "ip")
 
 
@@ -36,7 +38,9 @@ def exact_topk(
     n = len(queries)
     best_ids = np.full((n, k), -1, np.int64)
     best_d = np.full((n, k), np.inf, np.float64)
+    progress = Progress("ground truth (documents)", len(docs), min_total=100_000)
     for start in range(0, len(docs), chunk):
+        progress.update(start)
         d = distances(queries, docs[start : start + chunk], metric).astype(np.float64)
         if query_groups is not None:
             d[query_groups[:, None] != doc_groups[None, start : start + chunk]] = np.inf

@@ -6,13 +6,11 @@ tokenizers fix that, applied the same way to documents and queries:
 - bigram: overlapping character bigrams of every word (a one-letter word stays as it is).
 """
 
-import logging
-import time
 from collections.abc import Iterable
 
 import kiwipiepy
 
-log = logging.getLogger(__name__)
+from vssbench.progress import Progress
 
 # Bump when the output of a tokenizer changes.
 TOKENIZER_VERSION = 1
@@ -41,19 +39,10 @@ def kiwi_morphemes(texts: list[str], workers: int = 2) -> list[str]:
     """Content morphemes of each text, space-joined; logs progress on long inputs."""
     kiwi = kiwipiepy.Kiwi(num_workers=workers)
     out: list[str] = []
-    start = time.perf_counter()
-    step = max(len(texts) // 10, 1)
+    progress = Progress("kiwi tokenizing", len(texts), min_total=20_000)
     for i, tokens in enumerate(kiwi.tokenize(texts), 1):
         out.append(" ".join(t.form for t in tokens if t.tag in KIWI_CONTENT_TAGS))
-        if len(texts) >= 20_000 and i % step == 0:
-            elapsed = time.perf_counter() - start
-            log.info(
-                "kiwi: %d/%d texts, %.0f s, ETA %.0f s",
-                i,
-                len(texts),
-                elapsed,
-                elapsed / i * (len(texts) - i),
-            )
+        progress.update(i)
     return out
 
 
