@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from vssbench import bench
+from vssbench.hybrid import BM25CheckError
 
 
 def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
@@ -56,7 +57,7 @@ def test_both_halves_respect_the_filter(make_cfg, tmp_path):
 
 
 def test_run_fails_loudly_when_bm25_scores_too_few(make_cfg, tmp_path):
-    with pytest.raises(bench.BM25CheckError, match="BM25 scores only"):
+    with pytest.raises(BM25CheckError, match="BM25 scores only"):
         bench.run(
             make_cfg("search=hybrid", "search.tokenizer=bigram", "search.min_bm25_hit_rate=1.0")
         )

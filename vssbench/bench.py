@@ -5,7 +5,6 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 
@@ -24,19 +23,16 @@ from vssbench.evaluation import (
     exact_recall,
     filter_values,
     label_scores,
+    per_query_frame,
     rows_summary,
     summarize_labels,
 )
-from vssbench.fusion import convex, rrf
+from vssbench.hybrid import hybrid_search
 from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.schema import FilterKind, SearchKind, validate
 from vssbench.search import bm25_query, vector_query
 
 log = logging.getLogger(__name__)
-
-
-class BM25CheckError(RuntimeError):
-    """BM25 scores (almost) no relevant document: the Korean text did not reach the FTS index."""
 
 
 @dataclass
@@ -175,7 +171,10 @@ def _open_indexed(
 
     facts, reused = cache.cached_file(path, build)
     timings.update(facts)  # the build's time and memory, measured when it was built
-    log.info("index %s (built in %.1f s)", "reused" if reused else "built", facts["index_build_s"])
+    if reused:
+        log.info("index reused from the cache (its build took %.1f s)", facts["index_build_s"])
+    else:
+        log.info("index built in %.1f s", facts["index_build_s"])
     t = time.perf_counter()
     copy = workdir / "run.duckdb"
     shutil.copyfile(path, copy)
@@ -238,7 +237,7 @@ def _query_and_score(
     }
     log.info("timing %d queries after %d warm-up queries", len(vparams), cfg.queries.warmup)
     if hybrid:
-        summary, per_query, vector_ids = _hybrid(
+        summary, per_query, vector_ids = hybrid_search(
             con, cfg, data, (vshape.sql, vparams), values, query_tokens, column
         )
         run_params["bm25_sql"] = bm25_query(column).sql
@@ -251,7 +250,7 @@ def _query_and_score(
             **metrics.latency_summary(latencies),
             "qps": len(latencies) / latencies.sum() * 1e9,
         }
-        per_query = _per_query(data, vector_ids, latencies, scores)
+        per_query = per_query_frame(data, vector_ids, latencies, scores)
     summary.update(engine.index_info(con))
     versions = engine.versions(con)
 
@@ -272,91 +271,6 @@ def _query_and_score(
         recall_by_rank=metrics.recall_by_rank(top_k, data.exact_ids),
         plan=plan,
     )
-
-
-def _hybrid(
-    con,
-    cfg: DictConfig,
-    data: Dataset,
-    vector: tuple[str, list[list]],
-    values: np.ndarray,
-    query_tokens: list[str],
-    column: str | None,
-) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
-    """BM25 check, then the timed hybrid loop; accuracy of each half alone and of the fusion."""
-    k, search = cfg.k, cfg.search
-    targets = data.queries["target"].to_numpy()
-    hit_rate = float(np.mean(~np.isnan(engine.bm25_scores_of(con, targets, query_tokens))))
-    if hit_rate < search.min_bm25_hit_rate:
-        raise BM25CheckError(
-            f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
-            f"{search.min_bm25_hit_rate}): the Korean text does not reach the FTS index"
-        )
-    bshape = bm25_query(column)
-    bparams = [
-        bshape.params(text=text, value=value, k=search.candidates)
-        for text, value in zip(query_tokens, values, strict=True)
-    ]
-    if search.fusion.value == "rrf":
-        fuse = partial(_rrf, k=k, constant=search.rrf_k)
-    else:
-        fuse = partial(_convex, k=k, alpha=search.alpha)
-    vector_sql, vparams = vector
-    res = engine.timed_hybrid(
-        con, vector_sql, vparams, bshape.sql, bparams, fuse, cfg.queries.warmup
-    )
-    kinds = data.queries["kind"]
-    summary: dict[str, float] = {"bm25_hit_rate": hit_rate}
-    halves = {
-        "vector_": [ids[:k] for ids in res.vector_ids],
-        "bm25_": [ids[:k] for ids in res.bm25_ids],
-    }
-    for prefix, returned in halves.items():
-        summary.update(summarize_labels(label_scores(data, returned, column), kinds, prefix))
-        summary.update(rows_summary(returned, k, prefix))
-    scores = label_scores(data, res.fused_ids, column)
-    summary.update(summarize_labels(scores, kinds))
-    summary.update(summarize_labels(scores, kinds, "hybrid_"))
-    summary.update(rows_summary(res.fused_ids, k))
-    summary.update(metrics.latency_summary(res.latency))
-    summary["qps"] = len(res.latency) / res.latency.sum() * 1e9
-    for prefix, part in (("vector_", res.vector_latency), ("bm25_", res.bm25_latency)):
-        summary.update({prefix + n: v for n, v in metrics.latency_summary(part).items()})
-    summary["fusion_mean_ms"] = float(res.fusion_latency.mean() / 1e6)
-    per_query = _per_query(data, res.fused_ids, res.latency, scores)
-    per_query["vector_ids"] = [ids.tolist() for ids in res.vector_ids]
-    per_query["bm25_ids"] = [ids.tolist() for ids in res.bm25_ids]
-    per_query["vector_latency_ms"] = res.vector_latency / 1e6
-    per_query["bm25_latency_ms"] = res.bm25_latency / 1e6
-    per_query["fusion_latency_ms"] = res.fusion_latency / 1e6
-    return summary, per_query, res.vector_ids
-
-
-def _rrf(vids, vdist, bids, bscores, *, k: int, constant: int) -> np.ndarray:
-    return rrf([vids, bids], k, constant)
-
-
-def _convex(vids, vdist, bids, bscores, *, k: int, alpha: float) -> np.ndarray:
-    return convex(vids, vdist, bids, bscores, k, alpha)
-
-
-def _per_query(
-    data: Dataset, returned: list[np.ndarray], latencies: np.ndarray, scores: pd.DataFrame
-) -> pd.DataFrame:
-    q = data.queries
-    frame = pd.DataFrame(
-        {
-            "qid": q["qid"],
-            "kind": q["kind"],
-            "text": q["text"],
-            "target": q["target"],
-            "category": q["category"],
-            "returned_ids": [r.tolist() for r in returned],
-            "rows_returned": [len(r) for r in returned],
-            "latency_ms": latencies / 1e6,
-        }
-    )
-    return pd.concat([frame, scores], axis=1)
 
 
 def _log(result: Measurement, name: str) -> None:

@@ -68,3 +68,23 @@ def rows_summary(returned: list[np.ndarray], k: int, prefix: str = "") -> dict[s
         f"{prefix}rows_returned_mean": float(rows.mean()),
         f"{prefix}short_result_share": float(np.mean(rows < k)),
     }
+
+
+def per_query_frame(
+    data: Dataset, returned: list[np.ndarray], latencies: np.ndarray, scores: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per query: what was returned, how fast, and how it scores on the labels."""
+    q = data.queries
+    frame = pd.DataFrame(
+        {
+            "qid": q["qid"],
+            "kind": q["kind"],
+            "text": q["text"],
+            "target": q["target"],
+            "category": q["category"],
+            "returned_ids": [r.tolist() for r in returned],
+            "rows_returned": [len(r) for r in returned],
+            "latency_ms": latencies / 1e6,
+        }
+    )
+    return pd.concat([frame, scores], axis=1)

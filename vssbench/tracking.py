@@ -49,7 +49,9 @@ def prepare(tracking: DictConfig) -> str:
     # In the default store, artifacts sit beside the database; a chosen store keeps its own rule.
     local = _default_uri(tracking) is not None
     artifacts = (Path(tracking.dir).resolve() / "artifacts").as_uri() if local else None
-    return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts)
+    # MLflow 3's UI opens an experiment as a GenAI overview unless told it holds model runs.
+    tags = {"mlflow.experimentKind": "custom_model_development"}
+    return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts, tags=tags)
 
 
 def fingerprint(cfg: DictConfig) -> str:

@@ -1,0 +1,308 @@
+"""Cross-run report: the runs of an experiment as figures, tables and computed findings.
+
+    uv run python -m vssbench.report [--experiment vssbench] [--tracking-uri URI] [--out DIR]
+                                     [--all-versions] [key=value ...]
+
+key=value filters select runs by a configuration column (scale, dim, search, filter,
+strategy, M, ef_construction, ef_search, metric, tokenizer, fusion), e.g. `scale=100k`.
+Writes report.html (figures embedded), the PNGs and summary.md into --out, and logs them as
+artifacts of a `report-...` run in the same experiment.
+"""
+
+import argparse
+import base64
+import html
+import io
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from vssbench import tracking
+from vssbench.report_figures import FIGURES
+
+# Configuration columns: short name -> MLflow param.
+CONFIG = {
+    "scale": "scale.name",
+    "n_docs": "scale.n_docs",
+    "dim": "dim",
+    "search": "search.name",
+    "filter": "filter.name",
+    "strategy": "filter.strategy",
+    "metric": "hnsw.metric",
+    "M": "hnsw.M",
+    "ef_construction": "hnsw.ef_construction",
+    "ef_search": "hnsw.ef_search",
+    "tokenizer": "search.tokenizer",
+    "fusion": "search.fusion",
+}
+METRICS = (
+    "recall_at_10",
+    "qps",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+    "mrr_at_10",
+    "ndcg_at_10",
+    "rows_returned_mean",
+    "index_build_s",
+    "index_memory_mb",
+    "peak_rss_mb",
+)
+TABLE_METRICS = (
+    "recall_at_10",
+    "ndcg_at_10",
+    "mrr_at_10",
+    "qps",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "index_build_s",
+)
+
+
+class ReportError(RuntimeError):
+    """Nothing to report on; the message says why."""
+
+
+def load_runs(
+    experiment: str, filters: dict[str, str], all_versions: bool
+) -> tuple[pd.DataFrame, int]:
+    """Finished benchmark runs as one row each with short column names; also how many runs of
+    older benchmark versions were left out."""
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        raise ReportError(f"no experiment named {experiment!r} at {mlflow.get_tracking_uri()}")
+    raw = mlflow.search_runs(
+        experiment_ids=[found.experiment_id], filter_string="attributes.status = 'FINISHED'"
+    )
+    if "tags.fingerprint" not in raw:
+        raise ReportError(f"experiment {experiment!r} has no finished benchmark runs yet")
+    raw = raw[raw["tags.fingerprint"].notna()]  # report and hpo runs carry no fingerprint
+    runs = pd.DataFrame(
+        {
+            "configuration": raw["tags.mlflow.runName"],
+            "fingerprint": raw["tags.fingerprint"],
+            "bench_version": raw["tags.bench_version"],
+            "run_id": raw["run_id"],
+            **{short: raw.get(f"params.{param}") for short, param in CONFIG.items()},
+            **{m: raw.get(f"metrics.{m}") for m in METRICS},
+        }
+    )
+    old = runs["bench_version"] != tracking.BENCH_VERSION
+    left_out = 0 if all_versions else int(old.sum())
+    if not all_versions:
+        runs = runs[~old]
+    for key, value in filters.items():
+        if key not in runs:
+            raise ReportError(f"unknown filter {key}={value}; filter on one of {sorted(CONFIG)}")
+        runs = runs[runs[key].astype(str) == value]
+    if runs.empty:
+        shown = " ".join(f"{k}={v}" for k, v in filters.items()) or "none"
+        raise ReportError(
+            f"no finished runs of benchmark version {tracking.BENCH_VERSION} in {experiment!r} "
+            f"match the filters ({shown}); {left_out} older-version runs left out"
+        )
+    runs["n_docs"] = runs["n_docs"].astype(int)
+    runs["dim"] = runs["dim"].astype(int)
+    return runs.reset_index(drop=True), left_out
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration (fingerprint): medians, and the spread where there are repeats."""
+    keys = ["fingerprint", "bench_version", "configuration", *CONFIG]
+    grouped = runs.groupby(keys, dropna=False)
+    summary = grouped[list(METRICS)].median().reset_index()
+    summary["runs"] = grouped.size().to_numpy()
+    spread = grouped[list(TABLE_METRICS)].agg(lambda s: s.max() - s.min()).reset_index(drop=True)
+    for metric in TABLE_METRICS:
+        summary[f"{metric}_spread"] = spread[metric].to_numpy()
+    summary["family"] = (
+        summary["scale"]
+        + "-d"
+        + summary["dim"].astype(str)
+        + "-"
+        + summary["search"]
+        + "-"
+        + summary["filter"]
+    )
+    return summary.sort_values("configuration").reset_index(drop=True)
+
+
+def findings(summary: pd.DataFrame) -> list[str]:
+    """Sentences computed from the medians; a finding is left out when its runs are missing."""
+    out = []
+    plain = summary[summary["filter"] == "none"]
+    for (scale, dim), group in plain.groupby(["scale", "dim"]):
+        by_search = group.groupby("search")[["ndcg_at_10", "latency_p50_ms"]].median()
+        if {"vector", "hybrid"} <= set(by_search.index):
+            v, h = by_search.loc["vector"], by_search.loc["hybrid"]
+            out.append(
+                f"At {scale}/{dim}, hybrid search changes nDCG@10 by {h.ndcg_at_10 - v.ndcg_at_10:+.3f} "
+                f"({v.ndcg_at_10:.3f} -> {h.ndcg_at_10:.3f}) at a p50 latency cost of "
+                f"{h.latency_p50_ms - v.latency_p50_ms:+.1f} ms ({v.latency_p50_ms:.1f} -> {h.latency_p50_ms:.1f} ms)."
+            )
+    vector = summary[summary["search"] == "vector"]
+    for scale, group in vector[vector["filter"] == "none"].groupby("scale"):
+        good = group[group["recall_at_10"] >= 0.95]
+        if not good.empty:
+            best = good.loc[good["qps"].idxmax()]
+            out.append(
+                f"At {scale}, the fastest vector configuration with recall@10 >= 0.95 is "
+                f"{best.configuration}: {best.qps:.0f} QPS at recall@10 {best.recall_at_10:.3f}."
+            )
+    filtered = vector[vector["filter"] != "none"]
+    for (name, strategy), group in filtered.groupby(["filter", "strategy"]):
+        out.append(
+            f"Filter {name} with strategy {strategy}: {group.rows_returned_mean.median():.1f} of 10 "
+            f"rows returned, recall@10 {group.recall_at_10.median():.3f}, p50 "
+            f"{group.latency_p50_ms.median():.2f} ms (medians over {len(group)} configurations)."
+        )
+    base = vector[vector["filter"] == "none"]
+    for dim, group in base.groupby("dim"):
+        group = group.groupby("n_docs")["index_build_s"].median()
+        if len(group) >= 2:
+            small, large = group.index.min(), group.index.max()
+            out.append(
+                f"At d{dim}, index build time grows {group[large] / group[small]:.1f}x from {small:,} "
+                f"to {large:,} documents ({group[small]:.1f} s -> {group[large]:.1f} s)."
+            )
+    return out
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: object) -> str:
+        return f"{value:.4g}" if isinstance(value, float | np.floating) else str(value)
+
+    rows = [" | ".join(map(str, frame.columns))]
+    rows.append(" | ".join("---" for _ in frame.columns))
+    rows += [" | ".join(cell(v) for v in row) for row in frame.itertuples(index=False)]
+    return "\n".join(f"| {row} |" for row in rows)
+
+
+def table(summary: pd.DataFrame) -> pd.DataFrame:
+    columns = ["configuration", "runs"]
+    for metric in TABLE_METRICS:
+        columns.append(metric)
+        if (summary["runs"] > 1).any():
+            columns.append(f"{metric}_spread")
+    return summary[columns]
+
+
+def write_report(runs: pd.DataFrame, left_out: int, out: Path, title: str) -> dict[str, Path]:
+    """PNGs, report.html and summary.md in `out`; returns the written files by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(runs)
+    facts = findings(summary)
+    shown = table(summary)
+    files: dict[str, Path] = {}
+    sections = []
+    for name, draw in FIGURES.items():
+        fig = draw(summary)
+        if fig is None:
+            sections.append(f"<h2>{name}</h2><p>Not enough runs for this figure.</p>")
+            continue
+        data = _png(fig)
+        path = out / f"{name}.png"
+        path.write_bytes(data)
+        files[name] = path
+        encoded = base64.b64encode(data).decode()
+        sections.append(f'<h2>{name}</h2><img alt="{name}" src="data:image/png;base64,{encoded}">')
+    note = (
+        f"{left_out} runs of older benchmark versions left out (--all-versions includes them)."
+        if left_out
+        else ""
+    )
+    items = (
+        "".join(f"<li>{html.escape(f)}</li>" for f in facts)
+        or "<li>No findings: too few runs.</li>"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}img{max-width:100%}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px}</style>"
+        f"</head><body><h1>{html.escape(title)}</h1><p>{len(runs)} runs, {len(summary)} configurations. "
+        f"{note}</p><h2>Findings</h2><ul>{items}</ul>{''.join(sections)}"
+        f"<h2>Per configuration (medians{', spread = max - min' if (summary['runs'] > 1).any() else ''})</h2>"
+        f"{shown.to_html(index=False, float_format=lambda v: f'{v:.4g}')}</body></html>"
+    )
+    files["html"] = out / "report.html"
+    files["html"].write_text(page, encoding="utf-8")
+    markdown = [
+        f"# {title}",
+        "",
+        f"{len(runs)} runs, {len(summary)} configurations. {note}",
+        "",
+        "## Findings",
+        "",
+        *(f"- {f}" for f in facts),
+        "",
+        "## Per configuration (medians)",
+        "",
+        _markdown_table(shown),
+        "",
+    ]
+    files["markdown"] = out / "summary.md"
+    files["markdown"].write_text("\n".join(markdown), encoding="utf-8")
+    return files
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m vssbench.report", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--experiment", default="vssbench")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="default: MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db",
+    )
+    parser.add_argument("--out", type=Path, default=Path("report"))
+    parser.add_argument(
+        "--all-versions", action="store_true", help="include older benchmark versions"
+    )
+    parser.add_argument("filters", nargs="*", metavar="key=value")
+    args = parser.parse_args(argv)
+    bad = [f for f in args.filters if "=" not in f]
+    if bad:
+        parser.error(f"filters are key=value, got {bad}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    settings = OmegaConf.create(
+        {"experiment": args.experiment, "dir": "mlruns", "uri": args.tracking_uri}
+    )
+    mlflow.set_tracking_uri(tracking.tracking_uri(settings))
+    filters = dict(f.split("=", 1) for f in args.filters)
+    try:
+        runs, left_out = load_runs(args.experiment, filters, args.all_versions)
+    except ReportError as error:
+        raise SystemExit(f"vssbench.report: {error}") from None
+    title = f"vssbench report: {args.experiment}" + (
+        f" ({' '.join(args.filters)})" if filters else ""
+    )
+    files = write_report(runs, left_out, args.out, title)
+    experiment_id = mlflow.get_experiment_by_name(args.experiment).experiment_id
+    name = f"report-{datetime.now():%Y%m%d-%H%M%S}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags={"kind": "report"}):
+        mlflow.log_params({"filters": " ".join(args.filters) or "none", "runs": len(runs)})
+        for path in files.values():
+            mlflow.log_artifact(str(path))
+    print(f"report of {len(runs)} runs written to {args.out}/ and logged as MLflow run {name}")
+
+
+if __name__ == "__main__":
+    main()
