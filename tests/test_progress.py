@@ -19,3 +19,30 @@ def test_small_totals_stay_quiet(caplog):
     for done in range(201):
         progress.update(done)
     assert caplog.records == []
+
+
+def test_heartbeat_logs_duckdbs_percentage_while_an_index_builds(caplog):
+    """A real HNSW build, with the heartbeat polling the connection's query_progress()."""
+    import numpy as np
+    import pandas as pd
+
+    from vssbench import engine
+    from vssbench.progress import heartbeat
+
+    caplog.set_level(logging.INFO, logger="vssbench")
+    vectors = np.random.default_rng(0).standard_normal((20_000, 64)).astype(np.float32)
+    corpus = pd.DataFrame(
+        {
+            "id": np.arange(20_000, dtype=np.int32),
+            "category": "가",
+            "region": "서울",
+            "published": pd.Timestamp("2024-01-01"),
+            "price": 1,
+        }
+    )
+    con = engine.connect(threads=1, late_materialization_max_rows=0)
+    engine.load_documents(con, corpus, vectors)
+    with heartbeat("test build", con.query_progress, interval=0.2):
+        con.execute("CREATE INDEX h ON docs USING HNSW (vec) WITH (metric = 'cosine')")
+    beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test build")]
+    assert beats and any("% by DuckDB's estimate" in b for b in beats)
