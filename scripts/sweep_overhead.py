@@ -11,6 +11,7 @@ per-query latencies), and their ratio, and the median p50/p99 latency over the r
 """
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import mlflow
 GRID = ["scale=tiny,10k", "dim=128,256,512", "search=vector,hybrid"]
 
 
-def sweep(workdir: Path, store: Path, cache: Path, label: str) -> float:
+def sweep(workdir: Path, store: Path, cache: Path, label: str, jobs: int) -> float:
     args = [
         sys.executable,
         "-m",
@@ -33,9 +34,12 @@ def sweep(workdir: Path, store: Path, cache: Path, label: str) -> float:
         f"tracking.dir={store}",
         f"cache_dir={cache}",
         f"hydra.sweep.dir={workdir / 'multirun' / label}",
+        f"hydra.launcher.n_jobs={jobs}",
     ]
     start = time.perf_counter()
-    subprocess.run(args, cwd=workdir, check=True, capture_output=True)
+    # mlflow.set_tracking_uri() below exports MLFLOW_TRACKING_URI; the sweep must not inherit it.
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    subprocess.run(args, cwd=workdir, check=True, capture_output=True, env=env)
     return time.perf_counter() - start
 
 
