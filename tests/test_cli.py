@@ -8,6 +8,9 @@ import time
 
 import mlflow
 import pytest
+from omegaconf import OmegaConf
+
+from vssbench import tracking
 
 pytestmark = pytest.mark.slow
 
@@ -63,11 +66,13 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
     ]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    # The store exists before the sweep starts, so this test's polling cannot race the
+    # sweep's creation of a new sqlite schema (which corrupts it).
+    tracking.prepare(
+        OmegaConf.create({"experiment": "vssbench", "dir": str(tmp_path / "mlruns"), "uri": None})
+    )
 
     def runs():
-        if not (tmp_path / "mlruns" / "mlflow.db").exists():
-            return None
         found = mlflow.search_runs(experiment_names=["vssbench"])
         return found if len(found) else None
 
