@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -60,3 +62,21 @@ def cli(tmp_path, cache_dir):
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def metadata():
+    """Document metadata for engine-level tests: n rows, categories cycled."""
+
+    def make(n: int, categories: tuple[str, ...] = ("가",)) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "id": np.arange(n, dtype=np.int32),
+                "category": np.resize(np.array(categories), n),
+                "region": "서울",
+                "published": pd.Timestamp("2024-01-01"),
+                "price": np.arange(n),
+            }
+        )
+
+    return make

@@ -1,7 +1,6 @@
 """Real DuckDB with the vss extension from PyPI: the plan checks that guard every run."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from vssbench import engine
@@ -11,18 +10,10 @@ DIM = 16
 
 
 @pytest.fixture(scope="module")
-def con():
+def con(metadata):
     rng = np.random.default_rng(0)
     vectors = rng.standard_normal((500, DIM)).astype(np.float32)
-    corpus = pd.DataFrame(
-        {
-            "id": np.arange(500, dtype=np.int32),
-            "category": np.array(["가", "나"] * 250),
-            "region": np.array(["서울"] * 500),
-            "published": pd.Timestamp("2024-01-01"),
-            "price": np.arange(500),
-        }
-    )
+    corpus = metadata(500, ("가", "나"))
     c = engine.connect(threads=1, late_materialization_max_rows=0)
     engine.load_documents(c, corpus, vectors)
     engine.build_hnsw(c, "cosine", 8, 32)

@@ -21,25 +21,16 @@ def test_small_totals_stay_quiet(caplog):
     assert caplog.records == []
 
 
-def test_heartbeat_logs_duckdbs_percentage_while_an_index_builds(caplog):
+def test_heartbeat_logs_duckdbs_percentage_while_an_index_builds(caplog, metadata):
     """A real HNSW build, with the heartbeat polling the connection's query_progress()."""
     import numpy as np
-    import pandas as pd
 
     from vssbench import engine
     from vssbench.progress import heartbeat
 
     caplog.set_level(logging.INFO, logger="vssbench")
     vectors = np.random.default_rng(0).standard_normal((20_000, 64)).astype(np.float32)
-    corpus = pd.DataFrame(
-        {
-            "id": np.arange(20_000, dtype=np.int32),
-            "category": "가",
-            "region": "서울",
-            "published": pd.Timestamp("2024-01-01"),
-            "price": 1,
-        }
-    )
+    corpus = metadata(20_000)
     con = engine.connect(threads=1, late_materialization_max_rows=0)
     engine.load_documents(con, corpus, vectors)
     with heartbeat("test build", con.query_progress, interval=0.2):

@@ -1,7 +1,6 @@
 """Korean BM25 in real DuckDB FTS: the tokenizers, and the trap of the documented ignore pattern."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from vssbench import engine
@@ -10,16 +9,8 @@ from vssbench.tokenize import tokenize
 DOCS = ["커피를 매일 마셨다", "녹차가 좋다", "주식을 샀다"]
 
 
-def _fts(tokens: list[str], options: str = engine.FTS_OPTIONS):
-    corpus = pd.DataFrame(
-        {
-            "id": np.arange(len(tokens), dtype=np.int32),
-            "category": "가",
-            "region": "서울",
-            "published": pd.Timestamp("2024-01-01"),
-            "price": 1,
-        }
-    )
+def _fts(metadata, tokens: list[str], options: str = engine.FTS_OPTIONS):
+    corpus = metadata(len(tokens))
     con = engine.connect(threads=1, late_materialization_max_rows=0)
     engine.load_texts(con, corpus, tokens)
     engine.build_fts(con, options)
@@ -27,8 +18,8 @@ def _fts(tokens: list[str], options: str = engine.FTS_OPTIONS):
 
 
 @pytest.mark.parametrize("tokenizer", ["kiwi", "bigram"])
-def test_noun_with_particle_matches_bare_noun(tokenizer):
-    con = _fts(tokenize(DOCS, tokenizer))
+def test_noun_with_particle_matches_bare_noun(metadata, tokenizer):
+    con = _fts(metadata, tokenize(DOCS, tokenizer))
     query = tokenize(["커피"], tokenizer)[0]
     scores = engine.bm25_scores_of(con, np.arange(3), [query] * 3)
     assert scores[0] > 0 and np.isnan(scores[1:]).all()
@@ -40,18 +31,18 @@ def test_tokenizers_differ():
     assert tokenize(["국무총리가 강조했다"], "bigram") == ["국무 무총 총리 리가 강조 조했 했다"]
 
 
-def test_whitespace_words_alone_miss_the_particle():
+def test_whitespace_words_alone_miss_the_particle(metadata):
     """Without Korean tokenization, FTS's whitespace words keep the particle: 커피 != 커피를."""
-    con = _fts(DOCS)
+    con = _fts(metadata, DOCS)
     assert np.isnan(engine.bm25_scores_of(con, np.array([0]), ["커피"])).all()
 
 
-def test_documented_default_ignore_pattern_deletes_hangul():
+def test_documented_default_ignore_pattern_deletes_hangul(metadata):
     old = engine.FTS_OPTIONS.replace("[^\\p{L}\\p{N}]+", "(\\.|[^a-z])+")
     assert old != engine.FTS_OPTIONS
     tokens = tokenize(DOCS, "kiwi")
-    con = _fts(tokens, old)
+    con = _fts(metadata, tokens, old)
     assert np.isnan(engine.bm25_scores_of(con, np.arange(3), tokens)).all()
     assert con.execute("SELECT count(*) FROM fts_main_texts.dict").fetchone()[0] == 0
-    con = _fts(tokens)
+    con = _fts(metadata, tokens)
     assert not np.isnan(engine.bm25_scores_of(con, np.arange(3), tokens)).any()
