@@ -10,12 +10,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vssbench import bench
+from vssbench.callbacks import STATUS_FILE
 from vssbench.monitor import MemoryGuardError
 from vssbench.objective import objective
 from vssbench.schema import ConfigError
 
 log = logging.getLogger("vssbench")
-STATUS_FILE = "vssbench_status.json"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -160,6 +160,7 @@ def _open_indexed(
         **data_key(spec),
         **hnsw,
         "threads": threads,
+        "storage": "uncompressed",
         "duckdb": duckdb.__version__,
         "vss": version("duckdb-extension-vss"),
     }

@@ -50,6 +50,9 @@ def build_index_file(
     """A database file holding docs and its HNSW index, checkpointed; returns build measurements."""
     con = connect(threads, 0, path)
     try:
+        # Compressed columns are decompressed on every scan: an exact (brute-force) filtered
+        # query ran at 255 QPS on a compressed file, 706 uncompressed, 671 in memory (10k x 128).
+        con.execute("SET force_compression = 'uncompressed'")
         load_documents(con, corpus, vectors)
         rss_before = rss_mb()
         start = time.perf_counter()
