@@ -22,6 +22,21 @@ def test_low_ef_loses_recall_default_keeps_it(make_cfg):
     assert weak["recall_at_10"] < 0.8
     assert strong["recall_at_10"] > 0.95
     assert strong["rows_returned_mean"] == 10
+    # The index widens its beam to the rows asked for: ef_search 2 at k=10 searches with 10.
+    assert (weak["effective_ef_search"], strong["effective_ef_search"]) == (10, 64)
+
+
+def test_ef_search_below_the_limit_is_the_limit(make_cfg, tmp_path):
+    """Measured, not assumed: ef_search 4 returns exactly the ids of ef_search 10 at k=10."""
+    base = ("dim=20", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8")
+    returned = []
+    for ef in (4, 10):
+        run_id = bench.run(make_cfg(*base, f"hnsw.ef_search={ef}")).run_id
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path / run_id)
+        )
+        returned.append(pd.read_parquet(local)["returned_ids"].map(tuple).tolist())
+    assert returned[0] == returned[1]
 
 
 def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
@@ -32,6 +47,9 @@ def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
     assert post["recall_at_10"] < 0.5
     assert overfetch["rows_returned_mean"] > post["rows_returned_mean"]
     assert exact["recall_at_10"] == 1.0 and exact["rows_returned_mean"] == 10
+    # overfetch asks the index for k x overfetch_factor = 100 rows; exact never asks it.
+    assert (post["effective_ef_search"], overfetch["effective_ef_search"]) == (64, 100)
+    assert "effective_ef_search" not in exact
 
 
 def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
@@ -56,6 +74,12 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
         "groundtruth_s",
     ):
         assert np.isfinite(run[f"metrics.{name}"]), name
+    # MLflow's own system metrics: CPU and memory over time, at least one sample.
+    history = mlflow.MlflowClient().get_metric_history(
+        run.run_id, "system/cpu_utilization_percentage"
+    )
+    assert len(history) >= 1 and all(0 <= m.value <= 100 for m in history)
+    assert run["metrics.system/system_memory_usage_megabytes"] > 0
     experiment = mlflow.get_experiment_by_name("vssbench")
     assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts").as_uri()
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
@@ -79,7 +103,8 @@ def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
     assert len(_runs(cfg)) == 1
     assert (first.status, again.status) == ("finished", "skipped")
     assert again.run_id == first.run_id
-    assert again.metrics == pytest.approx(first.metrics)
+    # The stored metrics: what the run measured, plus MLflow's system/* curves.
+    assert {k: again.metrics[k] for k in first.metrics} == pytest.approx(first.metrics)
 
     bench.run(make_cfg("dim=32", "force=true"))
     assert len(_runs(cfg)) == 2

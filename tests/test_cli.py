@@ -43,13 +43,38 @@ def test_joblib_multirun_gives_two_finished_runs(cli, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Joblib.Parallel(n_jobs=2" in result.stderr + result.stdout
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["vssbench"])
+    found = mlflow.search_runs(experiment_names=["vssbench"])
+    runs = found[found["tags.fingerprint"].notna()]
     assert sorted(runs["tags.mlflow.runName"]) == [
         "tiny-d32-vector-none-cosine-M16-efc128-ef64",
         "tiny-d48-vector-none-cosine-M16-efc128-ef64",
     ]
     assert set(runs["status"]) == {"FINISHED"}
     assert (tmp_path / "multirun" / "0").is_dir() and (tmp_path / "multirun" / "1").is_dir()
+    # One line per job as it ends, counting up to the planned total.
+    assert "[1/2] tiny-d" in result.stdout and "[2/2] tiny-d" in result.stdout
+    assert "finished in" in result.stdout and "(skipped 0, failed 0)" in result.stdout
+
+    # The sweep is one parent run; its jobs' runs are its children.
+    sweeps = mlflow.search_runs(experiment_names=["vssbench"], filter_string="tags.kind = 'sweep'")
+    assert len(sweeps) == 1 and sweeps["status"].iat[0] == "FINISHED"
+    parent = sweeps["run_id"].iat[0]
+    assert sweeps["metrics.finished"].iat[0] == 2 and sweeps["tags.sweep_jobs"].iat[0] == "2"
+    assert list(runs["tags.mlflow.parentRunId"]) == [parent, parent]
+
+    # The same sweep again (overrides in another order, another sweep dir) reuses the parent.
+    again = cli(
+        "-m",
+        "dim=32,48",
+        "scale=tiny",
+        f"hydra.sweep.dir={tmp_path / 'multirun-again'}",
+    )
+    assert again.returncode == 0, again.stderr
+    assert "[2/2]" in again.stdout and "(skipped 2, failed 0)" in again.stdout
+    sweeps = mlflow.search_runs(experiment_names=["vssbench"], filter_string="tags.kind = 'sweep'")
+    assert list(sweeps["run_id"]) == [parent] and sweeps["tags.sweep_attempts"].iat[0] == "2"
+    history = mlflow.MlflowClient().get_metric_history(parent, "skipped")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.0), (2, 2.0)]
 
 
 def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
@@ -74,7 +99,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
 
     def runs():
         found = mlflow.search_runs(experiment_names=["vssbench"])
-        return found if len(found) else None
+        return found[found["tags.fingerprint"].notna()] if "tags.fingerprint" in found else None
 
     sweep = subprocess.Popen(
         args,
@@ -115,6 +140,10 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         "tiny-d32": ["FINISHED"],
     }
     assert first[0] in set(after.loc[after["status"] == "FINISHED", "run_id"])  # skipped, kept
+    # The killed sweep's parent run was taken up again and finished; its children hang under it.
+    sweeps = mlflow.search_runs(experiment_names=["vssbench"], filter_string="tags.kind = 'sweep'")
+    assert list(sweeps["status"]) == ["FINISHED"]
+    assert set(after["tags.mlflow.parentRunId"]) == {sweeps["run_id"].iat[0]}
 
 
 def test_memory_guard_refuses_with_the_numbers(cli, tmp_path):

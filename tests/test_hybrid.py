@@ -10,7 +10,11 @@ from vssbench.hybrid import BM25CheckError
 
 
 def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
-    result = bench.run(make_cfg("search=hybrid", "search.tokenizer=bigram")).metrics
+    result = bench.run(
+        make_cfg("search=hybrid", "search.tokenizer=bigram", "hnsw.ef_search=4")
+    ).metrics
+    # The vector half asks for search.candidates (50) rows: the index searches with ef 50.
+    assert result["effective_ef_search"] == 50
     assert result["hybrid_ndcg_at_10"] >= max(
         result["vector_ndcg_at_10"], result["bm25_ndcg_at_10"]
     )
@@ -24,6 +28,7 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     run = mlflow.search_runs(experiment_names=["vssbench"]).iloc[0]
     assert run["tags.mlflow.runName"].startswith("tiny-d128-hybrid-bigram-convex-none")
+    assert run["tags.mlflow.runName"].endswith("-ef4")
     assert "HNSW_INDEX_SCAN" in mlflow.artifacts.load_text(f"runs:/{run.run_id}/plan.txt")
 
 

@@ -9,8 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from vssbench import bench
-from vssbench.callbacks import STATUS_FILE
+from vssbench import bench, sweep
 from vssbench.monitor import MemoryGuardError
 from vssbench.objective import objective
 from vssbench.schema import ConfigError
@@ -24,15 +23,17 @@ def main(cfg: DictConfig) -> float | list[float]:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     jobs = int(hydra_cfg.launcher.get("n_jobs", 1) or 1) if multirun else 1
+    info = sweep.read_sweep_file(Path(hydra_cfg.sweep.dir)) if multirun else None
+    parent = info["parent_run_id"] if info else None
     try:
-        outcome = bench.run(cfg, concurrent_jobs=jobs)
+        outcome = bench.run(cfg, concurrent_jobs=jobs, parent_run_id=parent)
     except (ConfigError, MemoryGuardError) as error:
         if multirun:  # this job fails, the sweep goes on and lists it as failed
             raise
         kind = "bad configuration" if isinstance(error, ConfigError) else "not enough memory"
         raise SystemExit(f"vssbench: {kind}: {error}") from None
     status = {"status": outcome.status, "run": outcome.name, "run_id": outcome.run_id}
-    Path(hydra_cfg.runtime.output_dir, STATUS_FILE).write_text(json.dumps(status))
+    Path(hydra_cfg.runtime.output_dir, sweep.STATUS_FILE).write_text(json.dumps(status))
     return objective(outcome.metrics, cfg.k, cfg.hpo)
 
 

@@ -30,7 +30,7 @@ from vssbench.evaluation import (
 from vssbench.hybrid import hybrid_search
 from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.schema import FilterKind, SearchKind, validate
-from vssbench.search import bm25_query, vector_query
+from vssbench.search import bm25_query, effective_ef_search, index_limit, vector_query
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,11 @@ class Outcome:
     metrics: dict[str, float]
 
 
-def run(cfg: DictConfig, concurrent_jobs: int = 1) -> Outcome:
+def run(cfg: DictConfig, concurrent_jobs: int = 1, parent_run_id: str | None = None) -> Outcome:
     """Run one configuration, or return the stored metrics of a finished run with its fingerprint.
 
-    A lock per fingerprint makes two processes with the same configuration run it once.
+    A lock per fingerprint makes two processes with the same configuration run it once. In a
+    sweep, the run is a child of the sweep's run (`parent_run_id`).
     """
     validate(cfg)
     experiment_id = tracking.prepare(cfg.tracking)
@@ -81,7 +82,20 @@ def run(cfg: DictConfig, concurrent_jobs: int = 1) -> Outcome:
             **tracking.hardware_tags(),
             **tracking.process_tags(),
         }
-        with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as active:
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        interval = cfg.tracking.system_metrics_interval_s
+        if interval > 0:
+            # Its start and stop messages are not worth a console line in every run.
+            logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+            mlflow.system_metrics.set_system_metrics_sampling_interval(interval)
+            mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
+        with mlflow.start_run(
+            experiment_id=experiment_id,
+            run_name=name,
+            tags=tags,
+            log_system_metrics=interval > 0,
+        ) as active:
             mlflow.log_params(tracking.flat_params(cfg))
             mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
             with PeakRss() as peak:
@@ -219,10 +233,20 @@ def _query_and_score(
     k, metric, hybrid = spec.k, spec.metric, cfg.search.name == SearchKind.hybrid
     engine.set_ef_search(con, cfg.hnsw.ef_search)
     limit = cfg.search.candidates if hybrid else k
+    asked = index_limit(cfg.filter.strategy.value, limit, cfg.filter.overfetch_factor)
+    if asked is not None and cfg.hnsw.ef_search < asked:
+        log.warning(
+            "hnsw.ef_search=%d is below the %d rows the index is asked for: it searches with "
+            "ef %d, so this run measures ef %d",
+            cfg.hnsw.ef_search,
+            asked,
+            asked,
+            asked,
+        )
     values = filter_values(data, column)
     vshape = vector_query(metric, spec.dim, cfg.filter.strategy.value, column)
     vparams = [
-        vshape.params(vec=v, value=value, k=limit, fetch=limit * cfg.filter.overfetch_factor)
+        vshape.params(vec=v, value=value, k=limit, fetch=asked)
         for v, value in zip(data.query_vectors, values, strict=True)
     ]
     plan = engine.explain(con, vshape.sql, vparams[0])
@@ -253,6 +277,8 @@ def _query_and_score(
         }
         per_query = per_query_frame(data, vector_ids, latencies, scores)
     summary.update(engine.index_info(con))
+    if asked is not None:  # an exact query never reaches the index
+        summary["effective_ef_search"] = float(effective_ef_search(cfg.hnsw.ef_search, asked))
     versions = engine.versions(con)
 
     top_k = [ids[:k] for ids in vector_ids]
@@ -297,7 +323,8 @@ def _summary(m: dict[str, float], k: int) -> str:
         f"recall@{k}={m[f'recall_at_{k}']:.3f} mrr@10={m['mrr_at_10']:.3f} "
         f"ndcg@10={m['ndcg_at_10']:.3f} qps={m['qps']:.0f} p50={m['latency_p50_ms']:.2f}ms "
         f"p99={m['latency_p99_ms']:.2f}ms rows={m['rows_returned_mean']:.2f} "
-        f"build={m['index_build_s']:.1f}s index_mem={m['index_memory_mb']:.0f}MB "
+        + (f"ef={m['effective_ef_search']:.0f} " if "effective_ef_search" in m else "")
+        + f"build={m['index_build_s']:.1f}s index_mem={m['index_memory_mb']:.0f}MB "
         f"peak_rss={m['peak_rss_mb']:.0f}MB"
     )
     if "bm25_ndcg_at_10" in m:

@@ -105,6 +105,8 @@ class TrackingConfig:
     experiment: str = "vssbench"
     dir: str = "mlruns"
     uri: str | None = None
+    # MLflow's own CPU and memory curves (system/*), sampled every this many seconds; 0: off.
+    system_metrics_interval_s: float = 1.0
 
 
 class Objective(StrEnum):
@@ -139,8 +141,10 @@ class Config:
     force_memory: bool = False  # run even when the memory estimate exceeds what is available
 
 
+# Keys that say where results go and whether to run, not what is run.
+RUN_CONTROL_KEYS = ("tracking", "cache_dir", "force", "force_memory")
 # Keys that do not change what a run measures; everything else goes into the run's fingerprint.
-NOT_IN_FINGERPRINT = ("tracking", "cache_dir", "force", "force_memory", "hpo")
+NOT_IN_FINGERPRINT = (*RUN_CONTROL_KEYS, "hpo")
 
 ConfigStore.instance().store(name="vssbench_schema", node=Config)
 
@@ -193,6 +197,12 @@ def validate(cfg: DictConfig) -> None:
         "engine.late_materialization_max_rows",
         cfg.engine.late_materialization_max_rows,
         "must be >= 0",
+    )
+    _check(
+        cfg.tracking.system_metrics_interval_s >= 0,
+        "tracking.system_metrics_interval_s",
+        cfg.tracking.system_metrics_interval_s,
+        "must be >= 0 (0 turns system metrics off)",
     )
     _check(cfg.queries.warmup >= 0, "queries.warmup", cfg.queries.warmup, "must be >= 0")
     shares = [cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword]
