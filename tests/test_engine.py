@@ -1,5 +1,6 @@
 """Real DuckDB with the vss extension from PyPI: the plan checks that guard every run."""
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -68,3 +69,22 @@ def test_one_statement_hybrid_loses_the_index(con):
     plan = engine.explain(con, sql, [np.ones(DIM, np.float32), 10, "커피", 10])
     assert "HNSW_INDEX_SCAN" not in plan
     engine.check_plan(_plan(con, vector), expect_index=True)
+
+
+def test_index_file_is_queried_read_only_with_its_index(tmp_path, metadata):
+    """Runs attach the cached index file instead of copying it: the index serves, nothing writes."""
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((300, DIM)).astype(np.float32)
+    path = tmp_path / "it's" / "index.duckdb"  # a quote in the path must not break the SQL
+    path.parent.mkdir()
+    hnsw = {"metric": "cosine", "M": 8, "ef_construction": 32}
+    engine.build_index_file(path, metadata(300), vectors, hnsw, threads=1)
+    con = engine.connect(threads=1, late_materialization_max_rows=0)
+    engine.attach_index_file(con, path)
+    shape = vector_query("cosine", DIM, "none")
+    engine.check_plan(_plan(con, shape), expect_index=True)
+    assert engine.index_info(con)["index_count"] == 300
+    with pytest.raises(duckdb.InvalidInputException, match="read-only"):
+        con.execute("DELETE FROM docs")
+    engine.load_texts(con, metadata(300), ["커피"] * 300)  # the run's own tables: in memory
+    con.close()

@@ -46,3 +46,17 @@ def test_documented_default_ignore_pattern_deletes_hangul(metadata):
     assert con.execute("SELECT count(*) FROM fts_main_texts.dict").fetchone()[0] == 0
     con = _fts(metadata, tokens)
     assert not np.isnan(engine.bm25_scores_of(con, np.arange(3), tokens)).any()
+
+
+@pytest.mark.parametrize("tokenizer", ["kiwi", "bigram"])
+def test_one_statement_bm25_check_agrees_with_match_bm25(metadata, tokenizer):
+    """The run's BM25 check reads the FTS tables once; match_bm25 per query is the reference."""
+    docs = ["커피를 매일 마셨다", "녹차가 좋다", "주식을 샀다", "금리가 올랐다", "커피 값이 올랐다"]
+    queries = ["커피", "녹차 주식", "부동산", "금리 커피", "값", "없는말"]
+    con = _fts(metadata, tokenize(docs, tokenizer))
+    targets = np.array([0, 1, 2, 3, 4, 4])
+    tokens = tokenize(queries, tokenizer)
+    reference = ~np.isnan(engine.bm25_scores_of(con, targets, tokens))
+    found = engine.bm25_matches(con, targets, tokens)
+    assert found.tolist() == reference.tolist()
+    assert found.any() and not found.all()  # both cases occur

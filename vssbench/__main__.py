@@ -2,9 +2,11 @@
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import hydra
+import psutil
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -13,8 +15,11 @@ from vssbench import bench, sweep
 from vssbench.monitor import MemoryGuardError
 from vssbench.objective import objective
 from vssbench.schema import ConfigError
+from vssbench.stopwatch import Stopwatch
 
 log = logging.getLogger("vssbench")
+# A sweep's worker process runs many jobs; only its first paid for starting the process.
+_started_process = False
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -23,10 +28,15 @@ def main(cfg: DictConfig) -> float | list[float]:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     jobs = int(hydra_cfg.launcher.get("n_jobs", 1) or 1) if multirun else 1
+    global _started_process
+    watch = Stopwatch()
+    if not _started_process:
+        watch.seconds["startup"] = time.time() - psutil.Process().create_time()
+        _started_process = True
     info = sweep.read_sweep_file(Path(hydra_cfg.sweep.dir)) if multirun else None
     parent = info["parent_run_id"] if info else None
     try:
-        outcome = bench.run(cfg, concurrent_jobs=jobs, parent_run_id=parent)
+        outcome = bench.run(cfg, concurrent_jobs=jobs, parent_run_id=parent, watch=watch)
     except (ConfigError, MemoryGuardError) as error:
         if multirun:  # this job fails, the sweep goes on and lists it as failed
             raise

@@ -1,7 +1,6 @@
 """One benchmark run: data, DuckDB indexes, plan check, timed queries, metrics, MLflow."""
 
 import logging
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from vssbench.hybrid import hybrid_search
 from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.schema import FilterKind, SearchKind, validate
 from vssbench.search import bm25_query, effective_ef_search, index_limit, vector_query
+from vssbench.stopwatch import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -53,21 +53,30 @@ class Outcome:
     metrics: dict[str, float]
 
 
-def run(cfg: DictConfig, concurrent_jobs: int = 1, parent_run_id: str | None = None) -> Outcome:
+def run(
+    cfg: DictConfig,
+    concurrent_jobs: int = 1,
+    parent_run_id: str | None = None,
+    watch: Stopwatch | None = None,
+) -> Outcome:
     """Run one configuration, or return the stored metrics of a finished run with its fingerprint.
 
     A lock per fingerprint makes two processes with the same configuration run it once. In a
-    sweep, the run is a child of the sweep's run (`parent_run_id`).
+    sweep, the run is a child of the sweep's run (`parent_run_id`). `watch` times the stages.
     """
     validate(cfg)
-    experiment_id = tracking.prepare(cfg.tracking)
+    watch = watch or Stopwatch()
+    with watch.stage("tracking_lookup"):
+        experiment_id = tracking.prepare(cfg.tracking)
     fp = tracking.fingerprint(cfg)
     name = tracking.run_name(cfg)
     lock = Path(cfg.cache_dir) / "locks" / f"{fp}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(lock)):
-        tracking.mark_dead_runs(experiment_id)
-        if not cfg.force and (done := tracking.find_finished(experiment_id, fp)) is not None:
+        with watch.stage("tracking_lookup"):
+            tracking.mark_dead_runs(experiment_id)
+            done = None if cfg.force else tracking.find_finished(experiment_id, fp)
+        if done is not None:
             log.info("skipped %s: finished run %s has fingerprint %s", name, done.info.run_id, fp)
             return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
 
@@ -90,24 +99,28 @@ def run(cfg: DictConfig, concurrent_jobs: int = 1, parent_run_id: str | None = N
             logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
             mlflow.system_metrics.set_system_metrics_sampling_interval(interval)
             mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
-        with mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=name,
-            tags=tags,
-            log_system_metrics=interval > 0,
-        ) as active:
-            mlflow.log_params(tracking.flat_params(cfg))
-            mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        with watch.stage("start_run"):
+            active = mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=name,
+                tags=tags,
+                log_system_metrics=interval > 0,
+            )
+        with active:
+            with watch.stage("log_params"):
+                mlflow.log_params(tracking.flat_params(cfg))
+                mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
             with PeakRss() as peak:
-                result = measure(cfg)
+                result = measure(cfg, watch)
             result.metrics["peak_rss_mb"] = peak.peak_mb
             result.metrics["memory_estimate_mb"] = estimate
-            _log(result, name)
+            _log(result, name, watch)
+            mlflow.log_metrics(watch.metrics())
     log.info("finished %s: %s", name, _summary(result.metrics, cfg.k))
     return Outcome("finished", name, active.info.run_id, result.metrics)
 
 
-def measure(cfg: DictConfig) -> Measurement:
+def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
     started = time.perf_counter()
     k = cfg.k
     metric = cfg.hnsw.metric.value
@@ -124,48 +137,54 @@ def measure(cfg: DictConfig) -> Measurement:
         filter_column=column,
     )
     root = Path(cfg.cache_dir)
-    data = load_dataset(spec, root)
+    with watch.stage("data"):
+        data = load_dataset(spec, root)
     timings = dict(data.timings)
     doc_tokens = query_tokens = None
     if hybrid:
-        t = time.perf_counter()
-        doc_tokens, query_tokens, data.cache_hits["tokens"] = load_tokens(
-            spec, data, cfg.search.tokenizer.value, root
-        )
-        timings["tokenize_s"] = time.perf_counter() - t
-
-    with tempfile.TemporaryDirectory(dir=root, prefix="run-") as workdir:
-        con, index_reused = _open_indexed(cfg, spec, data, Path(workdir), timings)
-        try:
-            if hybrid:
-                _build_fts(con, data, doc_tokens, timings)
-            return _query_and_score(
-                con, cfg, spec, data, query_tokens, column, timings, index_reused, started
+        with watch.stage("tokens"):
+            t = time.perf_counter()
+            doc_tokens, query_tokens, data.cache_hits["tokens"] = load_tokens(
+                spec, data, cfg.search.tokenizer.value, root
             )
-        finally:
+            timings["tokenize_s"] = time.perf_counter() - t
+
+    con, index_reused = _open_indexed(cfg, spec, data, timings, watch)
+    try:
+        if hybrid:
+            with watch.stage("fts_build"):
+                _build_fts(con, data, doc_tokens, timings)
+        return _query_and_score(
+            con, cfg, spec, data, query_tokens, column, timings, index_reused, started, watch
+        )
+    finally:
+        with watch.stage("close"):
             con.close()
 
 
 def _open_indexed(
-    cfg: DictConfig, spec: DataSpec, data: Dataset, workdir: Path, timings: dict
+    cfg: DictConfig,
+    spec: DataSpec,
+    data: Dataset,
+    timings: dict,
+    watch: Stopwatch,
 ) -> tuple[duckdb.DuckDBPyConnection, bool]:
-    """A connection to docs with its HNSW index: a copy of the cached index file, or a fresh build.
-
-    The index file is built once per data, dim and build parameters; each run queries its own
-    copy, so no run can change what later runs read.
-    """
+    """A connection to docs with its HNSW index: the cached index file attached read-only, or a
+    fresh build in memory. The index file is built once per data, dim and build parameters."""
     threads = cfg.engine.threads
     lmr = cfg.engine.late_materialization_max_rows
     hnsw = {"metric": spec.metric, "M": cfg.hnsw.M, "ef_construction": cfg.hnsw.ef_construction}
     if not cfg.engine.reuse_index:
-        con = engine.connect(threads, lmr)
+        with watch.stage("index_open"):
+            con = engine.connect(threads, lmr)
         t = time.perf_counter()
         engine.load_documents(con, data.corpus, data.doc_vectors)
         timings["load_s"] = time.perf_counter() - t
         _log_build_start(spec, hnsw)
         rss_before = rss_mb()
         t = time.perf_counter()
-        engine.build_hnsw(con, spec.metric, cfg.hnsw.M, cfg.hnsw.ef_construction)
+        with watch.stage("index_build"):
+            engine.build_hnsw(con, spec.metric, cfg.hnsw.M, cfg.hnsw.ef_construction)
         timings["index_build_s"] = time.perf_counter() - t
         timings["index_memory_mb"] = rss_mb() - rss_before
         return con, False
@@ -182,7 +201,8 @@ def _open_indexed(
 
     def build(tmp: Path) -> dict[str, float]:
         _log_build_start(spec, hnsw)
-        return engine.build_index_file(tmp, data.corpus, data.doc_vectors, hnsw, threads)
+        with watch.stage("index_build"):
+            return engine.build_index_file(tmp, data.corpus, data.doc_vectors, hnsw, threads)
 
     facts, reused = cache.cached_file(path, build)
     timings.update(facts)  # the build's time and memory, measured when it was built
@@ -191,9 +211,9 @@ def _open_indexed(
     else:
         log.info("index built in %.1f s", facts["index_build_s"])
     t = time.perf_counter()
-    copy = workdir / "run.duckdb"
-    shutil.copyfile(path, copy)
-    con = engine.connect(threads, lmr, copy)
+    with watch.stage("index_open"):
+        con = engine.connect(threads, lmr)
+        engine.attach_index_file(con, path)
     timings["load_s"] = time.perf_counter() - t
     return con, reused
 
@@ -229,6 +249,7 @@ def _query_and_score(
     timings: dict,
     index_reused: bool,
     started: float,
+    watch: Stopwatch,
 ) -> Measurement:
     k, metric, hybrid = spec.k, spec.metric, cfg.search.name == SearchKind.hybrid
     engine.set_ef_search(con, cfg.hnsw.ef_search)
@@ -249,8 +270,9 @@ def _query_and_score(
         vshape.params(vec=v, value=value, k=limit, fetch=asked)
         for v, value in zip(data.query_vectors, values, strict=True)
     ]
-    plan = engine.explain(con, vshape.sql, vparams[0])
-    engine.check_plan(plan, vshape.uses_index)
+    with watch.stage("plan_check"):
+        plan = engine.explain(con, vshape.sql, vparams[0])
+        engine.check_plan(plan, vshape.uses_index)
     run_params = {
         "plan_uses_hnsw": str(vshape.uses_index),
         "plan_check": "passed",
@@ -263,26 +285,32 @@ def _query_and_score(
     log.info("timing %d queries after %d warm-up queries", len(vparams), cfg.queries.warmup)
     if hybrid:
         summary, per_query, vector_ids = hybrid_search(
-            con, cfg, data, (vshape.sql, vparams), values, query_tokens, column
+            con, cfg, data, (vshape.sql, vparams), values, query_tokens, column, watch
         )
         run_params["bm25_sql"] = bm25_query(column).sql
     else:
-        vector_ids, latencies = engine.timed_queries(con, vshape.sql, vparams, cfg.queries.warmup)
-        scores = label_scores(data, vector_ids, column)
-        summary = {
-            **summarize_labels(scores, data.queries["kind"]),
-            **rows_summary(vector_ids, k),
-            **metrics.latency_summary(latencies),
-            "qps": len(latencies) / latencies.sum() * 1e9,
-        }
-        per_query = per_query_frame(data, vector_ids, latencies, scores)
+        with watch.stage("queries"):
+            vector_ids, latencies = engine.timed_queries(
+                con, vshape.sql, vparams, cfg.queries.warmup
+            )
+        with watch.stage("scoring"):
+            scores = label_scores(data, vector_ids, column)
+            summary = {
+                **summarize_labels(scores, data.queries["kind"]),
+                **rows_summary(vector_ids, k),
+                **metrics.latency_summary(latencies),
+                "qps": len(latencies) / latencies.sum() * 1e9,
+            }
+            per_query = per_query_frame(data, vector_ids, latencies, scores)
     summary.update(engine.index_info(con))
     if asked is not None:  # an exact query never reaches the index
         summary["effective_ef_search"] = float(effective_ef_search(cfg.hnsw.ef_search, asked))
     versions = engine.versions(con)
 
     top_k = [ids[:k] for ids in vector_ids]
-    recall = exact_recall(data, top_k, k, metric)
+    with watch.stage("scoring"):
+        recall = exact_recall(data, top_k, k, metric)
+        by_rank = metrics.recall_by_rank(top_k, data.exact_ids)
     per_query[f"recall_at_{k}"] = recall
     summary[f"recall_at_{k}"] = float(recall.mean())
     summary["n_queries"] = float(len(data.queries))
@@ -295,27 +323,31 @@ def _query_and_score(
         params=run_params,
         tags={f"version.{name}": v for name, v in versions.items()},
         per_query=per_query,
-        recall_by_rank=metrics.recall_by_rank(top_k, data.exact_ids),
+        recall_by_rank=by_rank,
         plan=plan,
     )
 
 
-def _log(result: Measurement, name: str) -> None:
-    mlflow.log_params(result.params)
-    mlflow.set_tags(result.tags)
-    mlflow.log_metrics(result.metrics)
-    mlflow.log_text(result.plan, "plan.txt")
+def _log(result: Measurement, name: str, watch: Stopwatch) -> None:
+    with watch.stage("log_results"):
+        mlflow.log_params(result.params)
+        mlflow.set_tags(result.tags)
+        mlflow.log_metrics(result.metrics)
+        mlflow.log_text(result.plan, "plan.txt")
     latencies = result.per_query["latency_ms"].to_numpy()
-    for artifact, fig in (
-        ("plots/latency.png", plots.latency_distribution(latencies, name)),
-        ("plots/recall_by_rank.png", plots.recall_by_rank(result.recall_by_rank, name)),
-    ):
-        mlflow.log_figure(fig, artifact)
-        plt.close(fig)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "per_query.parquet"
-        result.per_query.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path))
+    with watch.stage("plots"):
+        figures = {
+            "plots/latency.png": plots.latency_distribution(latencies, name),
+            "plots/recall_by_rank.png": plots.recall_by_rank(result.recall_by_rank, name),
+        }
+    with watch.stage("log_artifacts"):
+        for artifact, fig in figures.items():
+            mlflow.log_figure(fig, artifact)
+            plt.close(fig)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "per_query.parquet"
+            result.per_query.to_parquet(path, index=False)
+            mlflow.log_artifact(str(path))
 
 
 def _summary(m: dict[str, float], k: int) -> str:

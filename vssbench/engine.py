@@ -40,6 +40,16 @@ def connect(
     return con
 
 
+def attach_index_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Make the docs table of an index file queryable as `docs`, read-only: no run can change
+    what later runs read, and no copy is needed. Tables a run creates stay in memory."""
+    # ATTACH takes no bound parameters: the path is quoted as an SQL string literal.
+    literal = "'" + str(path).replace("'", "''") + "'"
+    con.execute(f"ATTACH {literal} AS indexed (READ_ONLY)")
+    # Unqualified names: this run's own tables first, then the attached docs.
+    con.execute("SET search_path = 'memory.main,indexed.main'")
+
+
 def build_index_file(
     path: Path,
     corpus: pd.DataFrame,
@@ -154,6 +164,27 @@ def bm25_scores_of(con: duckdb.DuckDBPyConnection, ids: np.ndarray, texts: list[
     sql = "SELECT fts_main_texts.match_bm25(?::INTEGER, ?)"
     scores = [con.execute(sql, [int(i), t]).fetchone()[0] for i, t in zip(ids, texts, strict=True)]
     return np.array([np.nan if s is None else s for s in scores])
+
+
+def bm25_matches(con: duckdb.DuckDBPyConnection, ids: np.ndarray, texts: list[str]) -> np.ndarray:
+    """Whether match_bm25 would score document ids[i] for query texts[i] (some query term is in
+    it), for all queries in one statement over the FTS tables instead of one macro call each."""
+    queries = pa.table({"i": np.arange(len(ids)), "doc": np.asarray(ids), "text": texts})
+    con.register("bm25_check_queries", queries)
+    try:
+        rows = con.execute(
+            "WITH q AS (SELECT DISTINCT i, doc, unnest(fts_main_texts.tokenize(text)) AS term "
+            "FROM bm25_check_queries) "
+            "SELECT DISTINCT q.i FROM q "
+            "JOIN fts_main_texts.dict d ON d.term = q.term "
+            "JOIN fts_main_texts.docs docs ON docs.name = q.doc "
+            "JOIN fts_main_texts.terms t ON t.docid = docs.docid AND t.termid = d.termid"
+        ).fetchall()
+    finally:
+        con.unregister("bm25_check_queries")
+    found = np.zeros(len(ids), bool)
+    found[[r[0] for r in rows]] = True
+    return found
 
 
 def index_info(con: duckdb.DuckDBPyConnection) -> dict[str, float]:

@@ -11,6 +11,7 @@ from vssbench.dataset import Dataset
 from vssbench.evaluation import label_scores, per_query_frame, rows_summary, summarize_labels
 from vssbench.fusion import convex, rrf
 from vssbench.search import bm25_query
+from vssbench.stopwatch import Stopwatch
 
 
 class BM25CheckError(RuntimeError):
@@ -25,11 +26,13 @@ def hybrid_search(
     values: np.ndarray,
     query_tokens: list[str],
     column: str | None,
+    watch: Stopwatch,
 ) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
     """BM25 check, then the timed hybrid loop; accuracy of each half alone and of the fusion."""
     k, search = cfg.k, cfg.search
     targets = data.queries["target"].to_numpy()
-    hit_rate = float(np.mean(~np.isnan(engine.bm25_scores_of(con, targets, query_tokens))))
+    with watch.stage("bm25_check"):
+        hit_rate = float(np.mean(engine.bm25_matches(con, targets, query_tokens)))
     if hit_rate < search.min_bm25_hit_rate:
         raise BM25CheckError(
             f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
@@ -45,9 +48,17 @@ def hybrid_search(
     else:
         fuse = partial(_convex, k=k, alpha=search.alpha)
     vector_sql, vparams = vector
-    res = engine.timed_hybrid(
-        con, vector_sql, vparams, bshape.sql, bparams, fuse, cfg.queries.warmup
-    )
+    with watch.stage("queries"):
+        res = engine.timed_hybrid(
+            con, vector_sql, vparams, bshape.sql, bparams, fuse, cfg.queries.warmup
+        )
+    with watch.stage("scoring"):
+        return _score(data, res, column, k, hit_rate)
+
+
+def _score(
+    data: Dataset, res: engine.HybridResult, column: str | None, k: int, hit_rate: float
+) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
     kinds = data.queries["kind"]
     summary: dict[str, float] = {"bm25_hit_rate": hit_rate}
     halves = {
