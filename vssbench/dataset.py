@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from vssbench import cache
+from vssbench import cache, mapped
 from vssbench.corpus import QueryMix, generate_corpus, generate_queries
 from vssbench.embed import embed, feature_matrix
 from vssbench.groundtruth import exact_topk
@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Bump when the generator, the embedder or the ground truth change what they produce.
 DATA_VERSION = 1
+# The corpus columns a run keeps in memory; the text is read only to derive something new.
+METADATA = ["id", "category", "region", "published", "price"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class DataSpec:
 
 @dataclass
 class Dataset:
-    corpus: pd.DataFrame
+    corpus: pd.DataFrame  # METADATA columns; the text stays in corpus_path
+    corpus_path: Path
     queries: pd.DataFrame
     doc_vectors: np.ndarray
     query_vectors: np.ndarray
@@ -55,8 +58,8 @@ def _texts(corpus: pd.DataFrame) -> list[str]:
 def _vectors(
     root: Path, key: dict, texts: Callable[[], list[str]], dim: int
 ) -> tuple[np.ndarray, bool]:
-    """Vectors for `dim`, cached; the sparse features behind them are independent of dim and
-    cached once, and only read when a new dim must be projected."""
+    """Vectors for `dim`, cached and memory-mapped; the sparse features behind them are
+    independent of dim and cached once, and only read when a new dim must be projected."""
 
     def build_features() -> dict[str, np.ndarray]:
         matrix, names = feature_matrix(texts())
@@ -79,12 +82,10 @@ def _vectors(
         matrix = sparse.csr_matrix((feats["data"], feats["indices"], feats["indptr"]), shape=shape)
         return embed(matrix, feats["names"], dim)
 
-    return cache.cached(
-        cache.entry(root, "vectors", {**key, "dim": dim}, ".npy"),
-        project,
-        cache.save_array,
-        np.load,
-    )
+    path = cache.entry(root, "vectors", {**key, "dim": dim}, ".npy")
+    vectors, hit = cache.cached(path, project, cache.save_array, mapped.open_npy)
+    # A new projection is let go once written: every run reads the same mapped file.
+    return (vectors if hit else mapped.open_npy(path)), hit
 
 
 def _corpus_key(spec: DataSpec) -> dict:
@@ -124,7 +125,11 @@ def load_tokens(
         )
 
     log.info("tokens: %s", tokenizer)
-    docs, hit = cached_tokens("doc_tokens", _corpus_key(spec), lambda: _texts(data.corpus))
+    docs, hit = cached_tokens(
+        "doc_tokens",
+        _corpus_key(spec),
+        lambda: _texts(pd.read_parquet(data.corpus_path, columns=["title", "body"])),
+    )
     queries, _ = cached_tokens(
         "query_tokens", _query_key(spec), lambda: data.queries["text"].tolist()
     )
@@ -139,15 +144,28 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
 
     t = time.perf_counter()
     log.info("corpus: %d documents, %d queries (seed %d)", spec.n_docs, spec.n_queries, spec.seed)
+    corpus_path = cache.entry(root, "corpus", corpus_key, ".parquet")
+    text: dict[str, pd.DataFrame] = {}  # the whole corpus, while something is derived from it
+
+    def whole_corpus() -> pd.DataFrame:
+        if "corpus" not in text:
+            text["corpus"] = pd.read_parquet(corpus_path)
+        return text["corpus"]
+
+    def generate() -> pd.DataFrame:
+        text["corpus"] = generate_corpus(spec.n_docs, spec.seed)
+        return text["corpus"]
+
     corpus, hits["corpus"] = cache.cached(
-        cache.entry(root, "corpus", corpus_key, ".parquet"),
-        lambda: generate_corpus(spec.n_docs, spec.seed),
+        corpus_path,
+        generate,
         cache.save_frame,
-        pd.read_parquet,
+        lambda path: pd.read_parquet(path, columns=METADATA),
     )
+    corpus = corpus[METADATA]
     queries, hits["queries"] = cache.cached(
         cache.entry(root, "queries", query_key, ".parquet"),
-        lambda: generate_queries(corpus, spec.n_queries, spec.seed, spec.mix),
+        lambda: generate_queries(whole_corpus(), spec.n_queries, spec.seed, spec.mix),
         cache.save_frame,
         pd.read_parquet,
     )
@@ -156,11 +174,13 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     t = time.perf_counter()
     log.info("vectors: dim %d", spec.dim)
     doc_vectors, hits["doc_vectors"] = _vectors(
-        root, {**corpus_key, "part": "docs"}, lambda: _texts(corpus), spec.dim
+        root, {**corpus_key, "part": "docs"}, lambda: _texts(whole_corpus()), spec.dim
     )
+    text.clear()
     query_vectors, hits["query_vectors"] = _vectors(
         root, {**query_key, "part": "queries"}, lambda: queries["text"].tolist(), spec.dim
     )
+    query_vectors = np.array(query_vectors)  # small, and bound in every timed query
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -176,6 +196,7 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
             codes = pd.factorize(corpus[spec.filter_column])[0]
             groups = {"doc_groups": codes, "query_groups": codes[queries["target"].to_numpy()]}
         ids, dist = exact_topk(query_vectors, doc_vectors, spec.k, spec.metric, **groups)
+        mapped.release(doc_vectors)
         return {"ids": ids, "dist": dist}
 
     gt, hits["groundtruth"] = cache.cached(
@@ -186,5 +207,13 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     )
     timings["groundtruth_s"] = time.perf_counter() - t
     return Dataset(
-        corpus, queries, doc_vectors, query_vectors, gt["ids"], gt["dist"], timings, hits
+        corpus,
+        corpus_path,
+        queries,
+        doc_vectors,
+        query_vectors,
+        gt["ids"],
+        gt["dist"],
+        timings,
+        hits,
     )
