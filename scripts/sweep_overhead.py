@@ -7,7 +7,9 @@ a user does, into a fresh MLflow store (so nothing is skipped) except the resume
 reuses the warm pass's store (so everything is). It prints each pass's wall time next to the
 work no sweep can avoid: index builds done in that pass plus the timed queries (the sum of
 per-query latencies), and their ratio, and the median p50/p99 latency over the runs:
-`--jobs 2` shows what two concurrent jobs cost in latency and save in wall time.
+`--jobs 2` shows what two concurrent jobs cost in latency and save in wall time. Then, per
+pass, where the wall time went: each stage's seconds summed over the runs (`stage.*_s`, logged
+by every run), and what lies between runs (Hydra, the launcher, MLflow store start-up).
 """
 
 import argparse
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 GRID = ["scale=tiny,10k", "dim=128,256,512", "search=vector,hybrid"]
 
@@ -43,13 +46,17 @@ def sweep(workdir: Path, store: Path, cache: Path, label: str, jobs: int) -> flo
     return time.perf_counter() - start
 
 
-def irreducible_s(store: Path) -> tuple[float, float, int, float, float]:
-    """(index builds done in this store's runs, timed query time, runs, median p50 and p99
-    latency in ms over the runs) from MLflow."""
+def finished_runs(store: Path) -> pd.DataFrame:
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
     runs = mlflow.search_runs(
         experiment_names=["vssbench"], filter_string="attributes.status = 'FINISHED'"
     )
+    return runs[runs["tags.fingerprint"].notna()]  # not the sweep's parent run
+
+
+def irreducible_s(runs: pd.DataFrame) -> tuple[float, float, int, float, float]:
+    """(index builds done in these runs, timed query time, runs, median p50 and p99 latency
+    in ms over the runs)."""
     built = runs["params.index"] == "built"
     builds = runs.loc[built, "metrics.index_build_s"].sum()
     queries = (runs["metrics.latency_mean_ms"] * runs["metrics.n_queries"] / 1000).sum()
@@ -71,11 +78,15 @@ def main() -> None:
     print(f"n_jobs={args.jobs}")
     header = ("pass", "runs", "wall s", "builds s", "queries s", "ratio", "p50 ms", "p99 ms")
     print(f"{header[0]:<8}" + "".join(f"{h:>10}" for h in header[1:]))
+    stages = {}
     for label, store in (("cold", "store-cold"), ("warm", "store-warm"), ("resume", "store-warm")):
         if label != "resume":
             shutil.rmtree(workdir / store, ignore_errors=True)
         wall = sweep(workdir, workdir / store, cache, label, args.jobs)
-        builds, queries, runs, p50, p99 = irreducible_s(workdir / store)
+        found = finished_runs(workdir / store)
+        builds, queries, runs, p50, p99 = irreducible_s(found)
+        if label != "resume":
+            stages[label] = stage_seconds(found, wall, queries)
         if label == "resume":  # nothing was built or queried in this pass
             builds = queries = 0.0
         work = builds + queries
@@ -90,7 +101,23 @@ def main() -> None:
             f"{p99:.2f}",
         )
         print(f"{label:<8}" + "".join(f"{c:>10}" for c in cells))
+    print()
+    print(pd.DataFrame(stages).round(1).fillna(0).to_string())
     print(f"stores and cache in {workdir}")
+
+
+def stage_seconds(runs: pd.DataFrame, wall: float, timed: float) -> pd.Series:
+    """Seconds per stage summed over the runs; the queries stage split into the timed loop and
+    the rest (warm-up); what no run accounts for is 'between runs'."""
+    columns = [c for c in runs.columns if c.startswith("metrics.stage.")]
+    seconds = runs[columns].sum().rename(lambda c: c[len("metrics.stage.") : -len("_s")])
+    if "queries" in seconds:
+        seconds["queries (timed)"] = timed
+        seconds["queries"] -= timed
+        seconds = seconds.rename({"queries": "queries (warm-up)"})
+    seconds["between runs"] = wall - seconds.sum()
+    seconds["wall"] = wall
+    return seconds
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ tokenizers fix that, applied the same way to documents and queries:
 """
 
 from collections.abc import Iterable
+from functools import cache
 
 import kiwipiepy
 
@@ -35,9 +36,15 @@ def kiwi_version() -> str:
     return kiwipiepy.__version__
 
 
+@cache
+def _kiwi(workers: int) -> kiwipiepy.Kiwi:
+    """One analyser per process: loading its model takes about a second."""
+    return kiwipiepy.Kiwi(num_workers=workers)
+
+
 def kiwi_morphemes(texts: list[str], workers: int = 2) -> list[str]:
     """Content morphemes of each text, space-joined; logs progress on long inputs."""
-    kiwi = kiwipiepy.Kiwi(num_workers=workers)
+    kiwi = _kiwi(workers)
     out: list[str] = []
     progress = Progress("kiwi tokenizing", len(texts), min_total=20_000)
     for i, tokens in enumerate(kiwi.tokenize(texts), 1):
