@@ -14,3 +14,9 @@ def test_guard_divides_memory_among_jobs():
     check_memory(1000, concurrent_jobs=2, available=4000)
     with pytest.raises(MemoryGuardError, match="needs about 3000 MB but 2000 MB is available"):
         check_memory(3000, concurrent_jobs=2, available=4000)
+
+
+def test_a_single_run_is_not_told_to_lower_n_jobs():
+    with pytest.raises(MemoryGuardError) as refused:
+        check_memory(5000, concurrent_jobs=1, available=4000)
+    assert "n_jobs" not in str(refused.value) and "force_memory=true" in str(refused.value)

@@ -66,9 +66,13 @@ class MemoryGuardError(RuntimeError):
 
 def check_memory(estimate: float, concurrent_jobs: int, available: float) -> None:
     share = available / concurrent_jobs
-    if estimate > share:
-        raise MemoryGuardError(
-            f"this run needs about {estimate:.0f} MB but {share:.0f} MB is available to it "
-            f"({available:.0f} MB available / {concurrent_jobs} concurrent jobs); "
-            "lower hydra.launcher.n_jobs, or set force_memory=true to run anyway"
-        )
+    if estimate <= share:
+        return
+    if concurrent_jobs > 1:
+        where = f"({available:.0f} MB available / {concurrent_jobs} concurrent jobs); "
+        where += "lower hydra.launcher.n_jobs, or set force_memory=true to run anyway"
+    else:
+        where = "; set force_memory=true to run anyway"
+    raise MemoryGuardError(
+        f"this run needs about {estimate:.0f} MB but {share:.0f} MB is available to it {where}"
+    )
