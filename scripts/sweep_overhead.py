@@ -109,7 +109,7 @@ def main() -> None:
 def stage_seconds(runs: pd.DataFrame, wall: float, timed: float) -> pd.Series:
     """Seconds per stage summed over the runs; the queries stage split into the timed loop and
     the rest (warm-up); what no run accounts for is 'between runs'."""
-    columns = [c for c in runs.columns if c.startswith("metrics.stage.")]
+    columns = [c for c in runs.columns if c.startswith("metrics.stage.") and c.endswith("_s")]
     seconds = runs[columns].sum().rename(lambda c: c[len("metrics.stage.") : -len("_s")])
     if "queries" in seconds:
         seconds["queries (timed)"] = timed

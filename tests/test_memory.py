@@ -1,6 +1,10 @@
+import time
+
+import numpy as np
 import pytest
 
-from vssbench.monitor import MemoryGuardError, check_memory, estimate_mb
+from vssbench.monitor import MemoryGuardError, PeakRss, check_memory, estimate_mb
+from vssbench.stopwatch import Stopwatch
 
 
 def test_estimate_grows_with_data_and_hybrid():
@@ -20,3 +24,16 @@ def test_a_single_run_is_not_told_to_lower_n_jobs():
     with pytest.raises(MemoryGuardError) as refused:
         check_memory(5000, concurrent_jobs=1, available=4000)
     assert "n_jobs" not in str(refused.value) and "force_memory=true" in str(refused.value)
+
+
+def test_peak_is_attributed_to_the_stage_that_held_it():
+    watch = Stopwatch()
+    with PeakRss(interval=0.01, label=lambda: watch.current) as peak:
+        with watch.stage("small"):
+            time.sleep(0.1)
+        with watch.stage("big"):
+            block = np.ones(200 * 2**20 // 8)  # 200 MB, touched
+            time.sleep(0.1)
+            del block
+    assert peak.by_label["big"] > peak.by_label["small"] + 150
+    assert peak.peak_mb == max(peak.by_label.values())

@@ -110,9 +110,10 @@ def run(
             with watch.stage("log_params"):
                 mlflow.log_params(tracking.flat_params(cfg))
                 mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-            with PeakRss() as peak:
+            with PeakRss(label=lambda: watch.current) as peak:
                 result = measure(cfg, watch)
             result.metrics["peak_rss_mb"] = peak.peak_mb
+            result.metrics.update({f"stage.{n}_peak_rss_mb": mb for n, mb in peak.by_label.items()})
             result.metrics["memory_estimate_mb"] = estimate
             _log(result, name, watch)
             mlflow.log_metrics(watch.metrics())

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from vssbench import mapped
 from vssbench.progress import Progress
 
 METRICS = ("l2sq", "cosine", "ip")
@@ -65,6 +66,6 @@ def returned_distances(
 ) -> list[np.ndarray]:
     """True distances of the ids an engine returned, computed here rather than trusted."""
     return [
-        distances(q[None, :], docs[ids], metric)[0] if len(ids) else np.empty(0)
+        distances(q[None, :], mapped.take(docs, ids), metric)[0] if len(ids) else np.empty(0)
         for q, ids in zip(queries, returned, strict=True)
     ]

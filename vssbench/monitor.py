@@ -1,6 +1,7 @@
 """Process memory, sampled on a background thread, so the peak of one run is known in a reused worker."""
 
 import threading
+from collections.abc import Callable
 
 import psutil
 
@@ -12,17 +13,25 @@ def rss_mb() -> float:
 
 
 class PeakRss:
-    """Context manager sampling RSS every `interval` seconds; `.peak_mb` is the maximum seen."""
+    """Context manager sampling RSS every `interval` seconds; `.peak_mb` is the maximum seen,
+    `.by_label` the maximum while `label()` named each stage (where the peak comes from)."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.05, label: Callable[[], str] = lambda: "run") -> None:
         self.interval = interval
+        self.label = label
         self.peak_mb = 0.0
+        self.by_label: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
+    def _record(self) -> None:
+        now, label = rss_mb(), self.label()
+        self.peak_mb = max(self.peak_mb, now)
+        self.by_label[label] = max(self.by_label.get(label, 0.0), now)
+
     def _sample(self) -> None:
         while True:
-            self.peak_mb = max(self.peak_mb, rss_mb())
+            self._record()
             if self._stop.wait(self.interval):
                 return
 
@@ -33,7 +42,7 @@ class PeakRss:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_mb = max(self.peak_mb, rss_mb())
+        self._record()
 
 
 # Fitted to measured peaks (10k x 128: 465 MB; 100k x 512: 1402 MB): the Python process with its

@@ -6,17 +6,21 @@ from contextlib import contextmanager
 
 
 class Stopwatch:
-    """Accumulates seconds per stage name; `metrics()` gives them as `stage.<name>_s`."""
+    """Accumulates seconds per stage name; `metrics()` gives them as `stage.<name>_s`.
+    `current` names the stage under way (for the memory sampler), or "other"."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.current = "other"
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, outer = time.perf_counter(), self.current
+        self.current = name
         try:
             yield
         finally:
+            self.current = outer
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
     def metrics(self) -> dict[str, float]:
