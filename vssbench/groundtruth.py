@@ -29,7 +29,7 @@ def exact_topk(
     metric: str,
     query_groups: np.ndarray | None = None,
     doc_groups: np.ndarray | None = None,
-    chunk: int = 32_768,
+    chunk: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ids and distances of each query's k nearest documents, ties broken by id.
 
@@ -37,6 +37,9 @@ def exact_topk(
     fewer than k such documents are padded with id -1 and distance inf.
     """
     n = len(queries)
+    # About 32 MB per float64 block of distances; a block's temporaries (norms, the float64
+    # copy, argpartition) are several of them: 500 x 32,768 blocks peaked at +500 MB.
+    chunk = chunk or max(1024, 2**22 // max(n, 1))
     best_ids = np.full((n, k), -1, np.int64)
     best_d = np.full((n, k), np.inf, np.float64)
     progress = Progress("ground truth (documents)", len(docs), min_total=100_000)

@@ -45,21 +45,34 @@ class PeakRss:
         self._record()
 
 
-# Fitted to measured peaks (10k x 128: 465 MB; 100k x 512: 1402 MB): the Python process with its
-# libraries, the vectors about four times (numpy, the DuckDB table, the index, a transient copy),
-# the corpus text, and for hybrid runs the FTS tables and, when tokenizing, kiwi's model.
+# The peak is the largest of a run's phases, each on top of the process with its libraries
+# (BASE_MB) and the documents' metadata. Fitted to the per-stage peaks of the 12-run grid
+# `-m scale=10k,100k,250k dim=128,256,512,1024` (README, "Memory"):
+# - generating data (cold cache): the corpus text, its features, one copy of the vectors;
+# - building the index: DuckDB's copy of every (row id, vector), the index (usearch keeps its
+#   own vectors), and the buffer room left beside that copy (engine.build_memory_limit_mb);
+# - querying: the index loaded from its file (about 1.6x the extension's own estimate) and
+#   the table blocks DuckDB caches while it fetches result rows (up to the vectors' size).
 BASE_MB = 400
-VECTOR_COPIES = 4
-CORPUS_BYTES_PER_DOC = 600
+METADATA_BYTES_PER_DOC = 300
+CORPUS_TEXT_BYTES_PER_DOC = 5000
+GRAPH_BYTES_PER_DOC_PER_M = 48
+LOADED_INDEX_FACTOR = 1.6
+BUILD_ROOM_MB = 96
 FTS_BYTES_PER_DOC = 1500
 KIWI_MODEL_MB = 450
 
 
 def estimate_mb(n_docs: int, dim: int, m: int, hybrid: bool) -> float:
     """Expected peak RSS of one run; logged beside the measured peak so it can be checked."""
-    vectors = n_docs * dim * 4 * VECTOR_COPIES
-    graph = n_docs * m * 2 * 8
-    total = BASE_MB * MB + vectors + graph + n_docs * CORPUS_BYTES_PER_DOC
+    vectors = n_docs * dim * 4
+    index = n_docs * (dim * 4 + GRAPH_BYTES_PER_DOC_PER_M * m)
+    phases = (
+        n_docs * CORPUS_TEXT_BYTES_PER_DOC + vectors,  # generating data
+        n_docs * (dim * 4 + 8) + index + BUILD_ROOM_MB * MB,  # building the index
+        LOADED_INDEX_FACTOR * index + vectors,  # querying
+    )
+    total = BASE_MB * MB + n_docs * METADATA_BYTES_PER_DOC + max(phases)
     if hybrid:
         total += n_docs * FTS_BYTES_PER_DOC + KIWI_MODEL_MB * MB
     return total / MB
