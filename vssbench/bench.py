@@ -93,18 +93,9 @@ def run(
         }
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
-        interval = cfg.tracking.system_metrics_interval_s
-        if interval > 0:
-            # Its start and stop messages are not worth a console line in every run.
-            logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
-            mlflow.system_metrics.set_system_metrics_sampling_interval(interval)
-            mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
         with watch.stage("start_run"):
-            active = mlflow.start_run(
-                experiment_id=experiment_id,
-                run_name=name,
-                tags=tags,
-                log_system_metrics=interval > 0,
+            active = tracking.start_run(
+                experiment_id, name, tags, cfg.tracking.system_metrics_interval_s
             )
         with active:
             with watch.stage("log_params"):

@@ -54,6 +54,24 @@ def prepare(tracking: DictConfig) -> str:
     return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts, tags=tags)
 
 
+def start_run(
+    experiment_id: str, name: str, tags: dict[str, str], system_metrics_interval_s: float
+) -> mlflow.ActiveRun:
+    """A run that also records MLflow's own CPU and memory curves (system/*), unless the
+    interval is 0."""
+    if system_metrics_interval_s > 0:
+        # Their start and stop messages are not worth a console line in every run.
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+        mlflow.system_metrics.set_system_metrics_sampling_interval(system_metrics_interval_s)
+        mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
+    return mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=name,
+        tags=tags,
+        log_system_metrics=system_metrics_interval_s > 0,
+    )
+
+
 def fingerprint(cfg: DictConfig) -> str:
     """Hash of the resolved configuration that affects results, plus the benchmark version."""
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
