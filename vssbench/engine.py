@@ -71,11 +71,11 @@ def build_index_file(
         # Compressed columns are decompressed on every scan: an exact (brute-force) filtered
         # query ran at 255 QPS on a compressed file, 706 uncompressed, 671 in memory (10k x 128).
         con.execute("SET force_compression = 'uncompressed'")
-        # CREATE INDEX collects every (row id, vector) in a buffer-managed copy that cannot
-        # spill, next to the index it builds. Without a limit DuckDB also keeps the loaded
-        # table's blocks: a limit just above that copy makes it write them out instead
-        # (100k x 1024, M=4, peak RSS: 1.95 GB without, 1.14 GB with; below the copy it fails).
-        con.execute("SET memory_limit = ?", [f"{build_memory_limit_mb(*vectors.shape)}MB"])
+        # No memory_limit here: CREATE INDEX keeps a buffer-managed copy of every (row id,
+        # vector) that cannot spill, and a limit just above it (collection + 96 MB) made the
+        # 250k x 1024 build throw OutOfMemory inside a worker thread, which aborts the whole
+        # process (terminate called) instead of raising. Without a limit DuckDB keeps the
+        # loaded table's blocks as a cache, which it evicts under its default limit.
         load_documents(con, corpus, vectors)
         start = time.perf_counter()
         build_hnsw(con, hnsw["metric"], hnsw["M"], hnsw["ef_construction"])
@@ -99,11 +99,6 @@ def index_memory_mb(path: Path, metric: str, dim: int) -> float:
     probe = [sys.executable, "-m", "vssbench.index_probe", str(path), metric, str(dim)]
     out = subprocess.run(probe, capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
-
-
-def build_memory_limit_mb(n_docs: int, dim: int) -> int:
-    """DuckDB's buffer memory for an index build: the build's copy of (row id, vector), plus room."""
-    return int(n_docs * (dim * 4 + 8) / MB) + 96
 
 
 def settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

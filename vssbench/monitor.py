@@ -49,16 +49,15 @@ class PeakRss:
 # (BASE_MB) and the documents' metadata. Fitted to the per-stage peaks of the 12-run grid
 # `-m scale=10k,100k,250k dim=128,256,512,1024` (README, "Memory"):
 # - generating data (cold cache): the corpus text, its features, one copy of the vectors;
-# - building the index: DuckDB's copy of every (row id, vector), the index (usearch keeps its
-#   own vectors), and the buffer room left beside that copy (engine.build_memory_limit_mb);
-# - querying: the index loaded from its file (about 1.6x the extension's own estimate) and
+# - building the index: the loaded table (DuckDB keeps its blocks cached), DuckDB's copy of
+#   every (row id, vector) and the index (usearch keeps its own vectors);
+# - querying: the index loaded from its file (about 1.7x the extension's own estimate) and
 #   the table blocks DuckDB caches while it fetches result rows (up to the vectors' size).
 BASE_MB = 400
 METADATA_BYTES_PER_DOC = 300
 CORPUS_TEXT_BYTES_PER_DOC = 5000
 GRAPH_BYTES_PER_DOC_PER_M = 48
-LOADED_INDEX_FACTOR = 1.6
-BUILD_ROOM_MB = 96
+LOADED_INDEX_FACTOR = 1.75
 FTS_BYTES_PER_DOC = 1500
 KIWI_MODEL_MB = 450
 
@@ -69,7 +68,7 @@ def estimate_mb(n_docs: int, dim: int, m: int, hybrid: bool) -> float:
     index = n_docs * (dim * 4 + GRAPH_BYTES_PER_DOC_PER_M * m)
     phases = (
         n_docs * CORPUS_TEXT_BYTES_PER_DOC + vectors,  # generating data
-        n_docs * (dim * 4 + 8) + index + BUILD_ROOM_MB * MB,  # building the index
+        vectors + n_docs * (dim * 4 + 8) + index,  # building the index
         LOADED_INDEX_FACTOR * index + vectors,  # querying
     )
     total = BASE_MB * MB + n_docs * METADATA_BYTES_PER_DOC + max(phases)
