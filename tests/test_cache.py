@@ -32,3 +32,24 @@ def test_failed_write_leaves_no_entry(tmp_path):
     assert [p.name for p in path.parent.iterdir() if p.suffix == ".tmp"] == []
     value, hit = cache.cached(path, lambda: np.arange(3), cache.save_array, np.load)
     assert not hit and list(value) == [0, 1, 2]
+
+
+def test_a_killed_builders_files_are_removed_before_a_new_build(tmp_path):
+    """A kill mid-build leaves `.<entry>.<pid>.tmp` (with a .wal and a .tmp dir for a database);
+    the next builder removes them, even when it got the dead builder's pid (a container)."""
+    path = cache.entry(tmp_path, "index", {"a": 1}, ".duckdb")
+    dead = path.with_name(f".{path.name}.{__import__('os').getpid()}.tmp")
+    dead.write_bytes(b"half a database")
+    dead.with_name(dead.name + ".wal").write_bytes(b"wal")
+    (dead.with_name(dead.name + ".tmp")).mkdir()
+
+    def build_into(tmp):
+        assert not tmp.exists()  # not the dead builder's file
+        tmp.write_bytes(b"index")
+        return {"index_build_s": 1.0}
+
+    facts, hit = cache.cached_file(path, build_into)
+    assert not hit and facts == {"index_build_s": 1.0} and path.read_bytes() == b"index"
+    assert sorted(p.name for p in tmp_path.joinpath("index").iterdir()) == sorted(
+        [path.name, path.name + ".build.json", path.name + ".lock", path.with_suffix(".json").name]
+    )

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +34,7 @@ def cached(
     with FileLock(str(path) + ".lock"):
         if path.exists():
             return load(path), True
+        _remove_leftovers(path)
         value = build()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
@@ -51,6 +53,7 @@ def cached_file(path: Path, build_into: Callable[[Path], dict]) -> tuple[dict, b
     with FileLock(str(path) + ".lock"):
         if path.exists() and facts_path.exists():
             return json.loads(facts_path.read_text()), True
+        _remove_leftovers(path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             facts = build_into(tmp)
@@ -59,9 +62,22 @@ def cached_file(path: Path, build_into: Callable[[Path], dict]) -> tuple[dict, b
             os.replace(facts_tmp, facts_path)
             os.replace(tmp, path)
         finally:
-            for leftover in path.parent.glob(f".{path.name}.{os.getpid()}.tmp*"):
-                leftover.unlink()
+            _remove_leftovers(path)  # the database's .wal and spill dir, or a failed build
         return facts, False
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Temp files of this entry (a database's .wal and .tmp dir too) that a killed builder left.
+
+    Only the holder of the entry's lock writes them, and a dead process's lock is released:
+    whatever is there when the lock is taken is garbage. Removing it also keeps a new builder
+    that got a dead one's pid (in a container) from opening its half-built database.
+    """
+    for leftover in path.parent.glob(f".{path.name}.*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def entry(root: Path, kind: str, key: dict, suffix: str) -> Path:
