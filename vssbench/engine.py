@@ -94,7 +94,7 @@ def index_memory_mb(path: Path, metric: str, dim: int) -> float:
     """RSS a fresh process gains by opening the index file and answering one query.
 
     RSS growth across CREATE INDEX is no measure: the allocator hands out memory the process
-    freed before (it logged 335 MB for a 250k x 1024 index whose file is 2.1 GB).
+    freed before (it logged 124-335 MB for a 250k x 1024 index that takes 2 GB loaded).
     """
     probe = [sys.executable, "-m", "vssbench.index_probe", str(path), metric, str(dim)]
     out = subprocess.run(probe, capture_output=True, text=True, check=True)

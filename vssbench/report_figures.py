@@ -93,7 +93,7 @@ def build_and_memory(df: pd.DataFrame) -> Figure | None:
         axes[0].plot(group["n_docs"], group["index_build_s"], "o-", label=f"d{dim}")
         axes[1].plot(group["n_docs"], group["index_memory_mb"], "o-", label=f"d{dim}")
     for ax, label in zip(
-        axes, ("index build time (s)", "index memory (MB, RSS growth)"), strict=True
+        axes, ("index build time (s)", "index memory (MB, loaded in a fresh process)"), strict=True
     ):
         ax.set_xscale("log")
         ax.set_yscale("log")
