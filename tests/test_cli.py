@@ -1,5 +1,6 @@
 """The commands of the README, run as a user runs them."""
 
+import json
 import os
 import signal
 import subprocess
@@ -151,3 +152,35 @@ def test_memory_guard_refuses_with_the_numbers(cli, tmp_path):
     assert result.returncode != 0
     assert "vssbench: not enough memory: this run needs about" in result.stderr
     assert "force_memory=true" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_job_stops_the_sweep_before_any_work(cli, tmp_path):
+    result = cli("-m", "scale=tiny", "hnsw.M=16,1", f"hydra.sweep.dir={tmp_path / 'multirun'}")
+    assert result.returncode != 0
+    assert "vssbench: bad configuration in 1 of 2 jobs:" in result.stderr
+    assert "hnsw.M=1 " in result.stderr and "hnsw.M=1: must be between 2 and 512" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlruns").exists()  # the valid job did not run first
+
+
+def test_a_failed_job_is_reported_and_the_sweep_goes_on(cli, tmp_path):
+    sweep_dir = tmp_path / "multirun"
+    result = cli(
+        "-m",
+        "scale=tiny",
+        "search=hybrid",
+        "search.tokenizer=bigram",
+        "search.min_bm25_hit_rate=1.0,0.3",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    assert result.returncode == 1
+    assert "sweep summary" in result.stdout and "1 failed, 1 finished" in result.stdout
+    assert "failed in" in result.stdout and "(skipped 0, failed 1)" in result.stdout
+    assert "vssbench: 1 of 2 jobs failed" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    status = json.loads((sweep_dir / "0" / "vssbench_status.json").read_text())
+    assert status["error"].startswith("BM25CheckError") and "Traceback" in status["traceback"]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["vssbench"])
+    by_kind = runs.groupby(runs["tags.kind"].fillna("run"))["status"].apply(sorted).to_dict()
+    assert by_kind == {"run": ["FAILED", "FINISHED"], "sweep": ["FAILED"]}

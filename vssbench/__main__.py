@@ -35,15 +35,24 @@ def main(cfg: DictConfig) -> float | list[float]:
         _started_process = True
     info = sweep.read_sweep_file(Path(hydra_cfg.sweep.dir)) if multirun else None
     parent = info["parent_run_id"] if info else None
+    status_file = Path(hydra_cfg.runtime.output_dir, sweep.STATUS_FILE)
     try:
         outcome = bench.run(cfg, concurrent_jobs=jobs, parent_run_id=parent, watch=watch)
-    except (ConfigError, MemoryGuardError) as error:
-        if multirun:  # this job fails, the sweep goes on and lists it as failed
+    except Exception as error:
+        if not multirun:
+            if isinstance(error, ConfigError | MemoryGuardError):
+                kind = (
+                    "bad configuration" if isinstance(error, ConfigError) else "not enough memory"
+                )
+                raise SystemExit(f"vssbench: {kind}: {error}") from None
             raise
-        kind = "bad configuration" if isinstance(error, ConfigError) else "not enough memory"
-        raise SystemExit(f"vssbench: {kind}: {error}") from None
+        # In a sweep the job fails and the sweep goes on: Hydra's sweeper would stop at the
+        # first exception and print no summary. The traceback goes to the job's status file.
+        log.error("job failed: %s: %s", type(error).__name__, error)
+        status_file.write_text(json.dumps(sweep.failure(error)))
+        return float("nan")
     status = {"status": outcome.status, "run": outcome.name, "run_id": outcome.run_id}
-    Path(hydra_cfg.runtime.output_dir, sweep.STATUS_FILE).write_text(json.dumps(status))
+    status_file.write_text(json.dumps(status))
     return objective(outcome.metrics, cfg.k, cfg.hpo)
 
 

@@ -25,6 +25,13 @@ class PrepareTracking(Callback):
         self._job_started = time.monotonic()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = sweep.planned_jobs(config)
+        if jobs is not None and (bad := sweep.invalid_jobs(kwargs["config_name"], jobs)):
+            # Before any work: a bad job is not found after the good ones have run.
+            raise SystemExit(
+                f"vssbench: bad configuration in {len(bad)} of {len(jobs)} jobs:\n  "
+                + "\n  ".join(bad)
+            )
         experiment_id = tracking.prepare(config.tracking)
         tracking.mark_dead_runs(experiment_id)
         total = sweep.job_count(config)
@@ -37,10 +44,9 @@ class PrepareTracking(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         status_file = Path(config.hydra.runtime.output_dir, sweep.STATUS_FILE)
-        if job_return.status == JobStatus.FAILED:
+        if job_return.status == JobStatus.FAILED:  # failed before the task could catch it
             error = job_return._return_value  # the exception; .return_value would re-raise it
-            status = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
-            status_file.write_text(json.dumps(status))
+            status_file.write_text(json.dumps(sweep.failure(error)))
         info = sweep.read_sweep_file(Path(config.hydra.sweep.dir))
         if info is None or not status_file.exists():  # a single run, not a sweep
             return
@@ -80,3 +86,5 @@ class PrepareTracking(Callback):
             log.info("optuna results:\n%s", results.read_text())
             mlflow.MlflowClient().log_artifact(info["parent_run_id"], str(results))
         sweep.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
+        if counts["failed"]:
+            raise SystemExit(f"vssbench: {counts['failed']} of {len(rows)} jobs failed")

@@ -5,16 +5,19 @@ import hashlib
 import json
 import logging
 import time
+import traceback
 from pathlib import Path
 
 import mlflow
+from hydra import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException
 from mlflow.entities import Metric
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ValidationError
 
 from vssbench import tracking
-from vssbench.schema import RUN_CONTROL_KEYS
+from vssbench.schema import RUN_CONTROL_KEYS, ConfigError, validate
 
 log = logging.getLogger("vssbench")
 
@@ -92,6 +95,26 @@ def open_parent(experiment_id: str, config: DictConfig, total: int, n_jobs: int)
     for name, value in {**tags, "sweep_attempts": str(attempt)}.items():
         client.set_tag(run_id, name, value)
     return run_id
+
+
+def failure(error: BaseException) -> dict:
+    """A failed job's status: the error in one line, and its traceback for the job dir."""
+    return {
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def invalid_jobs(config_name: str, jobs: list[list[str]]) -> list[str]:
+    """One line per planned job whose configuration fails validation, composed as the job's."""
+    bad = []
+    for overrides in jobs:
+        try:
+            validate(compose(config_name=config_name, overrides=overrides))
+        except (ConfigError, ConfigCompositionException, ValidationError) as error:
+            bad.append(f"{' '.join(overrides)}: {error}".splitlines()[0])
+    return bad
 
 
 def write_sweep_file(sweep_dir: Path, run_id: str, total: int) -> None:
