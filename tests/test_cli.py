@@ -148,7 +148,9 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
 
 
 def test_memory_guard_refuses_with_the_numbers(cli, tmp_path):
-    result = cli("scale=tiny", "dim=4096", "scale.n_docs=1000000", "scale.n_queries=10")
+    result = cli(
+        "scale=tiny", "dim=4096", "scale.n_docs=1000000", "scale.n_queries=10", "queries.warmup=5"
+    )
     assert result.returncode != 0
     assert "vssbench: not enough memory: this run needs about" in result.stderr
     assert "force_memory=true" in result.stderr and "Traceback" not in result.stderr

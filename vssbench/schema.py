@@ -1,7 +1,10 @@
 """Typed config schema (registered in Hydra's ConfigStore) and the range checks types cannot express."""
 
+import os
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from urllib.parse import urlparse
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
@@ -158,8 +161,52 @@ def _check(ok: bool, key: str, value: object, why: str) -> None:
         raise ConfigError(f"{key}={value}: {why}")
 
 
+# Names that end up in run names, file names and the report's HTML.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def _unknown_keys(cfg: DictConfig, schema: object, prefix: str = "") -> list[str]:
+    """Keys the schema does not have, e.g. a typo added with `+hnsw.m=32`."""
+    out = []
+    for key in cfg:
+        path = f"{prefix}{key}"
+        if not hasattr(schema, str(key)):
+            out.append(path)
+        elif isinstance(cfg[key], DictConfig):
+            out += _unknown_keys(cfg[key], getattr(schema, str(key)), path + ".")
+    return out
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first bad key, before any work is done."""
+    if unknown := _unknown_keys(cfg, Config()):
+        raise ConfigError(f"{unknown[0]}: is not a setting (a typo?)")
+    for key, value in (
+        ("scale.name", cfg.scale.name),
+        ("tracking.experiment", cfg.tracking.experiment),
+    ):
+        _check(
+            SAFE_NAME.fullmatch(str(value)) is not None,
+            key,
+            repr(value),
+            "must be 1-64 letters, digits, '_', '.' or '-'",
+        )
+    if cfg.tracking.uri:
+        scheme = urlparse(str(cfg.tracking.uri)).scheme
+        _check(
+            scheme in TRACKING_SCHEMES,
+            "tracking.uri",
+            cfg.tracking.uri,
+            f"must start with one of {', '.join(s + ':' for s in TRACKING_SCHEMES)}",
+        )
+    _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
+    _check(
+        0 <= cfg.hpo.min_recall <= 1,
+        "hpo.min_recall",
+        cfg.hpo.min_recall,
+        "must be between 0 and 1",
+    )
     n_docs = cfg.scale.n_docs
     _check(n_docs >= 100, "scale.n_docs", n_docs, "must be at least 100")
     _check(
@@ -191,7 +238,13 @@ def validate(cfg: DictConfig) -> None:
         cfg.hnsw.ef_search,
         "must be between 1 and 4096",
     )
-    _check(cfg.engine.threads >= 1, "engine.threads", cfg.engine.threads, "must be at least 1")
+    cores = os.cpu_count() or 1
+    _check(
+        1 <= cfg.engine.threads <= cores,
+        "engine.threads",
+        cfg.engine.threads,
+        f"must be between 1 and this machine's {cores} cores",
+    )
     _check(
         cfg.engine.late_materialization_max_rows >= 0,
         "engine.late_materialization_max_rows",
@@ -204,7 +257,12 @@ def validate(cfg: DictConfig) -> None:
         cfg.tracking.system_metrics_interval_s,
         "must be >= 0 (0 turns system metrics off)",
     )
-    _check(cfg.queries.warmup >= 0, "queries.warmup", cfg.queries.warmup, "must be >= 0")
+    _check(
+        0 <= cfg.queries.warmup <= cfg.scale.n_queries,
+        "queries.warmup",
+        cfg.queries.warmup,
+        f"must be between 0 and scale.n_queries ({cfg.scale.n_queries}): warm-up reuses the queries",
+    )
     shares = [cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword]
     _check(
         min(shares) >= 0 and sum(shares) > 0,
@@ -236,12 +294,13 @@ def validate(cfg: DictConfig) -> None:
     search = cfg.search
     _check(search.rrf_k >= 1, "search.rrf_k", search.rrf_k, "must be at least 1")
     _check(0 <= search.alpha <= 1, "search.alpha", search.alpha, "must be between 0 and 1")
-    _check(
-        cfg.k <= search.candidates <= n_docs,
-        "search.candidates",
-        search.candidates,
-        f"must be between k ({cfg.k}) and scale.n_docs ({n_docs})",
-    )
+    if search.name == SearchKind.hybrid:  # a vector run never reads search.candidates
+        _check(
+            cfg.k <= search.candidates <= n_docs,
+            "search.candidates",
+            search.candidates,
+            f"must be between k ({cfg.k}) and scale.n_docs ({n_docs})",
+        )
     _check(
         0 <= search.min_bm25_hit_rate <= 1,
         "search.min_bm25_hit_rate",
