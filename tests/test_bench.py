@@ -1,5 +1,6 @@
 """Whole runs on tiny data: real DuckDB, a real MLflow store in a temp dir."""
 
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -158,3 +159,25 @@ def test_reused_index_gives_the_results_of_a_fresh_build(make_cfg, tmp_path):
         for run_id in runs["run_id"]
     ]
     assert returned[0] == returned[1] == returned[2]
+
+
+def test_corrupted_vectors_in_the_cache_are_rebuilt_not_used(make_cfg, tmp_path):
+    """Issue 9's case: overwritten bytes in the document vectors once gave a FINISHED run with
+    recall@10 0.476; the checksum now sends the entry aside and the vectors are built again."""
+    cache_dir = tmp_path / "cache"
+    first = bench.run(make_cfg("dim=32", f"cache_dir={cache_dir}")).metrics
+    docs = [
+        p
+        for p in (cache_dir / "vectors").glob("*.npy")
+        if '"part": "docs"' in p.with_suffix(".json").read_text()
+    ]
+    assert len(docs) == 1
+    data = bytearray(docs[0].read_bytes())
+    half = len(data) // 2
+    data[half:] = np.random.default_rng(0).bytes(len(data) - half)  # half the vectors garbled
+    docs[0].write_bytes(bytes(data))
+    shutil.rmtree(cache_dir / "index")
+    again = bench.run(make_cfg("dim=32", f"cache_dir={cache_dir}", "force=true")).metrics
+    assert again["recall_at_10"] == pytest.approx(first["recall_at_10"], abs=0.01)
+    assert again["recall_at_10"] > 0.95
+    assert len(list((cache_dir / "vectors").glob("*.bad-*"))) == 1

@@ -51,5 +51,36 @@ def test_a_killed_builders_files_are_removed_before_a_new_build(tmp_path):
     facts, hit = cache.cached_file(path, build_into)
     assert not hit and facts == {"index_build_s": 1.0} and path.read_bytes() == b"index"
     assert sorted(p.name for p in tmp_path.joinpath("index").iterdir()) == sorted(
-        [path.name, path.name + ".build.json", path.name + ".lock", path.with_suffix(".json").name]
+        [
+            path.name,
+            path.name + ".build.json",
+            path.name + ".lock",
+            path.name + ".crc32",
+            path.with_suffix(".json").name,
+        ]
     )
+
+
+@pytest.mark.parametrize("damage", ["bytes", "truncated"])
+def test_a_damaged_entry_is_moved_aside_and_built_again(tmp_path, damage):
+    path = cache.entry(tmp_path, "vectors", {"a": 1}, ".npy")
+    builds = []
+
+    def build():
+        builds.append(1)
+        return np.arange(1000, dtype=np.float32)
+
+    cache.cached(path, build, cache.save_array, np.load)
+    data = bytearray(path.read_bytes())
+    if damage == "bytes":
+        data[-100:-96] = b"\xff\xff\xff\xff"  # still a valid .npy, with a wrong value
+    else:
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+
+    value, hit = cache.cached(path, build, cache.save_array, np.load)
+    assert not hit and len(builds) == 2
+    assert np.array_equal(value, np.arange(1000, dtype=np.float32))
+    assert np.array_equal(np.load(path), value)  # the rebuilt entry, sealed again
+    assert len(list(path.parent.glob(path.name + ".bad-*"))) == 1  # kept aside, never read
+    assert cache.cached(path, build, cache.save_array, np.load)[1]  # and now a hit

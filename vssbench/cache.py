@@ -1,9 +1,13 @@
-"""On-disk cache of derived data, keyed by what determines it, written atomically under a file lock."""
+"""On-disk cache of derived data, keyed by what determines it, written atomically under a file
+lock, and checked against the checksum recorded when it was written each time it is read."""
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import time
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -13,6 +17,7 @@ import pandas as pd
 from filelock import FileLock
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def key_hash(key: dict) -> str:
@@ -32,14 +37,14 @@ def cached(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        if path.exists():
+        if _verified(path):
             return load(path), True
         _remove_leftovers(path)
         value = build()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             save(value, tmp)
-            os.replace(tmp, path)
+            _seal(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         return value, False
@@ -51,7 +56,7 @@ def cached_file(path: Path, build_into: Callable[[Path], dict]) -> tuple[dict, b
     path.parent.mkdir(parents=True, exist_ok=True)
     facts_path = path.with_name(path.name + ".build.json")
     with FileLock(str(path) + ".lock"):
-        if path.exists() and facts_path.exists():
+        if facts_path.exists() and _verified(path):
             return json.loads(facts_path.read_text()), True
         _remove_leftovers(path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -60,10 +65,44 @@ def cached_file(path: Path, build_into: Callable[[Path], dict]) -> tuple[dict, b
             facts_tmp = facts_path.with_name(f".{facts_path.name}.{os.getpid()}.tmp")
             facts_tmp.write_text(json.dumps(facts))
             os.replace(facts_tmp, facts_path)
-            os.replace(tmp, path)
+            _seal(tmp, path)
         finally:
             _remove_leftovers(path)  # the database's .wal and spill dir, or a failed build
         return facts, False
+
+
+def _digest(path: Path) -> str:
+    """CRC-32 of the file: it catches changed and missing bytes (what a crash or a bad disk
+    does) at 0.4 s per GB here, against 2.6 s for SHA-256."""
+    crc = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 24):
+            crc = zlib.crc32(block, crc)
+    return f"{crc:08x}"
+
+
+def _seal(tmp: Path, path: Path) -> None:
+    """Record the checksum of the finished temp file, then move it into place."""
+    sums = path.with_name(path.name + ".crc32")
+    sums_tmp = sums.with_name(f".{sums.name}.{os.getpid()}.tmp")
+    sums_tmp.write_text(_digest(tmp))
+    os.replace(sums_tmp, sums)
+    os.replace(tmp, path)
+
+
+def _verified(path: Path) -> bool:
+    """True when the entry exists and matches its recorded checksum. A changed, truncated or
+    unsealed entry is moved aside (kept for a look, never used) so that it is built again."""
+    if not path.exists():
+        return False
+    sums = path.with_name(path.name + ".crc32")
+    if sums.exists() and sums.read_text().strip() == _digest(path):
+        return True
+    aside = path.with_name(f"{path.name}.bad-{time.time():.0f}")
+    os.replace(path, aside)
+    why = "does not match its checksum" if sums.exists() else "has no checksum"
+    log.warning("cache entry %s %s: moved to %s, building it again", path, why, aside.name)
+    return False
 
 
 def _remove_leftovers(path: Path) -> None:
