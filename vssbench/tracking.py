@@ -9,7 +9,9 @@ from pathlib import Path
 
 import mlflow
 import psutil
+from filelock import FileLock
 from mlflow.entities import Run
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from omegaconf import DictConfig, OmegaConf
 
 from vssbench.schema import NOT_IN_FINGERPRINT
@@ -40,9 +42,34 @@ def tracking_uri(tracking: DictConfig) -> str:
 def prepare(tracking: DictConfig) -> str:
     """Create the store and the experiment if needed; returns the experiment id.
 
-    Call it once before jobs fan out: processes creating a new sqlite store at once corrupt it.
+    A new sqlite store is made in a temp file and renamed into place, under a lock that also
+    covers the experiment's creation: a kill leaves no half-made store (MLflow's migrations,
+    killed midway, left one that failed every later run) and concurrent first starts are safe.
     """
-    mlflow.set_tracking_uri(tracking_uri(tracking))
+    uri = tracking_uri(tracking)
+    db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    if db is None:
+        mlflow.set_tracking_uri(uri)
+        return _experiment_id(tracking)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(db) + ".lock"):
+        if not db.exists():
+            _create_sqlite_store(db)
+        mlflow.set_tracking_uri(uri)
+        return _experiment_id(tracking)
+
+
+def _create_sqlite_store(db: Path) -> None:
+    for leftover in db.parent.glob(f".{db.name}.*.tmp*"):  # killed creators' files
+        leftover.unlink()
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    log.info("creating the MLflow store %s", db)
+    store = SqlAlchemyStore(f"sqlite:///{tmp}", default_artifact_root=str(db.parent / "artifacts"))
+    store.engine.dispose()
+    os.replace(tmp, db)
+
+
+def _experiment_id(tracking: DictConfig) -> str:
     experiment = mlflow.get_experiment_by_name(tracking.experiment)
     if experiment is not None:
         return experiment.experiment_id
