@@ -52,7 +52,7 @@ class PeakRss:
 # - building the index: the loaded table (DuckDB keeps its blocks cached: about twice the
 #   vectors at 250k x 1024), DuckDB's copy of every (row id, vector) and the index (usearch
 #   keeps its own vectors);
-# - querying: the index loaded from its file (about 1.7x the extension's own estimate) and
+# - querying: the index loaded from its file (1.6-1.9x the extension's own estimate) and
 #   the table blocks DuckDB caches while it fetches result rows (up to the vectors' size).
 BASE_MB = 450
 METADATA_BYTES_PER_DOC = 300
