@@ -84,3 +84,11 @@ def test_a_damaged_entry_is_moved_aside_and_built_again(tmp_path, damage):
     assert np.array_equal(np.load(path), value)  # the rebuilt entry, sealed again
     assert len(list(path.parent.glob(path.name + ".bad-*"))) == 1  # kept aside, never read
     assert cache.cached(path, build, cache.save_array, np.load)[1]  # and now a hit
+
+
+def test_an_entry_from_before_checksums_is_rebuilt_not_kept(tmp_path):
+    path = cache.entry(tmp_path, "vectors", {"a": 1}, ".npy")
+    np.save(path, np.zeros(3))  # as an older vssbench wrote it: no .crc32 beside it
+    value, hit = cache.cached(path, lambda: np.arange(3.0), cache.save_array, np.load)
+    assert not hit and list(value) == [0.0, 1.0, 2.0]
+    assert list(path.parent.glob("*.bad-*")) == []  # nothing kept aside: it was not damaged

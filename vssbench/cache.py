@@ -91,17 +91,25 @@ def _seal(tmp: Path, path: Path) -> None:
 
 
 def _verified(path: Path) -> bool:
-    """True when the entry exists and matches its recorded checksum. A changed, truncated or
-    unsealed entry is moved aside (kept for a look, never used) so that it is built again."""
+    """True when the entry exists and matches its recorded checksum. A changed or truncated
+    entry is moved aside (kept for a look, never used) and built again; one written before
+    entries carried checksums is removed and built again."""
     if not path.exists():
         return False
     sums = path.with_name(path.name + ".crc32")
-    if sums.exists() and sums.read_text().strip() == _digest(path):
+    if not sums.exists():
+        path.unlink()
+        log.warning("cache entry %s has no checksum (an older vssbench): building it again", path)
+        return False
+    if sums.read_text().strip() == _digest(path):
         return True
     aside = path.with_name(f"{path.name}.bad-{time.time():.0f}")
     os.replace(path, aside)
-    why = "does not match its checksum" if sums.exists() else "has no checksum"
-    log.warning("cache entry %s %s: moved to %s, building it again", path, why, aside.name)
+    log.warning(
+        "cache entry %s does not match its checksum: moved to %s, building it again",
+        path,
+        aside.name,
+    )
     return False
 
 
