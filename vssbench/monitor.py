@@ -49,9 +49,9 @@ class PeakRss:
 # (BASE_MB) and the documents' metadata. Fitted to the per-stage peaks of the 12-run grid
 # `-m scale=10k,100k,250k dim=128,256,512,1024` (README, "Memory"):
 # - generating data (cold cache): the corpus text, its features, one copy of the vectors;
-# - building the index: the loaded table (DuckDB keeps its blocks cached: about twice the
-#   vectors at 250k x 1024), DuckDB's copy of every (row id, vector) and the index (usearch
-#   keeps its own vectors);
+# - building the index: DuckDB's copy of every (row id, vector), the index (usearch keeps its
+#   own vectors) and what DuckDB keeps cached besides (2.8x the vectors at 100k x 1024, 2.0x
+#   at 250k x 1024);
 # - querying: the index loaded from its file (1.6-1.9x the extension's own estimate) and
 #   the table blocks DuckDB caches while it fetches result rows (up to the vectors' size).
 BASE_MB = 450
@@ -69,7 +69,7 @@ def estimate_mb(n_docs: int, dim: int, m: int, hybrid: bool) -> float:
     index = n_docs * (dim * 4 + GRAPH_BYTES_PER_DOC_PER_M * m)
     phases = (
         n_docs * CORPUS_TEXT_BYTES_PER_DOC + vectors,  # generating data
-        2 * vectors + n_docs * (dim * 4 + 8) + index,  # building the index
+        3 * vectors + n_docs * (dim * 4 + 8) + index,  # building the index
         LOADED_INDEX_FACTOR * index + vectors,  # querying
     )
     total = BASE_MB * MB + n_docs * METADATA_BYTES_PER_DOC + max(phases)
