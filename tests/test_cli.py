@@ -9,6 +9,7 @@ import time
 
 import mlflow
 import pytest
+from filelock import FileLock
 from omegaconf import OmegaConf
 
 from vssbench import tracking
@@ -186,3 +187,83 @@ def test_a_failed_job_is_reported_and_the_sweep_goes_on(cli, tmp_path):
     runs = mlflow.search_runs(experiment_names=["vssbench"])
     by_kind = runs.groupby(runs["tags.kind"].fillna("run"))["status"].apply(sorted).to_dict()
     assert by_kind == {"run": ["FAILED", "FINISHED"], "sweep": ["FAILED"]}
+
+
+@pytest.mark.parametrize(
+    ("mode", "setting"),
+    [
+        ((), "cache_dir={bad}"),
+        (("-m",), "cache_dir={bad}"),
+        ((), "tracking.dir={bad}"),
+        (("-m",), "tracking.uri=sqlite:///{bad}/mlflow.db"),
+        ((), "hydra.run.dir={bad}"),
+        (("-m",), "hydra.sweep.dir={bad}"),
+    ],
+)
+def test_an_unwritable_dir_stops_before_any_work_naming_the_setting(tmp_path, mode, setting):
+    # Under a plain file nothing can be created, whoever runs the test (root ignores modes).
+    (tmp_path / "a_file").write_text("")
+    setting = setting.format(bad=tmp_path / "a_file" / "dir")
+    result = subprocess.run(
+        [sys.executable, "-m", "vssbench", *mode, "scale=tiny", setting],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"vssbench: bad configuration: {setting}: cannot write to "), last
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("**/mlflow.db")) and not list(tmp_path.glob("**/*.duckdb"))
+
+
+def test_two_sweeps_started_together_keep_their_own_dirs_and_summaries(tmp_path, cache_dir):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    command = [
+        sys.executable,
+        "-m",
+        "vssbench",
+        "-m",
+        "scale=tiny",
+        "dim=24",
+        f"cache_dir={cache_dir}",
+    ]
+    sweeps = [
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [sweep.communicate(timeout=300)[0] for sweep in sweeps]
+    assert [sweep.returncode for sweep in sweeps] == [0, 0]
+    dirs = list((tmp_path / "multirun").glob("*/*"))
+    assert len(dirs) == 2, dirs
+    summaries = sorted(
+        line.split(": ", 1)[1]
+        for out in outputs
+        for line in out.splitlines()
+        if "sweep summary" in line
+    )
+    # One ran the configuration, the other found it finished: neither counted the other's job.
+    assert summaries == ["1 finished", "1 skipped"]
+
+
+def test_a_sweep_dir_in_use_by_another_sweep_is_refused(cli, tmp_path):
+    sweep_dir = tmp_path / "multirun"
+    sweep_dir.mkdir()
+    with FileLock(str(sweep_dir / ".vssbench_sweep.lock")):  # as a running sweep holds it
+        result = cli("-m", "scale=tiny", f"hydra.sweep.dir={sweep_dir}")
+    assert result.returncode == 1
+    assert f"vssbench: hydra.sweep.dir={sweep_dir} is in use by another sweep" in result.stderr
+    assert not list(tmp_path.glob("**/mlflow.db"))
+    assert [p.name for p in sweep_dir.iterdir()] == [".vssbench_sweep.lock"]
+
+
+def test_a_reused_sweep_dir_counts_only_this_sweeps_jobs(cli, tmp_path):
+    sweep_dir = f"hydra.sweep.dir={tmp_path / 'multirun'}"
+    assert cli("-m", "scale=tiny", "dim=24,32", sweep_dir).returncode == 0
+    result = cli("-m", "scale=tiny", "dim=24", sweep_dir)
+    assert result.returncode == 0
+    assert "sweep summary" in result.stdout
+    summary = next(line for line in result.stdout.splitlines() if "sweep summary" in line)
+    assert summary.endswith(": 1 skipped"), summary  # job dir 1 is the earlier sweep's

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from filelock import FileLock, Timeout
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from vssbench import sweep, tracking
+from vssbench import preflight, sweep, tracking
+from vssbench.schema import ConfigError
 
 log = logging.getLogger("vssbench")
 
@@ -23,6 +25,10 @@ class PrepareTracking(Callback):
 
     def __init__(self) -> None:
         self._job_started = time.monotonic()
+        self._sweep_lock: FileLock | None = None
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         jobs = sweep.planned_jobs(config)
@@ -32,12 +38,16 @@ class PrepareTracking(Callback):
                 f"vssbench: bad configuration in {len(bad)} of {len(jobs)} jobs:\n  "
                 + "\n  ".join(bad)
             )
+        sweep_dir = Path(config.hydra.sweep.dir)
+        _check_dirs(config, "hydra.sweep.dir", str(sweep_dir))
+        self._sweep_lock = _claim_sweep_dir(sweep_dir)
+        sweep.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
         experiment_id = tracking.prepare(config.tracking)
         tracking.mark_dead_runs(experiment_id)
         total = sweep.job_count(config)
         n_jobs = int(config.hydra.launcher.get("n_jobs", 1) or 1)
         parent = sweep.open_parent(experiment_id, config, total, n_jobs)
-        sweep.write_sweep_file(Path(config.hydra.sweep.dir), parent, total)
+        sweep.write_sweep_file(sweep_dir, parent, total)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._job_started = time.monotonic()
@@ -52,7 +62,9 @@ class PrepareTracking(Callback):
             return
         status = json.loads(status_file.read_text())
         name = status.get("run") or " ".join(config.hydra.overrides.task)
-        statuses = [s for _, s, _ in sweep.job_statuses(Path(config.hydra.sweep.dir))]
+        statuses = [
+            s for _, s, _ in sweep.job_statuses(Path(config.hydra.sweep.dir), info["total"])
+        ]
         done = sweep.counts([s for s in statuses if s["status"] != "not run"])
         log.info(
             sweep.job_line(
@@ -67,7 +79,10 @@ class PrepareTracking(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows = sweep.job_statuses(sweep_dir)
+        info = sweep.read_sweep_file(sweep_dir)
+        if info is None:
+            return
+        rows = sweep.job_statuses(sweep_dir, info["total"])
         counts = sweep.counts([status for _, status, _ in rows])
         log.info(
             "sweep summary (%s): %s",
@@ -77,14 +92,34 @@ class PrepareTracking(Callback):
         for number, status, label in rows:
             detail = status.get("run") or status.get("error", "")
             log.info("  #%s %-8s %s  %s", number, status["status"], label, detail)
-        info = sweep.read_sweep_file(sweep_dir)
-        if info is None:
-            return
         tracking.prepare(config.tracking)
         results = sweep_dir / "optimization_results.yaml"
         if results.exists():
             log.info("optuna results:\n%s", results.read_text())
             mlflow.MlflowClient().log_artifact(info["parent_run_id"], str(results))
         sweep.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
+        if self._sweep_lock is not None:
+            self._sweep_lock.release()
         if counts["failed"]:
             raise SystemExit(f"vssbench: {counts['failed']} of {len(rows)} jobs failed")
+
+
+def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:
+    try:
+        preflight.check_dirs(config, output_key, output_dir)
+    except ConfigError as error:
+        raise SystemExit(f"vssbench: bad configuration: {error}") from None
+
+
+def _claim_sweep_dir(sweep_dir: Path) -> FileLock:
+    """Held for the sweep's life: two sweeps writing job dirs and statuses into one sweep dir
+    would each count the other's jobs."""
+    lock = FileLock(str(sweep_dir / ".vssbench_sweep.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SystemExit(
+            f"vssbench: hydra.sweep.dir={sweep_dir} is in use by another sweep; "
+            "give this one its own hydra.sweep.dir"
+        ) from None
+    return lock

@@ -99,7 +99,7 @@ class EngineConfig:
     # 0 turns it off so the index query is what is timed.
     late_materialization_max_rows: int = 0
     # Build each HNSW index once (per data, dim, M, ef_construction, metric, threads) into a
-    # database file and query a copy of it; false builds it in memory in every run.
+    # database file that runs attach read-only; false builds it in memory in every run.
     reuse_index: bool = True
 
 

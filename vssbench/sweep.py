@@ -128,11 +128,18 @@ def read_sweep_file(sweep_dir: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def job_statuses(sweep_dir: Path) -> list[tuple[str, dict, str]]:
-    """(job number, status, overrides) of every job dir in the sweep, in job order."""
+def clear_job_statuses(sweep_dir: Path) -> None:
+    for status_file in sweep_dir.glob(f"*/{STATUS_FILE}"):
+        status_file.unlink()
+
+
+def job_statuses(sweep_dir: Path, total: int) -> list[tuple[str, dict, str]]:
+    """(job number, status, overrides) of this sweep's `total` job dirs, in job order; a reused
+    sweep dir may hold more, from an earlier sweep."""
     rows = []
     for job_dir in sorted(
-        (p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+        (p for p in sweep_dir.iterdir() if p.name.isdigit() and int(p.name) < total),
+        key=lambda p: int(p.name),
     ):
         status_file = job_dir / STATUS_FILE
         status = json.loads(status_file.read_text()) if status_file.exists() else {}

@@ -39,6 +39,19 @@ def tracking_uri(tracking: DictConfig) -> str:
     return tracking.uri or USER_TRACKING_URI or _default_uri(tracking)
 
 
+def store_key(tracking: DictConfig) -> str:
+    """The setting that chose the store, for messages."""
+    if tracking.uri:
+        return "tracking.uri"
+    return "MLFLOW_TRACKING_URI" if USER_TRACKING_URI else "tracking.dir"
+
+
+def sqlite_path(tracking: DictConfig) -> Path | None:
+    """The database file of a local sqlite store; None for any other store."""
+    uri = tracking_uri(tracking)
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
 def prepare(tracking: DictConfig) -> str:
     """Create the store and the experiment if needed; returns the experiment id.
 
@@ -47,7 +60,7 @@ def prepare(tracking: DictConfig) -> str:
     killed midway, left one that failed every later run) and concurrent first starts are safe.
     """
     uri = tracking_uri(tracking)
-    db = Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+    db = sqlite_path(tracking)
     if db is None:
         mlflow.set_tracking_uri(uri)
         return _experiment_id(tracking)

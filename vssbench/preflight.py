@@ -1,0 +1,31 @@
+"""Before any work: every directory a run writes to can be created and written, else one line
+naming the setting."""
+
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from vssbench import tracking
+from vssbench.schema import ConfigError
+
+
+def check_writable(setting: str, path: Path) -> None:
+    """Create `path` if needed and write a temp file in it; ConfigError naming the setting
+    (`key=value`) that chose it if not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{setting}: cannot write to {path}/ ({error.strerror})") from None
+
+
+def check_dirs(cfg: DictConfig, output_key: str, output_dir: str) -> None:
+    """The cache, a local MLflow store and Hydra's output dir (hydra.run.dir or hydra.sweep.dir)."""
+    check_writable(f"cache_dir={cfg.cache_dir}", Path(cfg.cache_dir))
+    if (store := tracking.sqlite_path(cfg.tracking)) is not None:
+        key = tracking.store_key(cfg.tracking)
+        value = cfg.tracking.dir if key == "tracking.dir" else tracking.tracking_uri(cfg.tracking)
+        check_writable(f"{key}={value}", store.parent)
+    check_writable(f"{output_key}={output_dir}", Path(output_dir))
