@@ -11,10 +11,10 @@ import mlflow
 from filelock import FileLock, Timeout
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from vssbench import preflight, sweep, tracking
-from vssbench.schema import ConfigError
+from vssbench.schema import ConfigError, validate
 
 log = logging.getLogger("vssbench")
 
@@ -25,9 +25,12 @@ class PrepareTracking(Callback):
 
     def __init__(self) -> None:
         self._job_started = time.monotonic()
-        self._sweep_lock: FileLock | None = None
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # values first: a bad one must not leave even empty dirs behind
+            validate(OmegaConf.masked_copy(config, [key for key in config if key != "hydra"]))
+        except ConfigError as error:
+            raise SystemExit(f"vssbench: bad configuration: {error}") from None
         _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -40,7 +43,7 @@ class PrepareTracking(Callback):
             )
         sweep_dir = Path(config.hydra.sweep.dir)
         _check_dirs(config, "hydra.sweep.dir", str(sweep_dir))
-        self._sweep_lock = _claim_sweep_dir(sweep_dir)
+        _claim_sweep_dir(sweep_dir)
         sweep.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
         experiment_id = tracking.prepare(config.tracking)
         tracking.mark_dead_runs(experiment_id)
@@ -98,8 +101,8 @@ class PrepareTracking(Callback):
             log.info("optuna results:\n%s", results.read_text())
             mlflow.MlflowClient().log_artifact(info["parent_run_id"], str(results))
         sweep.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
-        if self._sweep_lock is not None:
-            self._sweep_lock.release()
+        if (lock := _SWEEP_LOCKS.pop(str(sweep_dir), None)) is not None:
+            lock.release()
         if counts["failed"]:
             raise SystemExit(f"vssbench: {counts['failed']} of {len(rows)} jobs failed")
 
@@ -111,7 +114,12 @@ def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:
         raise SystemExit(f"vssbench: bad configuration: {error}") from None
 
 
-def _claim_sweep_dir(sweep_dir: Path) -> FileLock:
+# Sweep dir locks held by this (the sweep's main) process. Not kept on the callback, which
+# Hydra pickles to the launcher's workers.
+_SWEEP_LOCKS: dict[str, FileLock] = {}
+
+
+def _claim_sweep_dir(sweep_dir: Path) -> None:
     """Held for the sweep's life: two sweeps writing job dirs and statuses into one sweep dir
     would each count the other's jobs."""
     lock = FileLock(str(sweep_dir / ".vssbench_sweep.lock"))
@@ -122,4 +130,4 @@ def _claim_sweep_dir(sweep_dir: Path) -> FileLock:
             f"vssbench: hydra.sweep.dir={sweep_dir} is in use by another sweep; "
             "give this one its own hydra.sweep.dir"
         ) from None
-    return lock
+    _SWEEP_LOCKS[str(sweep_dir)] = lock
