@@ -120,6 +120,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
                 (found["tags.mlflow.runName"].str.startswith("tiny-d24"))
                 & (found["status"] == "RUNNING")
             ).any()
+            and any((cache_dir / "scratch").iterdir())
         ):
             break
         assert sweep.poll() is None, "the sweep ended before it could be killed"
@@ -127,12 +128,15 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         time.sleep(0.1)
     os.killpg(sweep.pid, signal.SIGKILL)
     sweep.wait()
+    left = list((cache_dir / "scratch").iterdir())
+    assert len(left) == 1  # the killed run's scratch dir, named by its pid
     before = runs()
     first = before.loc[before["status"] == "FINISHED", "run_id"].tolist()
     assert len(first) == 1
 
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
+    assert not list((cache_dir / "scratch").iterdir())  # the dead run's, and each run's own
     assert "2 finished, 1 skipped" in again.stdout
     after = runs()
     statuses = after.groupby(after["tags.mlflow.runName"].str[:8])["status"].apply(sorted).to_dict()

@@ -29,6 +29,7 @@ from vssbench.evaluation import (
 from vssbench.hybrid import hybrid_search
 from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.schema import FilterKind, SearchKind, validate
+from vssbench.scratch import scratch_dir
 from vssbench.search import bm25_query, effective_ef_search, index_limit, vector_query
 from vssbench.stopwatch import Stopwatch
 
@@ -97,7 +98,7 @@ def run(
             active = tracking.start_run(
                 experiment_id, name, tags, cfg.tracking.system_metrics_interval_s
             )
-        with active:
+        with active, scratch_dir(Path(cfg.cache_dir) / "scratch"):
             with watch.stage("log_params"):
                 mlflow.log_params(tracking.flat_params(cfg))
                 mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
@@ -336,10 +337,9 @@ def _log(result: Measurement, name: str, watch: Stopwatch) -> None:
         for artifact, fig in figures.items():
             mlflow.log_figure(fig, artifact)
             plt.close(fig)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "per_query.parquet"
-            result.per_query.to_parquet(path, index=False)
-            mlflow.log_artifact(str(path))
+        path = Path(tempfile.gettempdir()) / "per_query.parquet"  # the run's scratch dir
+        result.per_query.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path))
 
 
 def _summary(m: dict[str, float], k: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ def connect(
     for name in EXTENSIONS:
         import_extension(name, con=con)  # copies the wheel's binary into the extension dir
         con.execute(f"LOAD {name}")
+    if str(database) == ":memory:":  # a file database spills beside itself
+        # DuckDB's default is .tmp in the working directory; this puts spills with the run's
+        # other temp files, which are removed even after a kill (vssbench/scratch.py).
+        con.execute("SET temp_directory = ?", [tempfile.gettempdir()])
     con.execute("SET threads = ?", [threads])
     con.execute("SET late_materialization_max_rows = ?", [late_materialization_max_rows])
     # Track progress (query_progress() feeds the log) without drawing a bar on stdout.
