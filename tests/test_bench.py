@@ -65,6 +65,8 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     assert run["tags.version.duckdb"] == "1.5.5" and run["tags.hw.cpu_count"]
     for name in (
         "qps",
+        "qps_spread",
+        "batch_qps",
         "latency_p95_ms",
         "index_build_s",
         "index_memory_mb",
@@ -86,7 +88,12 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
     assert {"config.yaml", "plan.txt", "plots", "per_query.parquet"} <= artifacts
     plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "plots")}
-    assert plots == {"plots/latency.png", "plots/recall_by_rank.png"}
+    assert plots == {"plots/latency.png", "plots/recall_by_rank.png", "plots/recall_vs_qps.png"}
+    # Best of bench.repeats timed passes, with their median and spread, and who else used the CPU.
+    assert run["metrics.timed_passes"] == 3
+    assert run["metrics.qps"] >= run["metrics.qps_median"] > 0
+    assert 0 <= run["metrics.other_cpu_share"] <= 1
+    assert run["tags.timing_disturbed"] in ("true", "false")
     local = mlflow.artifacts.download_artifacts(
         run_id=run.run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path)
     )

@@ -110,7 +110,14 @@ def test_runs_and_a_metric_column_show_in_the_mlflow_ui(ui):
             page.get_by_text(name[:20]).first.wait_for(timeout=20_000)
         page.get_by_role("button", name="Columns").click()
         page.get_by_placeholder("Search columns").fill("qps")
-        page.get_by_text("qps", exact=True).click()
+        # Several metrics contain "qps" (qps_median, batch_qps, ...): pick the entry that is
+        # exactly "qps", whose highlighted match is its whole label.
+        matches = page.get_by_text("qps", exact=True)
+        matches.first.wait_for(timeout=20_000)
+        exact = [
+            m for m in matches.all() if m.evaluate("e => e.parentElement.textContent") == "qps"
+        ]
+        exact[0].click()
         page.keyboard.press("Escape")
         cells = page.locator('[col-id="metrics.`qps`"]')
         cells.first.wait_for(timeout=20_000)

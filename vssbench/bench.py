@@ -4,20 +4,21 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
-import duckdb
 import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
 from filelock import FileLock
+from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import cache, engine, metrics, plots, tracking
+from vssbench import metrics, plots, timing, tracking
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
+from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported
+from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
 from vssbench.evaluation import (
     exact_recall,
     filter_values,
@@ -30,8 +31,10 @@ from vssbench.hybrid import hybrid_search
 from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.schema import FilterKind, SearchKind, validate
 from vssbench.scratch import scratch_dir
-from vssbench.search import bm25_query, effective_ef_search, index_limit, vector_query
+from vssbench.search import bm25_query
 from vssbench.stopwatch import Stopwatch
+from vssbench.timing import Step, Timing
+from vssbench.tokenize import kiwi_loaded
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,19 @@ class Measurement:
     per_query: pd.DataFrame
     recall_by_rank: np.ndarray
     plan: str
+    steps: dict[
+        str, list[tuple[int, float]]
+    ]  # curves: metric -> (step, value), step = ef or clients
+
+
+@dataclass
+class Point:
+    """One measured query setting: effective ef, its timing, per-query recall, ids found."""
+
+    ef: int
+    timing: Timing
+    recall: np.ndarray
+    ids: list[np.ndarray]
 
 
 @dataclass
@@ -82,7 +98,10 @@ def run(
             return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
 
         hybrid = cfg.search.name == SearchKind.hybrid
-        estimate = estimate_mb(cfg.scale.n_docs, cfg.dim, cfg.hnsw.M, hybrid)
+        process_mb = rss_mb()
+        estimate = estimate_mb(
+            cfg.scale.n_docs, cfg.dim, cfg.hnsw.M, hybrid, process_mb, kiwi_loaded()
+        )
         if not cfg.force_memory:
             check_memory(estimate, concurrent_jobs, available_mb())
         tags = {
@@ -107,7 +126,8 @@ def run(
             result.metrics["peak_rss_mb"] = peak.peak_mb
             result.metrics.update({f"stage.{n}_peak_rss_mb": mb for n, mb in peak.by_label.items()})
             result.metrics["memory_estimate_mb"] = estimate
-            _log(result, name, watch)
+            result.metrics["process_start_rss_mb"] = process_mb
+            _log(result, name, cfg.k, watch)
             mlflow.log_metrics(watch.metrics())
     log.info("finished %s: %s", name, _summary(result.metrics, cfg.k))
     return Outcome("finished", name, active.info.run_id, result.metrics)
@@ -142,163 +162,123 @@ def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
             )
             timings["tokenize_s"] = time.perf_counter() - t
 
-    con, index_reused = _open_indexed(cfg, spec, data, timings, watch)
+    eng = DuckDBVss(cfg.engine.threads, cfg.engine.late_materialization_max_rows)
+    build = HnswBuild(metric, cfg.hnsw.M, cfg.hnsw.ef_construction, cfg.engine.threads)
     try:
+        timings.update(
+            eng.open(data, build, data_key(spec), root if cfg.engine.reuse_index else None, watch)
+        )
         if hybrid:
             with watch.stage("fts_build"):
-                _build_fts(con, data, doc_tokens, timings)
-        return _query_and_score(
-            con, cfg, spec, data, query_tokens, column, timings, index_reused, started, watch
-        )
+                timings.update(eng.open_texts(data, doc_tokens))
+        return _query_and_score(eng, cfg, spec, data, query_tokens, column, timings, started, watch)
     finally:
         with watch.stage("close"):
-            con.close()
+            eng.close()
 
 
-def _open_indexed(
-    cfg: DictConfig,
-    spec: DataSpec,
-    data: Dataset,
-    timings: dict,
-    watch: Stopwatch,
-) -> tuple[duckdb.DuckDBPyConnection, bool]:
-    """A connection to docs with its HNSW index: the cached index file attached read-only, or a
-    fresh build in memory. The index file is built once per data, dim and build parameters."""
-    threads = cfg.engine.threads
-    lmr = cfg.engine.late_materialization_max_rows
-    hnsw = {"metric": spec.metric, "M": cfg.hnsw.M, "ef_construction": cfg.hnsw.ef_construction}
-    if not cfg.engine.reuse_index:
-        with watch.stage("index_open"):
-            con = engine.connect(threads, lmr)
-        t = time.perf_counter()
-        engine.load_documents(con, data.corpus, data.doc_vectors)
-        timings["load_s"] = time.perf_counter() - t
-        _log_build_start(spec, hnsw)
-        t = time.perf_counter()
-        with watch.stage("index_build"):
-            engine.build_hnsw(con, spec.metric, cfg.hnsw.M, cfg.hnsw.ef_construction)
-        timings["index_build_s"] = time.perf_counter() - t
-        log.info("index_memory_mb is measured on index files only (engine.reuse_index=true)")
-        return con, False
-
-    key = {
-        **data_key(spec),
-        **hnsw,
-        "threads": threads,
-        "storage": "uncompressed",
-        "facts": 2,  # what the build records beside the file (index_memory_mb from a fresh process)
-        "duckdb": duckdb.__version__,
-        "vss": version("duckdb-extension-vss"),
-    }
-    path = cache.entry(Path(cfg.cache_dir), "index", key, ".duckdb")
-
-    def build(tmp: Path) -> dict[str, float]:
-        _log_build_start(spec, hnsw)
-        with watch.stage("index_build"):
-            return engine.build_index_file(tmp, data.corpus, data.doc_vectors, hnsw, threads)
-
-    facts, reused = cache.cached_file(path, build)
-    timings.update(facts)  # the build's time and memory, measured when it was built
-    if reused:
-        log.info("index reused from the cache (its build took %.1f s)", facts["index_build_s"])
-    else:
-        log.info("index built in %.1f s", facts["index_build_s"])
-    t = time.perf_counter()
-    with watch.stage("index_open"):
-        con = engine.connect(threads, lmr)
-        engine.attach_index_file(con, path)
-    timings["load_s"] = time.perf_counter() - t
-    return con, reused
-
-
-def _log_build_start(spec: DataSpec, hnsw: dict) -> None:
-    log.info(
-        "building HNSW index: %d x %d, M=%d, ef_construction=%d, %s",
-        spec.n_docs,
-        spec.dim,
-        hnsw["M"],
-        hnsw["ef_construction"],
-        hnsw["metric"],
+def _settings(cfg: DictConfig, ef_search: int) -> QuerySettings:
+    hybrid = cfg.search.name == SearchKind.hybrid
+    return QuerySettings(
+        ef_search=ef_search,
+        limit=cfg.search.candidates if hybrid else cfg.k,
+        strategy=cfg.filter.strategy.value,
+        overfetch_factor=cfg.filter.overfetch_factor,
+        column=None if cfg.filter.name == FilterKind.none else cfg.filter.name.value,
     )
 
 
-def _build_fts(con, data: Dataset, doc_tokens: list[str], timings: dict) -> None:
-    engine.load_texts(con, data.corpus, doc_tokens)
-    rss_before = rss_mb()
-    t = time.perf_counter()
-    engine.build_fts(con)
-    timings["fts_build_s"] = time.perf_counter() - t
-    timings["fts_memory_mb"] = rss_mb() - rss_before
-    log.info("FTS index built in %.1f s", timings["fts_build_s"])
-
-
 def _query_and_score(
-    con,
+    eng: DuckDBVss,
     cfg: DictConfig,
     spec: DataSpec,
     data: Dataset,
     query_tokens: list[str] | None,
     column: str | None,
     timings: dict,
-    index_reused: bool,
     started: float,
     watch: Stopwatch,
 ) -> Measurement:
     k, metric, hybrid = spec.k, spec.metric, cfg.search.name == SearchKind.hybrid
-    engine.set_ef_search(con, cfg.hnsw.ef_search)
-    limit = cfg.search.candidates if hybrid else k
-    asked = index_limit(cfg.filter.strategy.value, limit, cfg.filter.overfetch_factor)
-    if asked is not None and cfg.hnsw.ef_search < asked:
+    headline_ef = headline_ef_search(cfg.hnsw.ef_search)
+    headline = _settings(cfg, headline_ef)
+    if headline.rows_asked is not None and headline_ef < headline.rows_asked:
         log.warning(
             "hnsw.ef_search=%d is below the %d rows the index is asked for: it searches with "
             "ef %d, so this run measures ef %d",
-            cfg.hnsw.ef_search,
-            asked,
-            asked,
-            asked,
+            headline_ef,
+            headline.rows_asked,
+            headline.effective_ef,
+            headline.effective_ef,
         )
     values = filter_values(data, column)
-    vshape = vector_query(metric, spec.dim, cfg.filter.strategy.value, column)
-    vparams = [
-        vshape.params(vec=v, value=value, k=limit, fetch=asked)
-        for v, value in zip(data.query_vectors, values, strict=True)
-    ]
+    eng.set_query(headline)
     with watch.stage("plan_check"):
-        plan = engine.explain(con, vshape.sql, vparams[0])
-        engine.check_plan(plan, vshape.uses_index)
+        plan = eng.explain(data.query_vectors[0], values[0])
     run_params = {
-        "plan_uses_hnsw": str(vshape.uses_index),
+        "plan_uses_hnsw": str(eng.uses_index),
         "plan_check": "passed",
         "filter_strategy_used": cfg.filter.strategy.value,
-        "index": "reused" if index_reused else "built",
-        "sql": vshape.sql,
-        **{f"duckdb.{name}": value for name, value in engine.settings(con).items()},
+        "index": "reused" if timings.pop("index_reused") else "built",
+        "sql": eng.sql,
+        **eng.describe(),
         **{f"cache_hit.{name}": str(hit) for name, hit in data.cache_hits.items()},
     }
-    log.info("timing %d queries after %d warm-up queries", len(vparams), cfg.queries.warmup)
+    n = len(data.queries)
+
+    step = _query_step(eng, data, values)
+
+    def timed(label: str) -> Timing:
+        return timing.repeated(
+            lambda: timing.timed_pass(step, n, label),
+            lambda: timing.warm_up(step, cfg.queries.warmup),
+            cfg.bench.repeats,
+        )
+
+    log.info(
+        "timing %d queries, best of %d passes, after %d warm-up queries",
+        n,
+        cfg.bench.repeats,
+        cfg.queries.warmup,
+    )
+    curve: list[Point] = []
+    with watch.stage("queries"):
+        for ef in ef_points(cfg.hnsw.ef_search, headline.rows_asked):
+            eng.set_query(_settings(cfg, ef))
+            point_timing = timed(f"queries at ef {ef}")
+            ids = [_ids(rows)[:k] for rows in point_timing.best.results]
+            point = Point(ef, point_timing, exact_recall(data, ids, k, metric), ids)
+            curve.append(point)
+            log.info(
+                "ef %d: recall@%d %.3f, %.0f QPS (median of %d passes %.0f)",
+                ef,
+                k,
+                point.recall.mean(),
+                point_timing.best.qps,
+                len(point_timing.passes),
+                point_timing.summary()["qps_median"],
+            )
+    eng.set_query(headline)
+    head = next(p for p in curve if p.ef == (headline.effective_ef or headline_ef))
     if hybrid:
         summary, per_query, vector_ids = hybrid_search(
-            con, cfg, data, (vshape.sql, vparams), values, query_tokens, column, watch
+            eng, cfg, data, values, query_tokens, column, watch
         )
         run_params["bm25_sql"] = bm25_query(column).sql
     else:
-        with watch.stage("queries"):
-            vector_ids, latencies = engine.timed_queries(
-                con, vshape.sql, vparams, cfg.queries.warmup
-            )
+        head_timing, vector_ids = head.timing, head.ids
         with watch.stage("scoring"):
             scores = label_scores(data, vector_ids, column)
             summary = {
                 **summarize_labels(scores, data.queries["kind"]),
                 **rows_summary(vector_ids, k),
-                **metrics.latency_summary(latencies),
-                "qps": len(latencies) / latencies.sum() * 1e9,
+                **head_timing.summary(),
             }
-            per_query = per_query_frame(data, vector_ids, latencies, scores)
-    summary.update(engine.index_info(con))
-    if asked is not None:  # an exact query never reaches the index
-        summary["effective_ef_search"] = float(effective_ef_search(cfg.hnsw.ef_search, asked))
-    versions = engine.versions(con)
+            per_query = per_query_frame(data, vector_ids, head_timing.best.latencies_ns, scores)
+    summary.update(eng.index_info())
+    if headline.effective_ef is not None:  # an exact query never reaches the index
+        summary["effective_ef_search"] = float(headline.effective_ef)
+    versions = eng.versions()
 
     top_k = [ids[:k] for ids in vector_ids]
     with watch.stage("scoring"):
@@ -306,7 +286,39 @@ def _query_and_score(
         by_rank = metrics.recall_by_rank(top_k, data.exact_ids)
     per_query[f"recall_at_{k}"] = recall
     summary[f"recall_at_{k}"] = float(recall.mean())
-    summary["n_queries"] = float(len(data.queries))
+    summary["n_queries"] = float(n)
+
+    steps: dict[str, list[tuple[int, float]]] = {}
+    for point in curve:
+        point_summary = point.timing.summary()
+        for name, value in {
+            f"recall_at_{k}": float(point.recall.mean()),
+            "qps": point.timing.best.qps,
+            "latency_p50_ms": point_summary["latency_p50_ms"],
+            "latency_p99_ms": point_summary["latency_p99_ms"],
+        }.items():
+            steps.setdefault(f"ef_curve.{name}", []).append((point.ef, value))
+
+    if cfg.bench.batch:
+        with watch.stage("batch"):
+            summary.update(_batch(eng, data, cfg, head, run_params))
+    if len(cfg.bench.clients) > 1 or cfg.bench.clients[0] != 1:
+        with watch.stage("clients"):
+            for clients, client_timing in _clients(eng, cfg, data, values, step, head).items():
+                for name in ("qps", "latency_p50_ms", "latency_p99_ms", "other_cpu_share"):
+                    value = client_timing.summary()[name]
+                    steps.setdefault(f"clients.{name}", []).append((clients, value))
+
+    others = max(p.timing.best.other_cpu_share for p in curve)
+    summary["other_cpu_share"] = max(summary.get("other_cpu_share", 0.0), others)
+    disturbed = summary["other_cpu_share"] > cfg.bench.max_other_cpu_share
+    if disturbed:
+        log.warning(
+            "timing disturbed: other processes took %.0f%% of the machine's CPU during a timed "
+            "pass (bench.max_other_cpu_share=%s); the report leaves this run out of timing figures",
+            100 * summary["other_cpu_share"],
+            cfg.bench.max_other_cpu_share,
+        )
     summary.update(timings)
     summary["run_wall_s"] = time.perf_counter() - started
     if hybrid:
@@ -314,24 +326,121 @@ def _query_and_score(
     return Measurement(
         metrics=summary,
         params=run_params,
-        tags={f"version.{name}": v for name, v in versions.items()},
+        tags={
+            **{f"version.{name}": v for name, v in versions.items()},
+            "timing_disturbed": str(disturbed).lower(),
+        },
         per_query=per_query,
         recall_by_rank=by_rank,
         plan=plan,
+        steps=steps,
     )
 
 
-def _log(result: Measurement, name: str, watch: Stopwatch) -> None:
+def _query_step(eng: DuckDBVss, data: Dataset, values: np.ndarray) -> Step:
+    return lambda i: eng.query(data.query_vectors[i], values[i])
+
+
+def _ids(rows: list[tuple]) -> np.ndarray:
+    return np.array([r[0] for r in rows], np.int64)
+
+
+def _batch(eng: DuckDBVss, data: Dataset, cfg: DictConfig, head: Point, params: dict) -> dict:
+    """All queries in one statement at the headline ef: QPS, recall, agreement with the single
+    queries, and the share of a single query's latency that is per-statement client overhead."""
+    k = cfg.k
+    single = head.timing
+    try:
+        plan = eng.prepare_batch(data.query_vectors)
+    except Unsupported as refused:
+        log.info("batch: not measured: %s", refused)
+        params["batch"] = f"not measured: {refused}"
+        return {}
+    params["batch"] = "measured"
+    params["batch_sql"] = eng.batch_sql
+    batch = timing.repeated(
+        lambda: timing.batch_pass(eng.batch_query), eng.batch_query, cfg.bench.repeats
+    )
+    ids = [found[:k] for found in batch.best.results]
+    same = np.mean([set(a.tolist()) == set(b.tolist()) for a, b in zip(ids, head.ids, strict=True)])
+    recall = float(exact_recall(data, ids, k, cfg.hnsw.metric.value).mean())
+    per_query_s = 1 / batch.best.qps
+    single_mean_s = single.best.latencies_ns.mean() / 1e9
+    log.info(
+        "batch at ef %d: %.0f QPS (single %.0f), recall@%d %.3f, same ids as single queries %.0f%%",
+        head.ef,
+        batch.best.qps,
+        single.best.qps,
+        k,
+        recall,
+        100 * same,
+    )
+    params["batch_plan_uses_hnsw"] = str("HNSW_INDEX_JOIN" in plan)
+    return {
+        "batch_qps": batch.best.qps,
+        "batch_qps_median": float(np.median([p.qps for p in batch.passes])),
+        f"batch_recall_at_{k}": recall,
+        "batch_same_ids_share": float(same),
+        "client_overhead_share": max(0.0, 1 - per_query_s / single_mean_s),
+    }
+
+
+def _clients(
+    eng: DuckDBVss, cfg: DictConfig, data: Dataset, values: np.ndarray, step: Step, head: Point
+) -> dict[int, Timing]:
+    """QPS and latency with N clients at once, each with its own cursor, at the headline ef;
+    one client is the headline point itself."""
+    n = len(data.queries)
+    out = {}
+    for clients in cfg.bench.clients:
+        if clients == 1:
+            out[1] = head.timing
+            continue
+        cursors = [eng.client() for _ in range(clients)]
+        try:
+            steps = [_query_step(c, data, values) for c in cursors]
+            out[clients] = timing.repeated(
+                lambda steps=steps: timing.concurrent_pass(steps, n),
+                lambda: timing.warm_up(step, cfg.queries.warmup),
+                cfg.bench.repeats,
+            )
+        finally:
+            for c in cursors:
+                c.close()
+        t = out[clients]
+        log.info(
+            "%d clients: %.0f QPS, p50 %.2f ms, p99 %.2f ms",
+            clients,
+            t.best.qps,
+            t.summary()["latency_p50_ms"],
+            t.summary()["latency_p99_ms"],
+        )
+    return out
+
+
+def _log(result: Measurement, name: str, k: int, watch: Stopwatch) -> None:
     with watch.stage("log_results"):
         mlflow.log_params(result.params)
         mlflow.set_tags(result.tags)
         mlflow.log_metrics(result.metrics)
+        now = int(time.time() * 1000)
+        mlflow.MlflowClient().log_batch(
+            mlflow.active_run().info.run_id,
+            metrics=[
+                Metric(metric, value, now, step)
+                for metric, points in result.steps.items()
+                for step, value in points
+            ],
+        )
         mlflow.log_text(result.plan, "plan.txt")
     latencies = result.per_query["latency_ms"].to_numpy()
     with watch.stage("plots"):
         figures = {
             "plots/latency.png": plots.latency_distribution(latencies, name),
             "plots/recall_by_rank.png": plots.recall_by_rank(result.recall_by_rank, name),
+            "plots/recall_vs_qps.png": plots.ef_curve(
+                result.steps[f"ef_curve.recall_at_{k}"], result.steps["ef_curve.qps"], k, name
+            ),
         }
     with watch.stage("log_artifacts"):
         for artifact, fig in figures.items():

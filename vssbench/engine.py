@@ -6,8 +6,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +16,7 @@ from duckdb_extensions import import_extension
 
 from vssbench import mapped
 from vssbench.monitor import MB
-from vssbench.progress import Progress, heartbeat
+from vssbench.progress import heartbeat
 
 if TYPE_CHECKING:  # only for annotations: the index probe process need not import pandas
     import pandas as pd
@@ -61,6 +59,13 @@ def attach_index_file(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(f"ATTACH {literal} AS indexed (READ_ONLY)")
     # Unqualified names: this run's own tables first, then the attached docs.
     con.execute("SET search_path = 'memory.main,indexed.main'")
+
+
+def copy_search_path(source: duckdb.DuckDBPyConnection, to: duckdb.DuckDBPyConnection) -> None:
+    """A cursor starts with the default search path; an attached index needs the source's."""
+    path = source.execute("SELECT current_setting('search_path')").fetchone()[0]
+    if path:
+        to.execute("SET search_path = '" + path.replace("'", "''") + "'")
 
 
 def build_index_file(
@@ -251,81 +256,3 @@ def check_plan(plan: str, expect_index: bool) -> None:
         raise PlanCheckError(
             f"query plan does not match what is measured: expected {expected}.\n{plan}"
         )
-
-
-def timed_queries(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[list], warmup: int
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Run the warm-up queries, then time every query alone; nothing but the query in the clock."""
-    for p in params[:warmup]:
-        con.execute(sql, p).fetchall()
-    latencies = np.empty(len(params), np.int64)
-    rows = []
-    progress = Progress("queries", len(params), min_total=1000)
-    for i, p in enumerate(params):
-        start = time.perf_counter_ns()
-        result = con.execute(sql, p).fetchall()
-        latencies[i] = time.perf_counter_ns() - start
-        rows.append(result)
-        progress.update(i + 1)  # outside the clock
-    return [_ids(result) for result in rows], latencies
-
-
-def _ids(rows: list[tuple]) -> np.ndarray:
-    return np.array([r[0] for r in rows], np.int64)
-
-
-def _scores(rows: list[tuple]) -> np.ndarray:
-    return np.array([r[1] for r in rows], np.float64)
-
-
-@dataclass
-class HybridResult:
-    vector_ids: list[np.ndarray]
-    bm25_ids: list[np.ndarray]
-    fused_ids: list[np.ndarray]
-    # Nanoseconds per query: the whole hybrid query, and its three parts.
-    latency: np.ndarray
-    vector_latency: np.ndarray
-    bm25_latency: np.ndarray
-    fusion_latency: np.ndarray
-
-
-def timed_hybrid(
-    con: duckdb.DuckDBPyConnection,
-    vector_sql: str,
-    vector_params: list[list],
-    bm25_sql: str,
-    bm25_params: list[list],
-    fuse: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-    warmup: int,
-) -> HybridResult:
-    """Vector statement, BM25 statement, fusion: each query timed as a whole and by part."""
-    pairs = list(zip(vector_params, bm25_params, strict=True))
-    for vp, bp in pairs[:warmup]:
-        con.execute(vector_sql, vp).fetchall()
-        con.execute(bm25_sql, bp).fetchall()
-    clocks = np.empty((len(pairs), 4), np.int64)
-    progress = Progress("hybrid queries", len(pairs), min_total=100)
-    vector_rows, bm25_rows, fused = [], [], []
-    for i, (vp, bp) in enumerate(pairs):
-        t0 = time.perf_counter_ns()
-        v = con.execute(vector_sql, vp).fetchall()
-        t1 = time.perf_counter_ns()
-        b = con.execute(bm25_sql, bp).fetchall()
-        t2 = time.perf_counter_ns()
-        fused.append(fuse(_ids(v), _scores(v), _ids(b), _scores(b)))
-        clocks[i] = (t0, t1, t2, time.perf_counter_ns())
-        vector_rows.append(v)
-        bm25_rows.append(b)
-        progress.update(i + 1)  # outside the clock
-    parts = np.diff(clocks, axis=1)
-    return HybridResult(
-        vector_ids=[_ids(v) for v in vector_rows],
-        bm25_ids=[_ids(b) for b in bm25_rows],
-        fused_ids=fused,
-        latency=clocks[:, 3] - clocks[:, 0],
-        vector_latency=parts[:, 0],
-        bm25_latency=parts[:, 1],
-        fusion_latency=parts[:, 2],
-    )

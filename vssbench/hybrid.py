@@ -1,16 +1,18 @@
-"""Hybrid search in a run: the BM25 check, the timed vector + BM25 + fusion loop, per-half scores."""
+"""Hybrid search in a run: the BM25 check, vector + BM25 + fusion per query timed by the harness,
+per-half scores."""
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from vssbench import engine, metrics
+from vssbench import engine, metrics, timing
 from vssbench.dataset import Dataset
+from vssbench.engines.duckdb_vss import DuckDBVss
 from vssbench.evaluation import label_scores, per_query_frame, rows_summary, summarize_labels
 from vssbench.fusion import convex, rrf
-from vssbench.search import bm25_query
 from vssbench.stopwatch import Stopwatch
 
 
@@ -18,47 +20,88 @@ class BM25CheckError(RuntimeError):
     """BM25 scores (almost) no relevant document: the Korean text did not reach the FTS index."""
 
 
+@dataclass
+class HybridResult:
+    vector_ids: list[np.ndarray]
+    bm25_ids: list[np.ndarray]
+    fused_ids: list[np.ndarray]
+    # Nanoseconds per query: the whole hybrid query, and its three parts.
+    latency: np.ndarray
+    vector_latency: np.ndarray
+    bm25_latency: np.ndarray
+    fusion_latency: np.ndarray
+
+
 def hybrid_search(
-    con,
+    eng: DuckDBVss,
     cfg: DictConfig,
     data: Dataset,
-    vector: tuple[str, list[list]],
     values: np.ndarray,
     query_tokens: list[str],
     column: str | None,
     watch: Stopwatch,
 ) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
-    """BM25 check, then the timed hybrid loop; accuracy of each half alone and of the fusion."""
+    """BM25 check, then hybrid queries timed by the harness (vector statement, BM25 statement,
+    fusion per query); accuracy of each half alone and of the fusion."""
     k, search = cfg.k, cfg.search
     targets = data.queries["target"].to_numpy()
     with watch.stage("bm25_check"):
-        hit_rate = float(np.mean(engine.bm25_matches(con, targets, query_tokens)))
+        hit_rate = float(np.mean(engine.bm25_matches(eng.con, targets, query_tokens)))
     if hit_rate < search.min_bm25_hit_rate:
         raise BM25CheckError(
             f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
             f"{search.min_bm25_hit_rate}): the Korean text does not reach the FTS index"
         )
-    bshape = bm25_query(column)
-    bparams = [
-        bshape.params(text=text, value=value, k=search.candidates)
-        for text, value in zip(query_tokens, values, strict=True)
-    ]
     if search.fusion.value == "rrf":
         fuse = partial(_rrf, k=k, constant=search.rrf_k)
     else:
         fuse = partial(_convex, k=k, alpha=search.alpha)
-    vector_sql, vparams = vector
+
+    def step(i: int) -> tuple:
+        t0 = timing.clock()
+        v = eng.query(data.query_vectors[i], values[i])
+        t1 = timing.clock()
+        b = eng.text_query(query_tokens[i], values[i], search.candidates)
+        t2 = timing.clock()
+        fused = fuse(_ids(v), _scores(v), _ids(b), _scores(b))
+        return v, b, fused, (t0, t1, t2, timing.clock())
+
+    n = len(data.queries)
     with watch.stage("queries"):
-        res = engine.timed_hybrid(
-            con, vector_sql, vparams, bshape.sql, bparams, fuse, cfg.queries.warmup
+        timed = timing.repeated(
+            lambda: timing.timed_pass(step, n, "hybrid queries"),
+            lambda: timing.warm_up(step, cfg.queries.warmup),
+            cfg.bench.repeats,
         )
+    best = timed.best
+    clocks = np.array([r[3] for r in best.results], np.int64)
+    parts = np.diff(clocks, axis=1)
+    res = HybridResult(
+        vector_ids=[_ids(r[0]) for r in best.results],
+        bm25_ids=[_ids(r[1]) for r in best.results],
+        fused_ids=[r[2] for r in best.results],
+        latency=best.latencies_ns,
+        vector_latency=parts[:, 0],
+        bm25_latency=parts[:, 1],
+        fusion_latency=parts[:, 2],
+    )
     with watch.stage("scoring"):
-        return _score(data, res, column, k, hit_rate)
+        summary, per_query = _score(data, res, column, k, hit_rate)
+    summary.update(timed.summary())
+    return summary, per_query, res.vector_ids
+
+
+def _ids(rows: list[tuple]) -> np.ndarray:
+    return np.array([r[0] for r in rows], np.int64)
+
+
+def _scores(rows: list[tuple]) -> np.ndarray:
+    return np.array([r[1] for r in rows], np.float64)
 
 
 def _score(
-    data: Dataset, res: engine.HybridResult, column: str | None, k: int, hit_rate: float
-) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
+    data: Dataset, res: HybridResult, column: str | None, k: int, hit_rate: float
+) -> tuple[dict[str, float], pd.DataFrame]:
     kinds = data.queries["kind"]
     summary: dict[str, float] = {"bm25_hit_rate": hit_rate}
     halves = {
@@ -72,8 +115,6 @@ def _score(
     summary.update(summarize_labels(scores, kinds))
     summary.update(summarize_labels(scores, kinds, "hybrid_"))
     summary.update(rows_summary(res.fused_ids, k))
-    summary.update(metrics.latency_summary(res.latency))
-    summary["qps"] = len(res.latency) / res.latency.sum() * 1e9
     for prefix, part in (("vector_", res.vector_latency), ("bm25_", res.bm25_latency)):
         summary.update({prefix + n: v for n, v in metrics.latency_summary(part).items()})
     summary["fusion_mean_ms"] = float(res.fusion_latency.mean() / 1e6)
@@ -83,7 +124,7 @@ def _score(
     per_query["vector_latency_ms"] = res.vector_latency / 1e6
     per_query["bm25_latency_ms"] = res.bm25_latency / 1e6
     per_query["fusion_latency_ms"] = res.fusion_latency / 1e6
-    return summary, per_query, res.vector_ids
+    return summary, per_query
 
 
 def _rrf(vids, vdist, bids, bscores, *, k: int, constant: int) -> np.ndarray:

@@ -33,3 +33,23 @@ def recall_by_rank(shares: np.ndarray, title: str) -> Figure:
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def ef_curve(
+    recall: list[tuple[int, float]], qps: list[tuple[int, float]], k: int, title: str
+) -> Figure:
+    """Recall against QPS, one point per effective ef (labelled), from one index build."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ef = [step for step, _ in recall]
+    x = [value for _, value in recall]
+    y = [value for _, value in qps]
+    ax.plot(x, y, marker="o", color="#4c72b0")
+    for e, xi, yi in zip(ef, x, y, strict=True):
+        ax.annotate(f"ef {e}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"recall@{k} (against exact search)")
+    ax.set_ylabel("queries per second, one client (log)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    return fig

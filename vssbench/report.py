@@ -44,6 +44,9 @@ CONFIG = {
 METRICS = (
     "recall_at_10",
     "qps",
+    "qps_spread",
+    "batch_qps",
+    "other_cpu_share",
     "latency_p50_ms",
     "latency_p95_ms",
     "latency_p99_ms",
@@ -63,6 +66,18 @@ TABLE_METRICS = (
     "latency_p99_ms",
     "index_build_s",
 )
+
+
+# Timings a disturbed run (tags.timing_disturbed) must not contribute; accuracy it still does.
+TIMING_METRICS = (
+    "qps",
+    "qps_spread",
+    "batch_qps",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "latency_p99_ms",
+)
+SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
 
 
 class ReportError(RuntimeError):
@@ -89,6 +104,9 @@ def load_runs(
             "fingerprint": raw["tags.fingerprint"],
             "bench_version": raw["tags.bench_version"],
             "run_id": raw["run_id"],
+            "disturbed": raw.get("tags.timing_disturbed", pd.Series("false", raw.index))
+            .fillna("false")
+            .eq("true"),
             **{short: raw.get(f"params.{param}") for short, param in CONFIG.items()},
             **{m: raw.get(f"metrics.{m}") for m in METRICS},
         }
@@ -109,7 +127,35 @@ def load_runs(
         )
     runs["n_docs"] = runs["n_docs"].astype(int)
     runs["dim"] = runs["dim"].astype(int)
+    # A disturbed run's timings are left out of every figure, table and finding.
+    runs.loc[runs["disturbed"], [m for m in TIMING_METRICS if m in runs]] = np.nan
     return runs.reset_index(drop=True), left_out
+
+
+def load_curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """The recall/QPS points each run measured over its ef list (`ef_curve.*`, step = effective
+    ef); a run without them gives its headline point. Disturbed runs give none."""
+    client = mlflow.MlflowClient()
+    rows = []
+    for run in runs[~runs["disturbed"]].itertuples():
+        recall = {
+            m.step: m.value for m in client.get_metric_history(run.run_id, "ef_curve.recall_at_10")
+        }
+        qps = {m.step: m.value for m in client.get_metric_history(run.run_id, "ef_curve.qps")}
+        points = [(ef, recall[ef], qps[ef]) for ef in sorted(recall) if ef in qps]
+        if not points:
+            points = [(None, run.recall_at_10, run.qps)]
+        rows += [(run.run_id, ef, r, q) for ef, r, q in points]
+    return pd.DataFrame(rows, columns=["run_id", "ef", "recall_at_10", "qps"])
+
+
+def order_key(frame: pd.DataFrame) -> pd.Series:
+    """Numeric order of configurations: scale by size, then dim as a number, then the rest."""
+    return (
+        frame["scale"].map(SCALE_ORDER).fillna(99).astype(int).astype(str).str.zfill(2)
+        + frame["dim"].astype(int).astype(str).str.zfill(5)
+        + frame["configuration"]
+    )
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
@@ -130,25 +176,83 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         + "-"
         + summary["filter"]
     )
-    return summary.sort_values("configuration").reset_index(drop=True)
+    # Within a scale x dim panel, a variant: search, filter and how it is applied.
+    summary["variant"] = summary["search"] + " " + summary["filter"]
+    filtered = summary["filter"] != "none"
+    summary.loc[filtered, "variant"] += "/" + summary.loc[filtered, "strategy"]
+    summary["disturbed_runs"] = grouped["disturbed"].sum().to_numpy()
+    order = order_key(summary).to_numpy().argsort(kind="stable")
+    return summary.iloc[order].reset_index(drop=True)
+
+
+def attach_curves(summary: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Each configuration's ef points as a frame in column `curve`: per effective ef, the median
+    recall and QPS over its undisturbed runs (empty when all were disturbed)."""
+    by_run = curves.merge(runs[["run_id", "fingerprint"]], on="run_id")
+    out = summary.copy()
+    out["curve"] = [
+        by_run[by_run["fingerprint"] == fp]
+        .groupby("ef", dropna=False)[["recall_at_10", "qps"]]
+        .median()
+        .reset_index()
+        for fp in summary["fingerprint"]
+    ]
+    return out
+
+
+def ef_findings(summary: pd.DataFrame, targets: tuple[float, ...] = (0.95, 0.99)) -> list[str]:
+    """Per vector configuration without a filter that measured an ef curve: the smallest ef
+    that reaches each recall target, and the QPS there."""
+    out = []
+    plain = summary[(summary["search"] == "vector") & (summary["filter"] == "none")]
+    for row in plain.itertuples():
+        curve = row.curve.dropna(subset=["ef"]).sort_values("ef")
+        if len(curve) < 2:
+            continue
+        parts = []
+        for target in targets:
+            reached = curve[curve["recall_at_10"] >= target]
+            if reached.empty:
+                parts.append(
+                    f"does not reach {target} up to ef {curve.ef.max():.0f} "
+                    f"(recall@10 {curve.recall_at_10.max():.3f})"
+                )
+            else:
+                first = reached.iloc[0]
+                parts.append(f"reaches {target} at ef {first.ef:.0f} ({first.qps:.0f} QPS)")
+        out.append(f"{row.configuration}: recall@10 " + "; ".join(parts) + ".")
+    return out
 
 
 def findings(summary: pd.DataFrame) -> list[str]:
-    """Sentences computed from the medians; a finding is left out when its runs are missing."""
+    """Sentences computed from the medians; a finding is left out when its runs are missing, and
+    no timing comes from a run whose timing was disturbed."""
     out = []
+    disturbed = int(summary["disturbed_runs"].sum())
+    if disturbed:
+        out.append(
+            f"{disturbed} runs were timed while other processes took more CPU than "
+            "bench.max_other_cpu_share: their timings are left out of every figure and finding."
+        )
+    out += ef_findings(summary)
     plain = summary[summary["filter"] == "none"]
     for (scale, dim), group in plain.groupby(["scale", "dim"]):
         by_search = group.groupby("search")[["ndcg_at_10", "latency_p50_ms"]].median()
         if {"vector", "hybrid"} <= set(by_search.index):
             v, h = by_search.loc["vector"], by_search.loc["hybrid"]
+            cost = (
+                f"at a p50 latency cost of {h.latency_p50_ms - v.latency_p50_ms:+.1f} ms "
+                f"({v.latency_p50_ms:.1f} -> {h.latency_p50_ms:.1f} ms)"
+                if np.isfinite([v.latency_p50_ms, h.latency_p50_ms]).all()
+                else "(latency not compared: a timing was disturbed)"
+            )
             out.append(
                 f"At {scale}/{dim}, hybrid search changes nDCG@10 by {h.ndcg_at_10 - v.ndcg_at_10:+.3f} "
-                f"({v.ndcg_at_10:.3f} -> {h.ndcg_at_10:.3f}) at a p50 latency cost of "
-                f"{h.latency_p50_ms - v.latency_p50_ms:+.1f} ms ({v.latency_p50_ms:.1f} -> {h.latency_p50_ms:.1f} ms)."
+                f"({v.ndcg_at_10:.3f} -> {h.ndcg_at_10:.3f}) {cost}."
             )
     vector = summary[summary["search"] == "vector"]
     for scale, group in vector[vector["filter"] == "none"].groupby("scale"):
-        good = group[group["recall_at_10"] >= 0.95]
+        good = group[(group["recall_at_10"] >= 0.95) & group["qps"].notna()]
         if not good.empty:
             best = good.loc[good["qps"].idxmax()]
             out.append(
@@ -192,7 +296,7 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 
 
 def table(summary: pd.DataFrame) -> pd.DataFrame:
-    columns = ["configuration", "runs"]
+    columns = ["configuration", "runs", "disturbed_runs"]
     for metric in TABLE_METRICS:
         columns.append(metric)
         if (summary["runs"] > 1).any():
@@ -203,7 +307,7 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
 def write_report(runs: pd.DataFrame, left_out: int, out: Path, title: str) -> dict[str, Path]:
     """PNGs, report.html and summary.md in `out`; returns the written files by name."""
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(runs)
+    summary = attach_curves(summarize(runs), runs, load_curves(runs))
     facts = findings(summary)
     shown = table(summary)
     files: dict[str, Path] = {}

@@ -4,6 +4,8 @@ Each function takes the frame built by report.summarize and returns a Figure, or
 runs hold nothing to show for it (the report then says so instead of drawing an empty chart).
 """
 
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
 
@@ -30,22 +33,47 @@ def pareto_front(recall: np.ndarray, qps: np.ndarray) -> np.ndarray:
     return np.array(front[::-1], dtype=int)
 
 
+def _panels(df: pd.DataFrame) -> tuple[list[str], list[int]]:
+    return _scales(df), sorted(df["dim"].unique())
+
+
 def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
-    """ann-benchmarks style: each family (scale, dim, search, filter) with its Pareto frontier."""
-    if df.empty:
+    """ann-benchmarks style, as small multiples (a panel per scale x dim): per variant (search,
+    filter, strategy) its measured ef points and their Pareto frontier; one legend, outside."""
+    if df.empty or all(c.empty for c in df["curve"]):
         return None
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for family, group in df.groupby("family"):
-        recall, qps = group["recall_at_10"].to_numpy(), group["qps"].to_numpy()
-        points = ax.scatter(recall, qps, s=18, alpha=0.6)
-        front = pareto_front(recall, qps)
-        ax.plot(recall[front], qps[front], "-", color=points.get_facecolor()[0], label=family)
-    ax.set_xlabel("recall@10 (against exact search)")
-    ax.set_ylabel("queries per second (one client)")
-    ax.set_yscale("log")
-    ax.set_title("Recall vs throughput, Pareto frontier per configuration family")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    scales, dims = _panels(df)
+    variants = sorted(df["variant"].unique())
+    colors = dict(zip(variants, plt.cm.tab10.colors * 3, strict=False))
+    fig, axes = plt.subplots(
+        len(scales), len(dims), figsize=(3.2 * len(dims), 2.8 * len(scales) + 0.9), squeeze=False
+    )
+    for (i, scale), (j, dim) in itertools.product(enumerate(scales), enumerate(dims)):
+        ax = axes[i][j]
+        panel = df[(df["scale"] == scale) & (df["dim"] == dim)]
+        for variant, group in panel.groupby("variant"):
+            points = pd.concat(list(group["curve"]), ignore_index=True)
+            if points.empty:
+                continue
+            recall, qps = points["recall_at_10"].to_numpy(), points["qps"].to_numpy()
+            ax.scatter(recall, qps, s=10, alpha=0.5, color=colors[variant])
+            front = pareto_front(recall, qps)
+            ax.plot(recall[front], qps[front], "-", color=colors[variant], label=variant)
+        if not ax.lines:
+            ax.text(0.5, 0.5, "no timed runs", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.set_title(f"{scale} x d{dim}", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, which="both", alpha=0.25)
+        if i == len(scales) - 1:
+            ax.set_xlabel("recall@10", fontsize=8)
+        if j == 0:
+            ax.set_ylabel("QPS, one client (log)", fontsize=8)
+    handles = [plt.Line2D([], [], color=colors[v], marker="o", label=v) for v in variants]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(variants), 4), fontsize=8)
+    fig.suptitle("Recall vs throughput over ef_search, Pareto frontier per variant")
+    fig.tight_layout(rect=(0, 0.9 / (2.8 * len(scales) + 0.9) + 0.02, 1, 0.97))
     return fig
 
 
@@ -150,18 +178,35 @@ def filter_impact(df: pd.DataFrame) -> Figure | None:
 
 
 def latency_percentiles(df: pd.DataFrame) -> Figure | None:
-    """p50 / p95 / p99 latency per configuration."""
-    if df.empty:
+    """p50 and p99 latency per configuration, a panel per scale, configurations in numeric
+    order; runs whose timing was disturbed are absent."""
+    timed = df[df["latency_p50_ms"].notna()]
+    if timed.empty:
         return None
-    table = df.set_index("configuration")[["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]]
-    table = table.sort_index()
-    fig, ax = plt.subplots(figsize=(9, max(3, 0.3 * len(table) + 1)))
-    table.plot.barh(ax=ax)
-    ax.set_xlabel("latency (ms, client side)")
-    ax.set_ylabel("configuration")
-    ax.set_xscale("log")
-    ax.set_title("Latency percentiles per configuration")
-    fig.tight_layout()
+    scales = _scales(timed)
+    heights = [max(1.5, 0.22 * (timed["scale"] == s).sum() + 0.8) for s in scales]
+    fig, axes = plt.subplots(
+        len(scales),
+        1,
+        figsize=(9, sum(heights) + 0.6),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for ax, scale in zip(axes[:, 0], scales, strict=True):
+        part = timed[timed["scale"] == scale].iloc[::-1]  # first configuration on top
+        labels = part["configuration"].str.removeprefix(f"{scale}-")
+        y = np.arange(len(part))
+        ax.barh(y - 0.2, part["latency_p50_ms"], height=0.4, color="#4c72b0", label="p50")
+        ax.barh(y + 0.2, part["latency_p99_ms"], height=0.4, color="#dd8452", label="p99")
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_xscale("log")
+        ax.set_title(scale, fontsize=9, loc="left")
+        ax.grid(True, axis="x", which="both", alpha=0.25)
+    axes[-1, 0].set_xlabel("latency (ms, client side, log)")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper right", fontsize=8)
+    fig.suptitle("Latency percentiles per configuration", x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 0.92, 0.98))
     return fig
 
 

@@ -4,10 +4,11 @@ import os
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlparse
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, ListConfig
 
 
 class Metric(StrEnum):
@@ -81,7 +82,9 @@ class HnswConfig:
     metric: Metric = Metric.cosine
     M: int = 16
     ef_construction: int = 128
-    ef_search: int = 64
+    # One value, or a list measured on one build (a curve); with a list, the headline metrics
+    # are those at the default ef (64), which is measured too.
+    ef_search: Any = 64
 
 
 @dataclass
@@ -101,6 +104,18 @@ class EngineConfig:
     # Build each HNSW index once (per data, dim, M, ef_construction, metric, threads) into a
     # database file that runs attach read-only; false builds it in memory in every run.
     reuse_index: bool = True
+
+
+@dataclass
+class BenchConfig:
+    """How queries are timed (vssbench/timing.py)."""
+
+    repeats: int = 3  # timed passes per point; the best is reported, median and spread beside it
+    clients: list[int] = field(default_factory=lambda: [1])  # concurrent clients, e.g. [1,2,4]
+    batch: bool = True  # also time all queries in one statement (LATERAL join, HNSW_INDEX_JOIN)
+    # A run whose timed passes saw other processes take more of the machine's CPU than this is
+    # tagged timing_disturbed=true, and the report leaves its timings out.
+    max_other_cpu_share: float = 0.1
 
 
 @dataclass
@@ -137,6 +152,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     hpo: HpoConfig = field(default_factory=HpoConfig)
+    bench: BenchConfig = field(default_factory=BenchConfig)
     k: int = 10
     seed: int = 42
     cache_dir: str = ".cache/vssbench"
@@ -232,11 +248,27 @@ def validate(cfg: DictConfig) -> None:
         cfg.hnsw.ef_construction,
         "must be between 1 and 4096",
     )
+    ef = cfg.hnsw.ef_search
+    listed = [ef] if isinstance(ef, int) else list(ef) if isinstance(ef, ListConfig) else None
     _check(
-        1 <= cfg.hnsw.ef_search <= 4096,
+        bool(listed) and all(isinstance(e, int) and 1 <= e <= 4096 for e in listed),
         "hnsw.ef_search",
-        cfg.hnsw.ef_search,
-        "must be between 1 and 4096",
+        ef,
+        "must be an int between 1 and 4096, or a list of them, e.g. [16,32,64,128]",
+    )
+    bench = cfg.bench
+    _check(1 <= bench.repeats <= 100, "bench.repeats", bench.repeats, "must be between 1 and 100")
+    _check(
+        len(bench.clients) > 0 and all(1 <= c <= 64 for c in bench.clients),
+        "bench.clients",
+        list(bench.clients),
+        "must be a list of client counts between 1 and 64, e.g. [1,2,4]",
+    )
+    _check(
+        0 < bench.max_other_cpu_share <= 1,
+        "bench.max_other_cpu_share",
+        bench.max_other_cpu_share,
+        "must be in (0, 1]",
     )
     cores = os.cpu_count() or 1
     _check(

@@ -42,6 +42,11 @@ def _kiwi(workers: int) -> kiwipiepy.Kiwi:
     return kiwipiepy.Kiwi(num_workers=workers)
 
 
+def kiwi_loaded() -> bool:
+    """Whether this process holds kiwi's model already (it stays for the process's life)."""
+    return _kiwi.cache_info().currsize > 0
+
+
 def kiwi_morphemes(texts: list[str], workers: int = 2) -> list[str]:
     """Content morphemes of each text, space-joined; logs progress on long inputs."""
     kiwi = _kiwi(workers)

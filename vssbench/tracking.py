@@ -19,7 +19,7 @@ from vssbench.schema import NOT_IN_FINGERPRINT
 log = logging.getLogger(__name__)
 
 # Bump when a change to the benchmark makes its numbers incomparable with earlier runs.
-BENCH_VERSION = "2"
+BENCH_VERSION = "3"
 
 
 # Read once: mlflow.set_tracking_uri() writes MLFLOW_TRACKING_URI into the environment itself,
@@ -179,7 +179,8 @@ def run_name(cfg: DictConfig) -> str:
     if cfg.filter.strategy.value != "none":
         parts.append(cfg.filter.strategy.value)
     h = cfg.hnsw
-    parts += [h.metric.value, f"M{h.M}", f"efc{h.ef_construction}", f"ef{h.ef_search}"]
+    ef = h.ef_search if isinstance(h.ef_search, int) else f"{min(h.ef_search)}-{max(h.ef_search)}"
+    parts += [h.metric.value, f"M{h.M}", f"efc{h.ef_construction}", f"ef{ef}"]
     return "-".join(parts)
 
 

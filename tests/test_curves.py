@@ -1,0 +1,151 @@
+"""Issue 10: one build, many ef points; batch in one statement; concurrent clients; the timing
+harness and the index cache key."""
+
+import dataclasses
+import itertools
+import os
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import pytest
+
+from vssbench import bench, timing
+from vssbench.corpus import QueryMix
+from vssbench.dataset import DataSpec, data_key, load_dataset
+from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported
+from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, index_key
+from vssbench.stopwatch import Stopwatch
+
+
+def _history(run_id: str, name: str) -> dict[int, float]:
+    return {m.step: m.value for m in mlflow.MlflowClient().get_metric_history(run_id, name)}
+
+
+def test_an_ef_list_is_one_build_and_a_curve(make_cfg, tmp_path):
+    cache = tmp_path / "cache"
+    cfg = make_cfg(
+        "dim=24",
+        "engine.threads=1",
+        "hnsw.M=4",
+        "hnsw.ef_construction=8",
+        "hnsw.ef_search=[4,10,16,32,128]",
+        f"cache_dir={cache}",
+    )
+    outcome = bench.run(cfg)
+    assert len(list((cache / "index").glob("*.duckdb"))) == 1  # one build for five points
+    recall = _history(outcome.run_id, "ef_curve.recall_at_10")
+    qps = _history(outcome.run_id, "ef_curve.qps")
+    # 4 searches with 10 (the LIMIT): one point; 64, the headline ef, is measured too.
+    assert sorted(recall) == sorted(qps) == [10, 16, 32, 64, 128]
+    values = [recall[ef] for ef in sorted(recall)]
+    assert values[0] < 0.9 < values[-1]  # each point scored against exact search
+    assert all(b >= a for a, b in itertools.pairwise(values)), values
+    assert outcome.metrics["recall_at_10"] == recall[64]  # the headline is the default ef
+    assert outcome.metrics["effective_ef_search"] == 64
+    run = mlflow.get_run(outcome.run_id)
+    assert run.info.run_name.endswith("-ef4-128")
+    assert "plots/recall_vs_qps.png" in {
+        a.path for a in mlflow.MlflowClient().list_artifacts(outcome.run_id, "plots")
+    }
+
+
+def test_ef_points_merge_below_the_limit_and_exact_is_one_point():
+    assert ef_points([4, 8, 10, 200], 10) == [10, 64, 200]
+    assert ef_points(32, 100) == [100]
+    assert ef_points([16, 32], None) == [64]
+
+
+def test_batch_finds_the_single_query_ids_through_the_index_join(make_cfg):
+    outcome = bench.run(make_cfg("dim=32"))
+    run = mlflow.get_run(outcome.run_id)
+    assert run.data.params["batch_plan_uses_hnsw"] == "True"
+    assert "LATERAL" in run.data.params["batch_sql"]
+    m = outcome.metrics
+    assert m["batch_same_ids_share"] == 1.0
+    assert m["batch_recall_at_10"] == m["recall_at_10"]
+    # In-engine cost per query is below a single query's client latency.
+    assert m["batch_qps"] > m["qps"] and 0 < m["client_overhead_share"] < 1
+
+
+def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir):
+    outcome = bench.run(make_cfg("dim=32", "filter=region", "filter.strategy=overfetch"))
+    params = mlflow.get_run(outcome.run_id).data.params
+    assert params["batch"].startswith("not measured: batch search with a filter")
+    assert "batch_qps" not in outcome.metrics
+
+    spec = DataSpec(2000, 200, 32, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), "region")
+    data = load_dataset(spec, cache_dir)
+    eng = DuckDBVss(1, 0)
+    eng.open(data, HnswBuild("cosine", 8, 32, 1), data_key(spec), None, Stopwatch())
+    eng.set_query(QuerySettings(64, 10, "post", 10, "region"))
+    with pytest.raises(Unsupported, match="drops a WHERE inside the LATERAL"):
+        eng.prepare_batch(data.query_vectors)
+    eng.close()
+
+
+def test_two_clients_log_two_points(make_cfg):
+    outcome = bench.run(make_cfg("dim=16", "bench.clients=[1,2]", "bench.repeats=1"))
+    qps = _history(outcome.run_id, "clients.qps")
+    p99 = _history(outcome.run_id, "clients.latency_p99_ms")
+    assert sorted(qps) == sorted(p99) == [1, 2]
+    assert qps[1] == outcome.metrics["qps"] and qps[2] > 0
+
+
+def test_concurrent_clients_answer_every_query_once():
+    seen = []
+
+    def step(i: int, client: int) -> int:
+        time.sleep(0.0002)  # a query: the GIL is free meanwhile
+        seen.append((client, i))
+        return i
+
+    steps = [lambda i, c=c: step(i, c) for c in range(3)]
+    done = timing.concurrent_pass(steps, 300)
+    assert done.results == list(range(300))
+    assert sorted(i for _, i in seen) == list(range(300))
+    assert len({c for c, _ in seen}) > 1  # the work was shared
+
+
+def test_cpu_taken_by_another_process_is_measured():
+    quiet = timing.timed_pass(lambda i: sum(range(2000)), 300, "quiet")
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        loud = timing.timed_pass(lambda i: sum(range(20000)), 3000, "loud")
+    finally:
+        busy.kill()
+    cores = len(os.sched_getaffinity(0))
+    # One busy process takes a whole core: 1/cores of the machine (less what the kernel
+    # gives our own thread).
+    assert loud.other_cpu_share > 0.6 / cores > quiet.other_cpu_share
+
+
+def test_a_new_build_parameter_changes_the_index_key():
+    @dataclasses.dataclass(frozen=True)
+    class WithShards(HnswBuild):  # a build setting added later
+        shards: int = 1
+
+    base = HnswBuild("cosine", 16, 128, 2)
+    data, versions = {"n_docs": 2000}, {"duckdb": "1.5.5"}
+    assert index_key(data, WithShards("cosine", 16, 128, 2), versions) != index_key(
+        data, base, versions
+    )
+    assert index_key(data, base, versions) == index_key(
+        data, HnswBuild("cosine", 16, 128, 2), versions
+    )
+    assert index_key(data, base, versions) != index_key(
+        data, HnswBuild("cosine", 16, 128, 1), versions
+    )
+
+
+def test_timing_keeps_the_best_pass_and_reports_the_spread():
+    passes = [
+        timing.TimedPass(list(range(10)), np.full(10, 10**6), s, 0.0) for s in (0.02, 0.01, 0.04)
+    ]
+    summary = timing.Timing(passes).summary()
+    assert summary["qps"] == pytest.approx(1000)
+    assert summary["qps_median"] == pytest.approx(500)
+    assert summary["qps_spread"] == pytest.approx((1000 - 250) / 500)
+    assert summary["timed_passes"] == 3

@@ -1,0 +1,244 @@
+"""DuckDB with the vss extension's HNSW index (and fts for BM25), behind the engine seam."""
+
+import logging
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from vssbench import cache, engine
+from vssbench.dataset import Dataset
+from vssbench.engines.params import HnswBuild, QuerySettings, index_key
+from vssbench.monitor import rss_mb
+from vssbench.search import DISTANCE_FUNCTION, QueryShape, bm25_query, vector_query
+from vssbench.stopwatch import Stopwatch
+
+log = logging.getLogger(__name__)
+
+# What a build records beside its file; bump when that changes (2: index_memory_mb measured
+# by a fresh process).
+BUILD_FACTS = 2
+
+
+class Unsupported(RuntimeError):
+    """The engine cannot answer this kind of query correctly; nothing is measured."""
+
+
+class DuckDBVss:
+    name = "duckdb_vss"
+
+    def __init__(self, threads: int, late_materialization_max_rows: int) -> None:
+        self.threads = threads
+        self.lmr = late_materialization_max_rows
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.settings: QuerySettings | None = None
+        self._shape: QueryShape | None = None
+        self._dim = 0
+        self._metric = ""
+        self._batch_sql = ""
+        self._batch_n = 0
+
+    # -- the index ------------------------------------------------------------------------
+    def open(
+        self,
+        data: Dataset,
+        build: HnswBuild,
+        data_key: dict,
+        cache_root: Path | None,
+        watch: Stopwatch,
+    ) -> dict[str, float]:
+        """Docs with their HNSW index: the cached index file attached read-only (built first if
+        missing), or, without a cache root, a fresh build in memory. Returns the build's time
+        and memory (measured when it was built) and the time to open it here (`load_s`), plus
+        `index_reused` (1 or 0)."""
+        self._dim, self._metric = data.doc_vectors.shape[1], build.metric
+        if cache_root is None:
+            with watch.stage("index_open"):
+                self.con = engine.connect(self.threads, self.lmr)
+            t = time.perf_counter()
+            engine.load_documents(self.con, data.corpus, data.doc_vectors)
+            load_s = time.perf_counter() - t
+            _log_build_start(data, build)
+            t = time.perf_counter()
+            with watch.stage("index_build"):
+                engine.build_hnsw(self.con, build.metric, build.M, build.ef_construction)
+            log.info("index_memory_mb is measured on index files only (engine.reuse_index=true)")
+            return {"index_build_s": time.perf_counter() - t, "load_s": load_s, "index_reused": 0.0}
+
+        versions = {
+            "facts": BUILD_FACTS,
+            "duckdb": duckdb.__version__,
+            "vss": version("duckdb-extension-vss"),
+        }
+        path = cache.entry(cache_root, "index", index_key(data_key, build, versions), ".duckdb")
+
+        def build_into(tmp: Path) -> dict[str, float]:
+            _log_build_start(data, build)
+            with watch.stage("index_build"):
+                return engine.build_index_file(
+                    tmp,
+                    data.corpus,
+                    data.doc_vectors,
+                    {
+                        "metric": build.metric,
+                        "M": build.M,
+                        "ef_construction": build.ef_construction,
+                    },
+                    build.threads,
+                )
+
+        facts, reused = cache.cached_file(path, build_into)
+        if reused:
+            log.info("index reused from the cache (its build took %.1f s)", facts["index_build_s"])
+        else:
+            log.info("index built in %.1f s", facts["index_build_s"])
+        t = time.perf_counter()
+        with watch.stage("index_open"):
+            self.con = engine.connect(self.threads, self.lmr)
+            engine.attach_index_file(self.con, path)
+        return {**facts, "load_s": time.perf_counter() - t, "index_reused": float(reused)}
+
+    def open_texts(self, data: Dataset, doc_tokens: list[str]) -> dict[str, float]:
+        """The BM25 index over the tokenized documents; its build time and RSS growth."""
+        engine.load_texts(self.con, data.corpus, doc_tokens)
+        rss_before = rss_mb()
+        t = time.perf_counter()
+        engine.build_fts(self.con)
+        facts = {"fts_build_s": time.perf_counter() - t, "fts_memory_mb": rss_mb() - rss_before}
+        log.info("FTS index built in %.1f s", facts["fts_build_s"])
+        return facts
+
+    # -- queries --------------------------------------------------------------------------
+    def set_query(self, settings: QuerySettings) -> None:
+        """The settings of the next measurement point."""
+        self.settings = settings
+        self._shape = vector_query(self._metric, self._dim, settings.strategy, settings.column)
+        engine.set_ef_search(self.con, settings.ef_search)
+
+    @property
+    def sql(self) -> str:
+        return self._shape.sql
+
+    @property
+    def batch_sql(self) -> str:
+        return self._batch_sql
+
+    @property
+    def uses_index(self) -> bool:
+        return self._shape.uses_index
+
+    def _params(self, vector: np.ndarray, value: object) -> list:
+        s = self.settings
+        return self._shape.params(vec=vector, value=value, k=s.limit, fetch=s.rows_asked)
+
+    def query(self, vector: np.ndarray, value: object = None) -> list[tuple]:
+        """(id, distance) rows, nearest first."""
+        return self.con.execute(self._shape.sql, self._params(vector, value)).fetchall()
+
+    def explain(self, vector: np.ndarray, value: object = None) -> str:
+        plan = engine.explain(self.con, self._shape.sql, self._params(vector, value))
+        engine.check_plan(plan, self._shape.uses_index)
+        return plan
+
+    def text_query(self, text: str, value: object, limit: int) -> list[tuple]:
+        """(id, BM25 score) rows, best first."""
+        shape = bm25_query(self.settings.column)
+        return self.con.execute(shape.sql, shape.params(text=text, value=value, k=limit)).fetchall()
+
+    def client(self) -> "DuckDBVss":
+        """Another client of the same database: its own cursor, the same query settings."""
+        other = DuckDBVss(self.threads, self.lmr)
+        other.con = self.con.cursor()
+        other._dim, other._metric = self._dim, self._metric
+        engine.copy_search_path(self.con, other.con)
+        other.set_query(self.settings)
+        return other
+
+    # -- batch ----------------------------------------------------------------------------
+    def prepare_batch(self, vectors: np.ndarray) -> str:
+        """Load the query vectors as a table for `batch_query`; returns its plan, checked for
+        HNSW_INDEX_JOIN. Raises Unsupported with a filter: this vss build drops a WHERE inside
+        the LATERAL join, so a filtered batch would silently answer another question."""
+        s = self.settings
+        if s.strategy != "none":
+            raise Unsupported(
+                f"batch search with a filter (filter.strategy={s.strategy}): this vss build "
+                "drops a WHERE inside the LATERAL join"
+            )
+        table = pa.table(
+            {
+                "qid": np.arange(len(vectors), dtype=np.int32),
+                "qvec": pa.FixedSizeListArray.from_arrays(
+                    pa.array(np.ascontiguousarray(vectors, np.float32).reshape(-1)), self._dim
+                ),
+            }
+        )
+        self.con.register("batch_arrow", table)
+        try:
+            # A table typed FLOAT[dim]: over a registered view, or with a cast in the join,
+            # the plan falls back to a brute-force scan.
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE batch_queries AS "
+                f"SELECT qid, qvec::FLOAT[{self._dim}] AS qvec FROM batch_arrow"
+            )
+        finally:
+            self.con.unregister("batch_arrow")
+        # LIMIT inside the LATERAL is a validated int; the metric picks from a closed mapping.
+        self._batch_n = len(vectors)
+        self._batch_sql = (
+            f"SELECT q.qid, d.id, d.dist FROM batch_queries q, LATERAL (SELECT id, "
+            f"{DISTANCE_FUNCTION[self._metric]}(vec, q.qvec) AS dist FROM docs "
+            f"ORDER BY dist LIMIT {int(s.limit)}) d"
+        )
+        # Without this, the optimizer turns the join into an exact window top-n (notes).
+        self.con.execute("SET disabled_optimizers = 'top_n_window_elimination'")
+        try:
+            plan = engine.explain(self.con, self._batch_sql, [])
+        finally:
+            self.con.execute("RESET disabled_optimizers")
+        if "HNSW_INDEX_JOIN" not in plan:
+            raise engine.PlanCheckError(f"batch plan has no HNSW_INDEX_JOIN:\n{plan}")
+        return plan
+
+    def batch_query(self) -> list[np.ndarray]:
+        """All prepared queries in one statement; ids per query, nearest first."""
+        self.con.execute("SET disabled_optimizers = 'top_n_window_elimination'")
+        try:
+            table = self.con.execute(self._batch_sql).to_arrow_table()
+        finally:
+            self.con.execute("RESET disabled_optimizers")
+        qid = table["qid"].to_numpy()
+        # The join gives rows in no particular order: by query, then nearest first.
+        order = np.lexsort((table["dist"].to_numpy(), qid))
+        ids = table["id"].to_numpy().astype(np.int64)[order]
+        bounds = np.searchsorted(qid[order], np.arange(self._batch_n + 1))
+        return [ids[bounds[i] : bounds[i + 1]] for i in range(self._batch_n)]
+
+    # -- facts ----------------------------------------------------------------------------
+    def index_info(self) -> dict[str, float]:
+        return engine.index_info(self.con)
+
+    def describe(self) -> dict[str, str]:
+        return {f"duckdb.{n}": v for n, v in engine.settings(self.con).items()}
+
+    def versions(self) -> dict[str, str]:
+        return engine.versions(self.con)
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+
+
+def _log_build_start(data: Dataset, build: HnswBuild) -> None:
+    n, dim = data.doc_vectors.shape
+    log.info(
+        "building HNSW index: %d x %d, M=%d, ef_construction=%d, %s",
+        n,
+        dim,
+        build.M,
+        build.ef_construction,
+        build.metric,
+    )

@@ -1,0 +1,64 @@
+"""Index build parameters (they key the cached index) and query settings (set per point)."""
+
+import dataclasses
+from dataclasses import dataclass
+
+from vssbench.search import effective_ef_search, index_limit
+
+
+@dataclass(frozen=True)
+class HnswBuild:
+    """Everything that shapes a built HNSW index."""
+
+    metric: str
+    M: int
+    ef_construction: int
+    threads: int
+    storage: str = "uncompressed"
+
+
+def index_key(data: dict, build: object, versions: dict) -> dict:
+    """Cache key of an index: the data's key, every field of the build parameters (a field added
+    later changes the key, so no stale index is reused) and the versions that built it."""
+    return {**data, **dataclasses.asdict(build), **versions}
+
+
+@dataclass(frozen=True)
+class QuerySettings:
+    """One measurement point: the beam, the rows asked for, the filter and how it is applied."""
+
+    ef_search: int
+    limit: int
+    strategy: str = "none"  # FilterStrategy
+    overfetch_factor: int = 10
+    column: str | None = None
+
+    @property
+    def rows_asked(self) -> int | None:
+        """Rows the index is asked for; None when the query does not use the index."""
+        return index_limit(self.strategy, self.limit, self.overfetch_factor)
+
+    @property
+    def effective_ef(self) -> int | None:
+        asked = self.rows_asked
+        return None if asked is None else effective_ef_search(self.ef_search, asked)
+
+
+# The headline ef of a run given a list of ef values: the schema's default, always measured.
+HEADLINE_EF = 64
+
+
+def headline_ef_search(ef_search: int | list[int]) -> int:
+    """The ef whose point gives the run's headline metrics: the value itself, or for a list
+    the default ef (which is measured whether listed or not)."""
+    return ef_search if isinstance(ef_search, int) else HEADLINE_EF
+
+
+def ef_points(ef_search: int | list[int], rows_asked: int | None) -> list[int]:
+    """The effective ef values to measure, ascending: values below the rows the index is asked
+    for search with that many (the index widens its beam), so they merge into one point; an
+    exact query (rows_asked None) does not use the index: one point."""
+    listed = [ef_search] if isinstance(ef_search, int) else [*ef_search, HEADLINE_EF]
+    if rows_asked is None:
+        return [headline_ef_search(ef_search)]
+    return sorted({effective_ef_search(ef, rows_asked) for ef in listed})
