@@ -17,6 +17,7 @@ from vssbench.corpus import QueryMix
 from vssbench.dataset import DataSpec, data_key, load_dataset
 from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, index_key
+from vssbench.schema import ConfigError, validate
 from vssbench.stopwatch import Stopwatch
 
 
@@ -149,3 +150,51 @@ def test_timing_keeps_the_best_pass_and_reports_the_spread():
     assert summary["qps_median"] == pytest.approx(500)
     assert summary["qps_spread"] == pytest.approx((1000 - 250) / 500)
     assert summary["timed_passes"] == 3
+
+
+CONCURRENT_SEARCHES = """
+import sys, threading
+import numpy as np, pandas as pd
+from vssbench import engine
+clients, threads = int(sys.argv[1]), int(sys.argv[2])
+n, dim = 20_000, 32
+rng = np.random.default_rng(0)
+corpus = pd.DataFrame({"id": np.arange(n, dtype=np.int32), "category": "a", "region": "b",
+                       "published": pd.Timestamp("2024-01-01"), "price": np.arange(n)})
+con = engine.connect(threads, 0)
+engine.load_documents(con, corpus, rng.standard_normal((n, dim)).astype(np.float32))
+engine.build_hnsw(con, "cosine", 16, 64)
+queries = rng.standard_normal((2000, dim)).astype(np.float32)
+sql = f"SELECT id FROM docs ORDER BY array_cosine_distance(vec, ?::FLOAT[{dim}]) LIMIT 10"
+def client(c):
+    cursor = con.cursor()
+    for i in range(c, len(queries), clients):
+        cursor.execute(sql, [queries[i]]).fetchall()
+workers = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+[w.start() for w in workers]
+[w.join() for w in workers]
+print("answered")
+"""
+
+
+def test_more_clients_than_the_build_threads_crash_this_vss_build():
+    """The trap behind the bench.clients limit: if this stops crashing, lift the limit."""
+
+    def run(clients: int, threads: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-c", CONCURRENT_SEARCHES, str(clients), str(threads)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    assert run(1, 1).stdout.strip() == "answered"
+    crashed = run(2, 1)
+    # SIGSEGV, or glibc's abort on a corrupted heap ("free(): invalid pointer").
+    assert crashed.returncode in (-11, -6), (crashed.returncode, crashed.stderr[-300:])
+    assert "answered" not in crashed.stdout
+
+
+def test_clients_beyond_the_engine_threads_are_refused(make_cfg):
+    with pytest.raises(ConfigError, match=r"bench.clients=\[1, 2, 4\]: at most engine.threads"):
+        validate(make_cfg("bench.clients=[1,2,4]", "engine.threads=2"))

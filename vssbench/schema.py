@@ -264,6 +264,15 @@ def validate(cfg: DictConfig) -> None:
         list(bench.clients),
         "must be a list of client counts between 1 and 64, e.g. [1,2,4]",
     )
+    # Measured (tests/test_curves.py): the index serves at most as many concurrent searches as
+    # the DuckDB threads it was built with; more corrupt memory and kill the process.
+    _check(
+        max(bench.clients) <= cfg.engine.threads,
+        "bench.clients",
+        list(bench.clients),
+        f"at most engine.threads ({cfg.engine.threads}) clients: more concurrent searches than "
+        "the index's build threads crash this vss build",
+    )
     _check(
         0 < bench.max_other_cpu_share <= 1,
         "bench.max_other_cpu_share",
