@@ -12,11 +12,12 @@ import mlflow
 import numpy as np
 import pytest
 
-from vssbench import bench, timing
+from vssbench import bench, report, timing
 from vssbench.corpus import QueryMix
 from vssbench.dataset import DataSpec, data_key, load_dataset
 from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, index_key
+from vssbench.objective import objective
 from vssbench.schema import ConfigError, validate
 from vssbench.stopwatch import Stopwatch
 
@@ -198,3 +199,39 @@ def test_more_clients_than_the_build_threads_crash_this_vss_build():
 def test_clients_beyond_the_engine_threads_are_refused(make_cfg):
     with pytest.raises(ConfigError, match=r"bench.clients=\[1, 2, 4\]: at most engine.threads"):
         validate(make_cfg("bench.clients=[1,2,4]", "engine.threads=2"))
+
+
+def test_k_20_reads_the_same_in_logging_console_report_and_objective(make_cfg, tmp_path, caplog):
+    cfg = make_cfg(
+        "dim=16",
+        "k=20",
+        "hnsw.ef_search=[16,32]",
+        "bench.repeats=1",
+        "hpo.objective=recall_qps",
+        "bench.max_other_cpu_share=1.0",  # never left out of the report, however busy the machine
+    )
+    with caplog.at_level("INFO", logger="vssbench.bench"):
+        outcome = bench.run(cfg)
+    m = outcome.metrics
+    assert "recall_at_20" in m and "recall_at_10" not in m
+    assert f"recall@20={m['recall_at_20']:.3f}" in caplog.text
+    assert objective(m, 20, cfg.hpo) == [m["recall_at_20"], m["qps"]]
+    assert sorted(_history(outcome.run_id, "ef_curve.recall_at_20")) == [20, 32, 64]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs, _ = report.load_runs("vssbench", {"k": "20"}, all_versions=False)
+    assert runs["recall"].tolist() == [m["recall_at_20"]]
+    summary = report.attach_curves(report.summarize(runs), runs, report.load_curves(runs))
+    assert len(summary["curve"].iat[0]) == 3
+    assert any("recall@20" in finding for finding in report.findings(summary))
+
+
+def test_the_report_leaves_out_the_timings_of_a_disturbed_run(make_cfg, tmp_path):
+    outcome = bench.run(make_cfg("dim=16", "hnsw.ef_search=[16,32]", "bench.repeats=1"))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    mlflow.MlflowClient().set_tag(outcome.run_id, "timing_disturbed", "true")
+    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
+    assert runs["qps"].isna().all() and runs["latency_p99_ms"].isna().all()
+    assert runs["recall"].tolist() == [outcome.metrics["recall_at_10"]]  # accuracy stays
+    assert report.load_curves(runs).empty
+    summary = report.attach_curves(report.summarize(runs), runs, report.load_curves(runs))
+    assert report.findings(summary)[0].startswith("1 runs were timed while other processes")

@@ -14,7 +14,7 @@ from filelock import FileLock
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import metrics, plots, timing, tracking
+from vssbench import metric_defs, metrics, plots, timing, tracking
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
 from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported
@@ -290,14 +290,11 @@ def _query_and_score(
 
     steps: dict[str, list[tuple[int, float]]] = {}
     for point in curve:
-        point_summary = point.timing.summary()
-        for name, value in {
-            f"recall_at_{k}": float(point.recall.mean()),
-            "qps": point.timing.best.qps,
-            "latency_p50_ms": point_summary["latency_p50_ms"],
-            "latency_p99_ms": point_summary["latency_p99_ms"],
-        }.items():
-            steps.setdefault(f"ef_curve.{name}", []).append((point.ef, value))
+        measured = {**point.timing.summary(), metric_defs.RECALL.name(k): point.recall.mean()}
+        for d in metric_defs.CURVE:
+            steps.setdefault(metric_defs.curve_name(d, k), []).append(
+                (point.ef, float(measured[d.name(k)]))
+            )
 
     if cfg.bench.batch:
         with watch.stage("batch"):
@@ -439,7 +436,10 @@ def _log(result: Measurement, name: str, k: int, watch: Stopwatch) -> None:
             "plots/latency.png": plots.latency_distribution(latencies, name),
             "plots/recall_by_rank.png": plots.recall_by_rank(result.recall_by_rank, name),
             "plots/recall_vs_qps.png": plots.ef_curve(
-                result.steps[f"ef_curve.recall_at_{k}"], result.steps["ef_curve.qps"], k, name
+                result.steps[metric_defs.curve_name(metric_defs.RECALL, k)],
+                result.steps[metric_defs.curve_name(metric_defs.QPS, k)],
+                k,
+                name,
             ),
         }
     with watch.stage("log_artifacts"):
@@ -452,15 +452,7 @@ def _log(result: Measurement, name: str, k: int, watch: Stopwatch) -> None:
 
 
 def _summary(m: dict[str, float], k: int) -> str:
-    text = (
-        f"recall@{k}={m[f'recall_at_{k}']:.3f} mrr@10={m['mrr_at_10']:.3f} "
-        f"ndcg@10={m['ndcg_at_10']:.3f} qps={m['qps']:.0f} p50={m['latency_p50_ms']:.2f}ms "
-        f"p99={m['latency_p99_ms']:.2f}ms rows={m['rows_returned_mean']:.2f} "
-        + (f"ef={m['effective_ef_search']:.0f} " if "effective_ef_search" in m else "")
-        + f"build={m['index_build_s']:.1f}s "
-        + (f"index_mem={m['index_memory_mb']:.0f}MB " if "index_memory_mb" in m else "")
-        + f"peak_rss={m['peak_rss_mb']:.0f}MB"
-    )
+    text = " ".join(d.show(k, m[d.name(k)]) for d in metric_defs.CONSOLE if d.name(k) in m)
     if "bm25_ndcg_at_10" in m:
         text += (
             f" | ndcg@10 vector={m['vector_ndcg_at_10']:.3f} bm25={m['bm25_ndcg_at_10']:.3f} "

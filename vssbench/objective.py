@@ -2,12 +2,14 @@
 
 from omegaconf import DictConfig
 
+from vssbench.metric_defs import QPS, RECALL
+
 
 def objective(metrics: dict[str, float], k: int, hpo: DictConfig) -> float | list[float]:
     """recall: recall@k. recall_qps: [recall@k, QPS] (maximize both; NSGA-II).
     qps_at_recall: QPS when recall@k >= hpo.min_recall, else recall@k - min_recall (negative,
     so every feasible trial beats every infeasible one, and nearer misses rank higher)."""
-    recall, qps = metrics[f"recall_at_{k}"], metrics["qps"]
+    recall, qps = metrics[RECALL.name(k)], metrics[QPS.name(k)]
     if hpo.objective == "recall":
         return recall
     if hpo.objective == "recall_qps":

@@ -4,7 +4,7 @@
                                      [--all-versions] [key=value ...]
 
 key=value filters select runs by a configuration column (scale, dim, search, filter,
-strategy, M, ef_construction, ef_search, metric, tokenizer, fusion), e.g. `scale=100k`.
+strategy, M, ef_construction, ef_search, metric, tokenizer, fusion, k), e.g. `scale=100k`.
 Writes report.html (figures embedded), the PNGs and summary.md into --out, and logs them as
 artifacts of a `report-...` run in the same experiment.
 """
@@ -24,7 +24,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from vssbench import tracking
-from vssbench.report_figures import FIGURES
+from vssbench.metric_defs import QPS, RECALL, curve_name
+from vssbench.report_figures import FIGURES, recall_label
 
 # Configuration columns: short name -> MLflow param.
 CONFIG = {
@@ -40,9 +41,10 @@ CONFIG = {
     "ef_search": "hnsw.ef_search",
     "tokenizer": "search.tokenizer",
     "fusion": "search.fusion",
+    "k": "k",
 }
 METRICS = (
-    "recall_at_10",
+    "recall",
     "qps",
     "qps_spread",
     "batch_qps",
@@ -58,7 +60,7 @@ METRICS = (
     "peak_rss_mb",
 )
 TABLE_METRICS = (
-    "recall_at_10",
+    "recall",
     "ndcg_at_10",
     "mrr_at_10",
     "qps",
@@ -108,7 +110,12 @@ def load_runs(
             .fillna("false")
             .eq("true"),
             **{short: raw.get(f"params.{param}") for short, param in CONFIG.items()},
-            **{m: raw.get(f"metrics.{m}") for m in METRICS},
+            **{m: raw.get(f"metrics.{m}") for m in METRICS if m != "recall"},
+            # recall@k with each run's own k (metric_defs.RECALL)
+            "recall": [
+                row.get(f"metrics.{RECALL.name(int(k))}", np.nan)
+                for k, (_, row) in zip(raw["params.k"], raw.iterrows(), strict=True)
+            ],
         }
     )
     old = runs["bench_version"] != tracking.BENCH_VERSION
@@ -138,15 +145,16 @@ def load_curves(runs: pd.DataFrame) -> pd.DataFrame:
     client = mlflow.MlflowClient()
     rows = []
     for run in runs[~runs["disturbed"]].itertuples():
+        k = int(run.k)
         recall = {
-            m.step: m.value for m in client.get_metric_history(run.run_id, "ef_curve.recall_at_10")
+            m.step: m.value for m in client.get_metric_history(run.run_id, curve_name(RECALL, k))
         }
-        qps = {m.step: m.value for m in client.get_metric_history(run.run_id, "ef_curve.qps")}
+        qps = {m.step: m.value for m in client.get_metric_history(run.run_id, curve_name(QPS, k))}
         points = [(ef, recall[ef], qps[ef]) for ef in sorted(recall) if ef in qps]
         if not points:
-            points = [(None, run.recall_at_10, run.qps)]
+            points = [(None, run.recall, run.qps)]
         rows += [(run.run_id, ef, r, q) for ef, r, q in points]
-    return pd.DataFrame(rows, columns=["run_id", "ef", "recall_at_10", "qps"])
+    return pd.DataFrame(rows, columns=["run_id", "ef", "recall", "qps"])
 
 
 def order_key(frame: pd.DataFrame) -> pd.Series:
@@ -190,13 +198,15 @@ def attach_curves(summary: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFram
     recall and QPS over its undisturbed runs (empty when all were disturbed)."""
     by_run = curves.merge(runs[["run_id", "fingerprint"]], on="run_id")
     out = summary.copy()
-    out["curve"] = [
+    curves = [
         by_run[by_run["fingerprint"] == fp]
-        .groupby("ef", dropna=False)[["recall_at_10", "qps"]]
+        .groupby("ef", dropna=False)[["recall", "qps"]]
         .median()
         .reset_index()
         for fp in summary["fingerprint"]
     ]
+    # A Series of objects: a plain list of frames would be unpacked by pandas.
+    out["curve"] = pd.Series(curves, index=out.index, dtype=object)
     return out
 
 
@@ -211,16 +221,16 @@ def ef_findings(summary: pd.DataFrame, targets: tuple[float, ...] = (0.95, 0.99)
             continue
         parts = []
         for target in targets:
-            reached = curve[curve["recall_at_10"] >= target]
+            reached = curve[curve["recall"] >= target]
             if reached.empty:
                 parts.append(
                     f"does not reach {target} up to ef {curve.ef.max():.0f} "
-                    f"(recall@10 {curve.recall_at_10.max():.3f})"
+                    f"({recall_label(summary)} {curve.recall.max():.3f})"
                 )
             else:
                 first = reached.iloc[0]
                 parts.append(f"reaches {target} at ef {first.ef:.0f} ({first.qps:.0f} QPS)")
-        out.append(f"{row.configuration}: recall@10 " + "; ".join(parts) + ".")
+        out.append(f"{row.configuration}: {recall_label(summary)} " + "; ".join(parts) + ".")
     return out
 
 
@@ -235,6 +245,7 @@ def findings(summary: pd.DataFrame) -> list[str]:
             "bench.max_other_cpu_share: their timings are left out of every figure and finding."
         )
     out += ef_findings(summary)
+    recall = recall_label(summary)
     plain = summary[summary["filter"] == "none"]
     for (scale, dim), group in plain.groupby(["scale", "dim"]):
         by_search = group.groupby("search")[["ndcg_at_10", "latency_p50_ms"]].median()
@@ -252,18 +263,18 @@ def findings(summary: pd.DataFrame) -> list[str]:
             )
     vector = summary[summary["search"] == "vector"]
     for scale, group in vector[vector["filter"] == "none"].groupby("scale"):
-        good = group[(group["recall_at_10"] >= 0.95) & group["qps"].notna()]
+        good = group[(group["recall"] >= 0.95) & group["qps"].notna()]
         if not good.empty:
             best = good.loc[good["qps"].idxmax()]
             out.append(
-                f"At {scale}, the fastest vector configuration with recall@10 >= 0.95 is "
-                f"{best.configuration}: {best.qps:.0f} QPS at recall@10 {best.recall_at_10:.3f}."
+                f"At {scale}, the fastest vector configuration with {recall} >= 0.95 is "
+                f"{best.configuration}: {best.qps:.0f} QPS at {recall} {best.recall:.3f}."
             )
     filtered = vector[vector["filter"] != "none"]
     for (name, strategy), group in filtered.groupby(["filter", "strategy"]):
         out.append(
             f"Filter {name} with strategy {strategy}: {group.rows_returned_mean.median():.1f} of 10 "
-            f"rows returned, recall@10 {group.recall_at_10.median():.3f}, p50 "
+            f"rows returned, {recall} {group.recall.median():.3f}, p50 "
             f"{group.latency_p50_ms.median():.2f} ms (medians over {len(group)} configurations)."
         )
     base = vector[vector["filter"] == "none"]

@@ -15,7 +15,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from vssbench.metric_defs import RECALL
+
 SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
+
+
+def recall_label(df: pd.DataFrame) -> str:
+    """recall@k with the runs' k, or literally recall@k when they differ."""
+    ks = df["k"].dropna().unique()
+    return RECALL.title(int(ks[0]) if len(ks) == 1 else None)
 
 
 def _scales(df: pd.DataFrame) -> list[str]:
@@ -55,7 +63,7 @@ def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
             points = pd.concat(list(group["curve"]), ignore_index=True)
             if points.empty:
                 continue
-            recall, qps = points["recall_at_10"].to_numpy(), points["qps"].to_numpy()
+            recall, qps = points["recall"].to_numpy(), points["qps"].to_numpy()
             ax.scatter(recall, qps, s=10, alpha=0.5, color=colors[variant])
             front = pareto_front(recall, qps)
             ax.plot(recall[front], qps[front], "-", color=colors[variant], label=variant)
@@ -67,7 +75,7 @@ def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.25)
         if i == len(scales) - 1:
-            ax.set_xlabel("recall@10", fontsize=8)
+            ax.set_xlabel(recall_label(df), fontsize=8)
         if j == 0:
             ax.set_ylabel("QPS, one client (log)", fontsize=8)
     handles = [plt.Line2D([], [], color=colors[v], marker="o", label=v) for v in variants]
@@ -78,13 +86,13 @@ def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
 
 
 def heatmaps(df: pd.DataFrame) -> Figure | None:
-    """QPS, recall@10 and index build time over dim x scale (vector search, no filter)."""
+    """QPS, recall@k and index build time over dim x scale (vector search, no filter)."""
     base = df[(df["search"] == "vector") & (df["filter"] == "none")]
     if base.empty:
         return None
     panels = (
         ("qps", "QPS", "{:.0f}"),
-        ("recall_at_10", "recall@10", "{:.3f}"),
+        ("recall", recall_label(df), "{:.3f}"),
         ("index_build_s", "index build (s)", "{:.1f}"),
     )
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
@@ -163,7 +171,7 @@ def filter_impact(df: pd.DataFrame) -> Figure | None:
     if base["strategy"].nunique() < 2:
         return None
     panels = (
-        ("recall_at_10", "recall@10"),
+        ("recall", recall_label(df)),
         ("rows_returned_mean", "rows returned (of 10)"),
         ("latency_p50_ms", "p50 latency (ms)"),
     )
