@@ -103,10 +103,10 @@ def check_memory(estimate: float, concurrent_jobs: int, available: float) -> Non
     if estimate <= share:
         return
     if concurrent_jobs > 1:
-        where = f"({available:.0f} MB available / {concurrent_jobs} concurrent jobs); "
+        where = f" ({available:.0f} MB available / {concurrent_jobs} concurrent jobs); "
         where += "lower hydra.launcher.n_jobs, or set force_memory=true to run anyway"
     else:
         where = "; set force_memory=true to run anyway"
     raise MemoryGuardError(
-        f"this run needs about {estimate:.0f} MB but {share:.0f} MB is available to it {where}"
+        f"this run needs about {estimate:.0f} MB but {share:.0f} MB is available to it{where}"
     )
