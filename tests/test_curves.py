@@ -193,10 +193,14 @@ def test_more_clients_than_the_build_threads_crash_this_vss_build():
         )
 
     assert run(1, 1).stdout.strip() == "answered"
-    crashed = run(2, 1)
+    # A race: most tries crash, not all (one of 8 CI tries here answered), so up to 5 tries.
     # SIGSEGV, or glibc's abort on a corrupted heap ("free(): invalid pointer").
-    assert crashed.returncode in (-11, -6), (crashed.returncode, crashed.stderr[-300:])
-    assert "answered" not in crashed.stdout
+    outcomes = []
+    for _ in range(5):
+        outcomes.append(run(2, 1).returncode)
+        if outcomes[-1] in (-11, -6):
+            break
+    assert outcomes[-1] in (-11, -6), outcomes
 
 
 def test_clients_beyond_the_engine_threads_are_refused(make_cfg):

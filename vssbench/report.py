@@ -46,7 +46,6 @@ CONFIG = {
 METRICS = (
     "recall",
     "qps",
-    "qps_spread",
     "batch_qps",
     "other_cpu_share",
     "latency_p50_ms",
@@ -73,7 +72,6 @@ TABLE_METRICS = (
 # Timings a disturbed run (tags.timing_disturbed) must not contribute; accuracy it still does.
 TIMING_METRICS = (
     "qps",
-    "qps_spread",
     "batch_qps",
     "latency_p50_ms",
     "latency_p95_ms",
@@ -185,7 +183,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         + summary["filter"]
     )
     # Within a scale x dim panel, a variant: search, filter and how it is applied.
-    summary["variant"] = summary["search"] + " " + summary["filter"]
+    # A hybrid run's ef curve is its vector half (LIMIT search.candidates), not the fused query.
+    summary["variant"] = summary["search"].replace({"hybrid": "hybrid's vector half"})
+    summary["variant"] += " " + summary["filter"]
     filtered = summary["filter"] != "none"
     summary.loc[filtered, "variant"] += "/" + summary.loc[filtered, "strategy"]
     summary["disturbed_runs"] = grouped["disturbed"].sum().to_numpy()
@@ -264,11 +264,17 @@ def findings(summary: pd.DataFrame) -> list[str]:
     vector = summary[summary["search"] == "vector"]
     for scale, group in vector[vector["filter"] == "none"].groupby("scale"):
         good = group[(group["recall"] >= 0.95) & group["qps"].notna()]
+        untimed = int(group["qps"].isna().sum())
         if not good.empty:
             best = good.loc[good["qps"].idxmax()]
             out.append(
                 f"At {scale}, the fastest vector configuration with {recall} >= 0.95 is "
-                f"{best.configuration}: {best.qps:.0f} QPS at {recall} {best.recall:.3f}."
+                f"{best.configuration}: {best.qps:.0f} QPS at {recall} {best.recall:.3f}"
+                + (
+                    f" ({untimed} configurations without an undisturbed timing not compared)."
+                    if untimed
+                    else "."
+                )
             )
     filtered = vector[vector["filter"] != "none"]
     for (name, strategy), group in filtered.groupby(["filter", "strategy"]):
