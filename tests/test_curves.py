@@ -83,8 +83,11 @@ def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir
     eng = DuckDBVss(1, 0)
     eng.open(data, HnswBuild("cosine", 8, 32, 1), data_key(spec), None, Stopwatch())
     eng.set_query(QuerySettings(64, 10, "post", 10, "region"))
-    with pytest.raises(Unsupported, match="drops a WHERE inside the LATERAL"):
-        eng.prepare_batch(data.query_vectors)
+    with (
+        pytest.raises(Unsupported, match="drops a WHERE inside the LATERAL"),
+        eng.batch(data.query_vectors),
+    ):
+        pass
     eng.close()
 
 

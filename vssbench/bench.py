@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from vssbench import metric_defs, metrics, plots, timing, tracking
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
-from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported
+from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported, row_ids
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
 from vssbench.evaluation import (
     exact_recall,
@@ -246,7 +246,7 @@ def _query_and_score(
         for ef in ef_points(cfg.hnsw.ef_search, headline.rows_asked):
             eng.set_query(_settings(cfg, ef))
             point_timing = timed(f"queries at ef {ef}")
-            ids = [_ids(rows)[:k] for rows in point_timing.best.results]
+            ids = [row_ids(rows)[:k] for rows in point_timing.best.results]
             point = Point(ef, point_timing, exact_recall(data, ids, k, metric), ids)
             curve.append(point)
             log.info(
@@ -338,26 +338,22 @@ def _query_step(eng: DuckDBVss, data: Dataset, values: np.ndarray) -> Step:
     return lambda i: eng.query(data.query_vectors[i], values[i])
 
 
-def _ids(rows: list[tuple]) -> np.ndarray:
-    return np.array([r[0] for r in rows], np.int64)
-
-
 def _batch(eng: DuckDBVss, data: Dataset, cfg: DictConfig, head: Point, params: dict) -> dict:
     """All queries in one statement at the headline ef: QPS, recall, agreement with the single
     queries, and the share of a single query's latency that is per-statement client overhead."""
     k = cfg.k
     single = head.timing
     try:
-        plan = eng.prepare_batch(data.query_vectors)
+        with eng.batch(data.query_vectors) as plan:
+            batch = timing.repeated(
+                lambda: timing.batch_pass(eng.batch_query), eng.batch_query, cfg.bench.repeats
+            )
     except Unsupported as refused:
         log.info("batch: not measured: %s", refused)
         params["batch"] = f"not measured: {refused}"
         return {}
     params["batch"] = "measured"
     params["batch_sql"] = eng.batch_sql
-    batch = timing.repeated(
-        lambda: timing.batch_pass(eng.batch_query), eng.batch_query, cfg.bench.repeats
-    )
     ids = [found[:k] for found in batch.best.results]
     same = np.mean([set(a.tolist()) == set(b.tolist()) for a, b in zip(ids, head.ids, strict=True)])
     recall = float(exact_recall(data, ids, k, cfg.hnsw.metric.value).mean())
@@ -376,7 +372,7 @@ def _batch(eng: DuckDBVss, data: Dataset, cfg: DictConfig, head: Point, params: 
     return {
         "batch_qps": batch.best.qps,
         "batch_qps_median": float(np.median([p.qps for p in batch.passes])),
-        f"batch_recall_at_{k}": recall,
+        f"batch_{metric_defs.RECALL.name(k)}": recall,
         "batch_same_ids_share": float(same),
         "client_overhead_share": max(0.0, 1 - per_query_s / single_mean_s),
     }

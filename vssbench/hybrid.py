@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from vssbench import engine, metrics, timing
 from vssbench.dataset import Dataset
-from vssbench.engines.duckdb_vss import DuckDBVss
+from vssbench.engines.duckdb_vss import DuckDBVss, row_ids
 from vssbench.evaluation import label_scores, per_query_frame, rows_summary, summarize_labels
 from vssbench.fusion import convex, rrf
 from vssbench.stopwatch import Stopwatch
@@ -63,7 +63,7 @@ def hybrid_search(
         t1 = timing.clock()
         b = eng.text_query(query_tokens[i], values[i], search.candidates)
         t2 = timing.clock()
-        fused = fuse(_ids(v), _scores(v), _ids(b), _scores(b))
+        fused = fuse(row_ids(v), _scores(v), row_ids(b), _scores(b))
         return v, b, fused, (t0, t1, t2, timing.clock())
 
     n = len(data.queries)
@@ -77,8 +77,8 @@ def hybrid_search(
     clocks = np.array([r[3] for r in best.results], np.int64)
     parts = np.diff(clocks, axis=1)
     res = HybridResult(
-        vector_ids=[_ids(r[0]) for r in best.results],
-        bm25_ids=[_ids(r[1]) for r in best.results],
+        vector_ids=[row_ids(r[0]) for r in best.results],
+        bm25_ids=[row_ids(r[1]) for r in best.results],
         fused_ids=[r[2] for r in best.results],
         latency=best.latencies_ns,
         vector_latency=parts[:, 0],
@@ -89,10 +89,6 @@ def hybrid_search(
         summary, per_query = _score(data, res, column, k, hit_rate)
     summary.update(timed.summary())
     return summary, per_query, res.vector_ids
-
-
-def _ids(rows: list[tuple]) -> np.ndarray:
-    return np.array([r[0] for r in rows], np.int64)
 
 
 def _scores(rows: list[tuple]) -> np.ndarray:

@@ -108,10 +108,9 @@ def heatmaps(df: pd.DataFrame) -> Figure | None:
         ax.set_ylabel("dim")
         ax.set_title(label)
         for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
-            if np.isfinite(value):
-                ax.text(
-                    j, i, fmt.format(value), ha="center", va="center", color="white", fontsize=8
-                )
+            # A missing timing (all runs disturbed) is said, not left as a blank cell.
+            text, color = (fmt.format(value), "white") if np.isfinite(value) else ("n/a", "gray")
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.suptitle("Vector search, no filter: medians per dim x scale")
     fig.tight_layout()
@@ -213,7 +212,9 @@ def latency_percentiles(df: pd.DataFrame) -> Figure | None:
     axes[-1, 0].set_xlabel("latency (ms, client side, log)")
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="upper right", fontsize=8)
-    fig.suptitle("Latency percentiles per configuration", x=0.02, ha="left")
+    untimed = len(df) - len(timed)
+    note = f" ({untimed} without an undisturbed timing not shown)" if untimed else ""
+    fig.suptitle(f"Latency percentiles per configuration{note}", x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 0.92, 0.98))
     return fig
 

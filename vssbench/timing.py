@@ -55,7 +55,9 @@ class _CpuOfOthers:
     @staticmethod
     def _busy() -> float:
         t = psutil.cpu_times()
-        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+        # On Linux guest and guest_nice are already inside user and nice.
+        skip = ("idle", "iowait", "guest", "guest_nice")
+        return sum(getattr(t, f) for f in t._fields if f not in skip)
 
     def _mine(self) -> float:
         t = self._me.cpu_times()
@@ -131,21 +133,18 @@ class Timing:
     def best(self) -> TimedPass:
         return max(self.passes, key=lambda p: p.qps)
 
-    def summary(self, prefix: str = "") -> dict[str, float]:
+    def summary(self) -> dict[str, float]:
         qps = np.array([p.qps for p in self.passes])
         best = self.best
-        out = {
-            f"{prefix}qps": best.qps,
-            f"{prefix}qps_median": float(np.median(qps)),
-            f"{prefix}qps_spread": float((qps.max() - qps.min()) / np.median(qps)),
-            f"{prefix}timed_passes": float(len(self.passes)),
-            f"{prefix}other_cpu_share": best.other_cpu_share,
-            f"{prefix}other_cpu_share_max": max(p.other_cpu_share for p in self.passes),
+        return {
+            "qps": best.qps,
+            "qps_median": float(np.median(qps)),
+            "qps_spread": float((qps.max() - qps.min()) / np.median(qps)),
+            "timed_passes": float(len(self.passes)),
+            "other_cpu_share": best.other_cpu_share,
+            "other_cpu_share_max": max(p.other_cpu_share for p in self.passes),
+            **metrics.latency_summary(best.latencies_ns),
         }
-        out.update(
-            {prefix + name: v for name, v in metrics.latency_summary(best.latencies_ns).items()}
-        )
-        return out
 
 
 def repeated(

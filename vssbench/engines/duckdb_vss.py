@@ -2,6 +2,8 @@
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 # What a build records beside its file; bump when that changes (2: index_memory_mb measured
 # by a fresh process).
 BUILD_FACTS = 2
+
+
+def row_ids(rows: list[tuple]) -> np.ndarray:
+    """The ids of (id, distance or score) rows, in their order."""
+    return np.array([r[0] for r in rows], np.int64)
 
 
 class Unsupported(RuntimeError):
@@ -158,8 +165,9 @@ class DuckDBVss:
         return other
 
     # -- batch ----------------------------------------------------------------------------
-    def prepare_batch(self, vectors: np.ndarray) -> str:
-        """Load the query vectors as a table for `batch_query`; returns its plan, checked for
+    @contextmanager
+    def batch(self, vectors: np.ndarray) -> Iterator[str]:
+        """Load the query vectors as a table for `batch_query` and yield its plan, checked for
         HNSW_INDEX_JOIN. Raises Unsupported with a filter: this vss build drops a WHERE inside
         the LATERAL join, so a filtered batch would silently answer another question."""
         s = self.settings
@@ -193,23 +201,20 @@ class DuckDBVss:
             f"{DISTANCE_FUNCTION[self._metric]}(vec, q.qvec) AS dist FROM docs "
             f"ORDER BY dist LIMIT {int(s.limit)}) d"
         )
-        # Without this, the optimizer turns the join into an exact window top-n (notes).
+        # Without this, the optimizer turns the join into an exact window top-n (notes). Set
+        # for the whole batch phase, so the timed statement is the query alone.
         self.con.execute("SET disabled_optimizers = 'top_n_window_elimination'")
         try:
             plan = engine.explain(self.con, self._batch_sql, [])
+            if "HNSW_INDEX_JOIN" not in plan:
+                raise engine.PlanCheckError(f"batch plan has no HNSW_INDEX_JOIN:\n{plan}")
+            yield plan
         finally:
             self.con.execute("RESET disabled_optimizers")
-        if "HNSW_INDEX_JOIN" not in plan:
-            raise engine.PlanCheckError(f"batch plan has no HNSW_INDEX_JOIN:\n{plan}")
-        return plan
 
     def batch_query(self) -> list[np.ndarray]:
-        """All prepared queries in one statement; ids per query, nearest first."""
-        self.con.execute("SET disabled_optimizers = 'top_n_window_elimination'")
-        try:
-            table = self.con.execute(self._batch_sql).to_arrow_table()
-        finally:
-            self.con.execute("RESET disabled_optimizers")
+        """All queries loaded by `batch` in one statement; ids per query, nearest first."""
+        table = self.con.execute(self._batch_sql).to_arrow_table()
         qid = table["qid"].to_numpy()
         # The join gives rows in no particular order: by query, then nearest first.
         order = np.lexsort((table["dist"].to_numpy(), qid))
