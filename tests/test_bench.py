@@ -59,7 +59,7 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     runs = _runs(cfg)
     assert len(runs) == 1 and runs["status"].iat[0] == "FINISHED"
     run = runs.iloc[0]
-    assert run["tags.mlflow.runName"] == "tiny-d64-vector-none-cosine-M16-efc128-ef64"
+    assert run["tags.mlflow.runName"] == "duckdb_vss-tiny-d64-vector-none-cosine-M16-efc128-ef64"
     assert run["params.hnsw.M"] == "16" and run["params.plan_check"] == "passed"
     assert run["params.duckdb.hnsw_ef_search"] == "64"
     assert run["tags.version.duckdb"] == "1.5.5" and run["tags.hw.cpu_count"]

@@ -48,13 +48,13 @@ def test_joblib_multirun_gives_two_finished_runs(cli, tmp_path):
     found = mlflow.search_runs(experiment_names=["vssbench"])
     runs = found[found["tags.fingerprint"].notna()]
     assert sorted(runs["tags.mlflow.runName"]) == [
-        "tiny-d32-vector-none-cosine-M16-efc128-ef64",
-        "tiny-d48-vector-none-cosine-M16-efc128-ef64",
+        "duckdb_vss-tiny-d32-vector-none-cosine-M16-efc128-ef64",
+        "duckdb_vss-tiny-d48-vector-none-cosine-M16-efc128-ef64",
     ]
     assert set(runs["status"]) == {"FINISHED"}
     assert (tmp_path / "multirun" / "0").is_dir() and (tmp_path / "multirun" / "1").is_dir()
     # One line per job as it ends, counting up to the planned total.
-    assert "[1/2] tiny-d" in result.stdout and "[2/2] tiny-d" in result.stdout
+    assert "[1/2] duckdb_vss-tiny-d" in result.stdout and "[2/2] duckdb_vss-tiny-d" in result.stdout
     assert "finished in" in result.stdout and "(skipped 0, failed 0)" in result.stdout
 
     # The sweep is one parent run; its jobs' runs are its children.
@@ -117,7 +117,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         if (
             found is not None
             and (
-                (found["tags.mlflow.runName"].str.startswith("tiny-d24"))
+                (found["tags.mlflow.runName"].str.startswith("duckdb_vss-tiny-d24"))
                 & (found["status"] == "RUNNING")
             ).any()
             and any((cache_dir / "scratch").iterdir())
@@ -139,11 +139,13 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
     assert not list((cache_dir / "scratch").iterdir())  # the dead run's, and each run's own
     assert "2 finished, 1 skipped" in again.stdout
     after = runs()
-    statuses = after.groupby(after["tags.mlflow.runName"].str[:8])["status"].apply(sorted).to_dict()
+    statuses = (
+        after.groupby(after["tags.mlflow.runName"].str[:19])["status"].apply(sorted).to_dict()
+    )
     assert statuses == {
-        "tiny-d16": ["FINISHED"],
-        "tiny-d24": ["FINISHED", "KILLED"],
-        "tiny-d32": ["FINISHED"],
+        "duckdb_vss-tiny-d16": ["FINISHED"],
+        "duckdb_vss-tiny-d24": ["FINISHED", "KILLED"],
+        "duckdb_vss-tiny-d32": ["FINISHED"],
     }
     assert first[0] in set(after.loc[after["status"] == "FINISHED", "run_id"])  # skipped, kept
     # The killed sweep's parent run was taken up again and finished; its children hang under it.

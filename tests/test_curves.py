@@ -15,8 +15,9 @@ import pytest
 from vssbench import bench, report, timing
 from vssbench.corpus import QueryMix
 from vssbench.dataset import DataSpec, data_key, load_dataset
-from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported
+from vssbench.engines.duckdb_vss import DuckDBVss
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, index_key
+from vssbench.engines.seam import Unsupported
 from vssbench.objective import objective
 from vssbench.schema import ConfigError, validate
 from vssbench.stopwatch import Stopwatch

@@ -27,7 +27,7 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
     assert result["latency_p50_ms"] >= result["bm25_latency_p50_ms"]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     run = mlflow.search_runs(experiment_names=["vssbench"]).iloc[0]
-    assert run["tags.mlflow.runName"].startswith("tiny-d128-hybrid-bigram-convex-none")
+    assert run["tags.mlflow.runName"].startswith("duckdb_vss-tiny-d128-hybrid-bigram-convex-none")
     assert run["tags.mlflow.runName"].endswith("-ef4")
     assert "HNSW_INDEX_SCAN" in mlflow.artifacts.load_text(f"runs:/{run.run_id}/plan.txt")
 
@@ -68,3 +68,45 @@ def test_run_fails_loudly_when_bm25_scores_too_few(make_cfg, tmp_path):
         )
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     assert list(mlflow.search_runs(experiment_names=["vssbench"])["status"]) == ["FAILED"]
+
+
+@pytest.mark.parametrize("column", [None, "region"])
+def test_the_two_duckdb_bm25_implementations_rank_alike(column, cache_dir):
+    """search.bm25=fts_tables is the macro's BM25 as one top-k query: same ids, same scores."""
+    from vssbench.corpus import QueryMix
+    from vssbench.dataset import DataSpec, data_key, load_dataset, load_tokens
+    from vssbench.engines.duckdb_vss import DuckDBVss
+    from vssbench.engines.params import HnswBuild, QuerySettings
+    from vssbench.evaluation import filter_values
+    from vssbench.stopwatch import Stopwatch
+
+    spec = DataSpec(2000, 200, 16, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), column)
+    data = load_dataset(spec, cache_dir)
+    doc_tokens, query_tokens, _ = load_tokens(spec, data, "kiwi", cache_dir)
+    values = filter_values(data, column)
+    found = {}
+    for implementation in ("match_bm25", "fts_tables"):
+        eng = DuckDBVss(1)
+        eng.open(data, HnswBuild("cosine", 8, 32, 1), data_key(spec), None, Stopwatch())
+        eng.set_query(QuerySettings(64, 50, "exact" if column else "none", 10, column))
+        eng.open_texts(data, doc_tokens, column, implementation)
+        found[implementation] = [
+            eng.text_query(t, v, 50) for t, v in zip(query_tokens, values, strict=True)
+        ]
+        eng.close()
+    macro, tables = found["match_bm25"], found["fts_tables"]
+    assert sum(len(r) for r in macro) > 200 * 10  # most queries match many documents
+    for a, b in zip(macro, tables, strict=True):
+        assert len(a) == len(b)
+        scores_a, scores_b = np.array([r[1] for r in a]), np.array([r[1] for r in b])
+        assert np.abs(scores_a - scores_b).max(initial=0) <= 1e-6
+        # Ids agree wherever the score is not tied with a neighbour (the macro sums a
+        # document's terms in no fixed order: equal scores can differ in the last bit).
+        tied = np.isclose(scores_a[:, None], scores_a[None, :], rtol=0, atol=1e-9).sum(1) > 1
+        ids_a, ids_b = np.array([r[0] for r in a]), np.array([r[0] for r in b])
+        assert (ids_a[~tied] == ids_b[~tied]).all()
+        # A tie at the cut-off may keep different ids; above it the tied groups are the same.
+        if len(a) and tied.any():
+            cut = scores_a[-1]
+            inside = ~np.isclose(scores_a, cut, rtol=0, atol=1e-9)
+            assert set(ids_a[inside]) == set(ids_b[inside])

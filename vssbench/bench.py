@@ -17,8 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from vssbench import metric_defs, metrics, plots, timing, tracking
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
-from vssbench.engines.duckdb_vss import DuckDBVss, Unsupported, row_ids
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
+from vssbench.engines.registry import ENGINES, engine_class
+from vssbench.engines.seam import Engine, Unsupported
 from vssbench.evaluation import (
     exact_recall,
     filter_values,
@@ -31,7 +32,6 @@ from vssbench.hybrid import hybrid_search
 from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.schema import FilterKind, SearchKind, validate
 from vssbench.scratch import scratch_dir
-from vssbench.search import bm25_query
 from vssbench.stopwatch import Stopwatch
 from vssbench.timing import Step, Timing
 from vssbench.tokenize import kiwi_loaded
@@ -162,7 +162,11 @@ def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
             )
             timings["tokenize_s"] = time.perf_counter() - t
 
-    eng = DuckDBVss(cfg.engine.threads, cfg.engine.late_materialization_max_rows)
+    eng = engine_class(cfg.engine.name.value)(
+        cfg.engine.threads,
+        late_materialization_max_rows=cfg.engine.late_materialization_max_rows,
+        num_partitions=cfg.engine.num_partitions,
+    )
     build = HnswBuild(metric, cfg.hnsw.M, cfg.hnsw.ef_construction, cfg.engine.threads)
     try:
         timings.update(
@@ -170,7 +174,7 @@ def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
         )
         if hybrid:
             with watch.stage("fts_build"):
-                timings.update(eng.open_texts(data, doc_tokens))
+                timings.update(eng.open_texts(data, doc_tokens, column, cfg.search.bm25.value))
         return _query_and_score(eng, cfg, spec, data, query_tokens, column, timings, started, watch)
     finally:
         with watch.stage("close"):
@@ -179,17 +183,19 @@ def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
 
 def _settings(cfg: DictConfig, ef_search: int) -> QuerySettings:
     hybrid = cfg.search.name == SearchKind.hybrid
+    exact = ENGINES[cfg.engine.name.value].exact
     return QuerySettings(
         ef_search=ef_search,
         limit=cfg.search.candidates if hybrid else cfg.k,
-        strategy=cfg.filter.strategy.value,
+        # An exact engine scans every row, filtered or not.
+        strategy="exact" if exact else cfg.filter.strategy.value,
         overfetch_factor=cfg.filter.overfetch_factor,
         column=None if cfg.filter.name == FilterKind.none else cfg.filter.name.value,
     )
 
 
 def _query_and_score(
-    eng: DuckDBVss,
+    eng: Engine,
     cfg: DictConfig,
     spec: DataSpec,
     data: Dataset,
@@ -218,7 +224,8 @@ def _query_and_score(
     run_params = {
         "plan_uses_hnsw": str(eng.uses_index),
         "plan_check": "passed",
-        "filter_strategy_used": cfg.filter.strategy.value,
+        "filter_strategy_used": headline.strategy,
+        "engine": eng.name,
         "index": "reused" if timings.pop("index_reused") else "built",
         "sql": eng.sql,
         **eng.describe(),
@@ -246,7 +253,7 @@ def _query_and_score(
         for ef in ef_points(cfg.hnsw.ef_search, headline.rows_asked):
             eng.set_query(_settings(cfg, ef))
             point_timing = timed(f"queries at ef {ef}")
-            ids = [row_ids(rows)[:k] for rows in point_timing.best.results]
+            ids = [eng.ids(found)[:k] for found in point_timing.best.results]
             point = Point(ef, point_timing, exact_recall(data, ids, k, metric), ids)
             curve.append(point)
             log.info(
@@ -264,7 +271,7 @@ def _query_and_score(
         summary, per_query, vector_ids = hybrid_search(
             eng, cfg, data, values, query_tokens, column, watch
         )
-        run_params["bm25_sql"] = bm25_query(column).sql
+        run_params["bm25_sql"] = eng.text_sql
     else:
         head_timing, vector_ids = head.timing, head.ids
         with watch.stage("scoring"):
@@ -334,11 +341,11 @@ def _query_and_score(
     )
 
 
-def _query_step(eng: DuckDBVss, data: Dataset, values: np.ndarray) -> Step:
+def _query_step(eng: Engine, data: Dataset, values: np.ndarray) -> Step:
     return lambda i: eng.query(data.query_vectors[i], values[i])
 
 
-def _batch(eng: DuckDBVss, data: Dataset, cfg: DictConfig, head: Point, params: dict) -> dict:
+def _batch(eng: Engine, data: Dataset, cfg: DictConfig, head: Point, params: dict) -> dict:
     """All queries in one statement at the headline ef: QPS, recall, agreement with the single
     queries, and the share of a single query's latency that is per-statement client overhead."""
     k = cfg.k
@@ -379,7 +386,7 @@ def _batch(eng: DuckDBVss, data: Dataset, cfg: DictConfig, head: Point, params: 
 
 
 def _clients(
-    eng: DuckDBVss, cfg: DictConfig, data: Dataset, values: np.ndarray, step: Step, head: Point
+    eng: Engine, cfg: DictConfig, data: Dataset, values: np.ndarray, step: Step, head: Point
 ) -> dict[int, Timing]:
     """QPS and latency with N clients at once, each with its own cursor, at the headline ef;
     one client is the headline point itself."""

@@ -72,12 +72,17 @@ def cached_file(path: Path, build_into: Callable[[Path], dict]) -> tuple[dict, b
 
 
 def _digest(path: Path) -> str:
-    """CRC-32 of the file: it catches changed and missing bytes (what a crash or a bad disk
+    """CRC-32 of the file, or of a directory's files and their names (an index some engines
+    write as a directory): it catches changed and missing bytes (what a crash or a bad disk
     does) at 0.4 s per GB here, against 2.6 s for SHA-256."""
     crc = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 24):
-            crc = zlib.crc32(block, crc)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            crc = zlib.crc32(str(file.relative_to(path)).encode(), crc)
+        with open(file, "rb") as f:
+            while block := f.read(1 << 24):
+                crc = zlib.crc32(block, crc)
     return f"{crc:08x}"
 
 
@@ -98,7 +103,7 @@ def _verified(path: Path) -> bool:
         return False
     sums = path.with_name(path.name + ".crc32")
     if not sums.exists():
-        path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
         log.warning("cache entry %s has no checksum (an older vssbench): building it again", path)
         return False
     if sums.read_text().strip() == _digest(path):

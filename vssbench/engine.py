@@ -15,7 +15,7 @@ import pyarrow as pa
 from duckdb_extensions import import_extension
 
 from vssbench import mapped
-from vssbench.monitor import MB
+from vssbench.monitor import MB, rss_mb
 from vssbench.progress import heartbeat
 
 if TYPE_CHECKING:  # only for annotations: the index probe process need not import pandas
@@ -87,14 +87,16 @@ def build_index_file(
         # process (terminate called) instead of raising. Without a limit DuckDB keeps the
         # loaded table's blocks as a cache, which it evicts under its default limit.
         load_documents(con, corpus, vectors)
-        start = time.perf_counter()
+        rss_before, start = rss_mb(), time.perf_counter()
         build_hnsw(con, hnsw["metric"], hnsw["M"], hnsw["ef_construction"])
         build_s = time.perf_counter() - start
+        rss_growth = rss_mb() - rss_before
         con.execute("CHECKPOINT")
     finally:
         con.close()
     return {
         "index_build_s": build_s,
+        "build_rss_growth_mb": rss_growth,
         "index_memory_mb": index_memory_mb(path, hnsw["metric"], vectors.shape[1]),
         "index_file_mb": path.stat().st_size / MB,
     }
@@ -106,7 +108,15 @@ def index_memory_mb(path: Path, metric: str, dim: int) -> float:
     RSS growth across CREATE INDEX is no measure: the allocator hands out memory the process
     freed before (it logged 124-335 MB for a 250k x 1024 index that takes 2 GB loaded).
     """
-    probe = [sys.executable, "-m", "vssbench.index_probe", str(path), metric, str(dim)]
+    probe = [
+        sys.executable,
+        "-m",
+        "vssbench.index_probe",
+        "duckdb_vss",
+        str(path),
+        metric,
+        str(dim),
+    ]
     out = subprocess.run(probe, capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 

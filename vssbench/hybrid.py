@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from vssbench import engine, metrics, timing
+from vssbench import metrics, timing
 from vssbench.dataset import Dataset
-from vssbench.engines.duckdb_vss import DuckDBVss, row_ids
+from vssbench.engines.seam import Engine
 from vssbench.evaluation import label_scores, per_query_frame, rows_summary, summarize_labels
 from vssbench.fusion import convex, rrf
 from vssbench.stopwatch import Stopwatch
@@ -33,7 +33,7 @@ class HybridResult:
 
 
 def hybrid_search(
-    eng: DuckDBVss,
+    eng: Engine,  # one with full-text search (ENGINES[...].full_text)
     cfg: DictConfig,
     data: Dataset,
     values: np.ndarray,
@@ -46,7 +46,7 @@ def hybrid_search(
     k, search = cfg.k, cfg.search
     targets = data.queries["target"].to_numpy()
     with watch.stage("bm25_check"):
-        hit_rate = float(np.mean(engine.bm25_matches(eng.con, targets, query_tokens)))
+        hit_rate = float(np.mean(eng.bm25_matches(targets, query_tokens)))
     if hit_rate < search.min_bm25_hit_rate:
         raise BM25CheckError(
             f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
@@ -63,7 +63,7 @@ def hybrid_search(
         t1 = timing.clock()
         b = eng.text_query(query_tokens[i], values[i], search.candidates)
         t2 = timing.clock()
-        fused = fuse(row_ids(v), _scores(v), row_ids(b), _scores(b))
+        fused = fuse(eng.ids(v), eng.scores(v), eng.ids(b), eng.scores(b))
         return v, b, fused, (t0, t1, t2, timing.clock())
 
     n = len(data.queries)
@@ -77,8 +77,8 @@ def hybrid_search(
     clocks = np.array([r[3] for r in best.results], np.int64)
     parts = np.diff(clocks, axis=1)
     res = HybridResult(
-        vector_ids=[row_ids(r[0]) for r in best.results],
-        bm25_ids=[row_ids(r[1]) for r in best.results],
+        vector_ids=[eng.ids(r[0]) for r in best.results],
+        bm25_ids=[eng.ids(r[1]) for r in best.results],
         fused_ids=[r[2] for r in best.results],
         latency=best.latencies_ns,
         vector_latency=parts[:, 0],
@@ -88,11 +88,44 @@ def hybrid_search(
     with watch.stage("scoring"):
         summary, per_query = _score(data, res, column, k, hit_rate)
     summary.update(timed.summary())
+    if hasattr(eng, "hybrid_query"):
+        with watch.stage("queries"):
+            summary.update(_native_hybrid(eng, cfg, data, values, query_tokens, column))
     return summary, per_query, res.vector_ids
 
 
-def _scores(rows: list[tuple]) -> np.ndarray:
-    return np.array([r[1] for r in rows], np.float64)
+def _native_hybrid(
+    eng: Engine,
+    cfg: DictConfig,
+    data: Dataset,
+    values: np.ndarray,
+    query_tokens: list[str],
+    column: str | None,
+) -> dict[str, float]:
+    """The engine's own hybrid query and reranker (LanceDB), timed like the hybrid above and
+    scored on the same labels: `native_hybrid_*`. Each leg fetches search.candidates rows,
+    as the hybrid above does, and the top k of the reranked list is scored."""
+    k, search = cfg.k, cfg.search
+    reranker = eng.set_fusion(search.fusion.value, search.rrf_k, search.alpha)
+
+    def step(i: int) -> object:
+        return eng.hybrid_query(
+            data.query_vectors[i], query_tokens[i], values[i], search.candidates
+        )
+
+    n = len(data.queries)
+    timed = timing.repeated(
+        lambda: timing.timed_pass(step, n, f"{eng.name} hybrid queries ({reranker})"),
+        lambda: timing.warm_up(step, cfg.queries.warmup),
+        cfg.bench.repeats,
+    )
+    fused = [eng.ids(found)[:k] for found in timed.best.results]
+    prefix = "native_hybrid_"
+    out = summarize_labels(label_scores(data, fused, column), data.queries["kind"], prefix)
+    out.update(rows_summary(fused, k, prefix))
+    t = timed.summary()
+    out.update({prefix + name: t[name] for name in ("qps", "latency_p50_ms", "latency_p99_ms")})
+    return out
 
 
 def _score(

@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, ListConfig
 
+from vssbench.engines.registry import ENGINES, MissingEngine, check_installed
+
 
 class Metric(StrEnum):
     l2sq = "l2sq"
@@ -32,6 +34,7 @@ class FilterKind(StrEnum):
 
 class FilterStrategy(StrEnum):
     none = "none"
+    pre = "pre"  # the engine filters during its index search (hnswlib, faiss, LanceDB)
     post = "post"
     overfetch = "overfetch"
     exact = "exact"
@@ -49,6 +52,11 @@ class Tokenizer(StrEnum):
     bigram = "bigram"
 
 
+class Bm25(StrEnum):
+    match_bm25 = "match_bm25"  # the fts extension's per-row macro
+    fts_tables = "fts_tables"  # the same BM25 as one top-k query over the fts_main_* tables
+
+
 class Fusion(StrEnum):
     rrf = "rrf"
     convex = "convex"
@@ -59,6 +67,7 @@ class SearchConfig:
     name: SearchKind = SearchKind.vector
     # The rest applies to hybrid search only.
     tokenizer: Tokenizer = Tokenizer.kiwi
+    bm25: Bm25 = Bm25.match_bm25  # how DuckDB's BM25 half is written (vssbench/search.py)
     # convex by default: on this corpus RRF loses to both halves (README: hybrid search).
     fusion: Fusion = Fusion.convex
     rrf_k: int = 60
@@ -95,8 +104,12 @@ class QueriesConfig:
     warmup: int = 50
 
 
+EngineKind = StrEnum("EngineKind", {name: name for name in ENGINES})
+
+
 @dataclass
 class EngineConfig:
+    name: EngineKind = EngineKind.duckdb_vss
     threads: int = 2
     # DuckDB 1.5 adds a semi join over a full table scan for LIMIT <= 50 (late materialization);
     # 0 turns it off so the index query is what is timed.
@@ -104,6 +117,8 @@ class EngineConfig:
     # Build each HNSW index once (per data, dim, M, ef_construction, metric, threads) into a
     # database file that runs attach read-only; false builds it in memory in every run.
     reuse_index: bool = True
+    # LanceDB only: IVF partitions of its IVF_HNSW_FLAT index (1: one HNSW graph).
+    num_partitions: int = 1
 
 
 @dataclass
@@ -267,7 +282,7 @@ def validate(cfg: DictConfig) -> None:
     # Measured (tests/test_curves.py): the index serves at most as many concurrent searches as
     # the DuckDB threads it was built with; more corrupt memory and kill the process.
     _check(
-        max(bench.clients) <= cfg.engine.threads,
+        cfg.engine.name != EngineKind.duckdb_vss or max(bench.clients) <= cfg.engine.threads,
         "bench.clients",
         list(bench.clients),
         f"at most engine.threads ({cfg.engine.threads}) clients: more concurrent searches than "
@@ -311,7 +326,27 @@ def validate(cfg: DictConfig) -> None:
         shares,
         "query kind shares must be >= 0 with a positive sum",
     )
+    engine = ENGINES[cfg.engine.name.value]
+    try:
+        check_installed(cfg.engine.name.value)
+    except MissingEngine as missing:
+        raise ConfigError(str(missing)) from None
     strategy = cfg.filter.strategy
+    if cfg.filter.name != FilterKind.none:
+        _check(
+            strategy.value in engine.strategies,
+            "filter.strategy",
+            strategy.value,
+            f"engine={cfg.engine.name.value} runs filter.strategy {' or '.join(engine.strategies)}",
+        )
+    if cfg.search.name == SearchKind.hybrid:
+        _check(
+            engine.full_text,
+            "search",
+            "hybrid",
+            f"engine={cfg.engine.name.value} has no full-text search; hybrid runs with "
+            + ", ".join(n for n, e in ENGINES.items() if e.full_text),
+        )
     if cfg.filter.name == FilterKind.none:
         _check(
             strategy == FilterStrategy.none,
@@ -324,7 +359,7 @@ def validate(cfg: DictConfig) -> None:
             strategy != FilterStrategy.none,
             "filter.strategy",
             strategy.value,
-            f"filter={cfg.filter.name.value} needs post, overfetch or exact",
+            f"filter={cfg.filter.name.value} needs {' or '.join(engine.strategies)}",
         )
     _check(
         cfg.filter.overfetch_factor >= 1,

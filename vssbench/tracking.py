@@ -170,9 +170,9 @@ def find_finished(experiment_id: str, fp: str) -> Run | None:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """E.g. 100k-d512-vector-category-post-cosine-M16-efc128-ef64 or 10k-d256-hybrid-kiwi-convex-none-...:
-    sorts and groups in the UI."""
-    parts = [cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
+    """E.g. duckdb_vss-100k-d512-vector-category-post-cosine-M16-efc128-ef64 or
+    usearch-10k-d256-...: sorts and groups by engine in the UI."""
+    parts = [cfg.engine.name.value, cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
     if cfg.search.name.value == "hybrid":
         parts += [cfg.search.tokenizer.value, cfg.search.fusion.value]
     parts.append(cfg.filter.name.value)

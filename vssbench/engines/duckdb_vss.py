@@ -14,6 +14,7 @@ import pyarrow as pa
 from vssbench import cache, engine
 from vssbench.dataset import Dataset
 from vssbench.engines.params import HnswBuild, QuerySettings, index_key
+from vssbench.engines.seam import Unsupported
 from vssbench.monitor import rss_mb
 from vssbench.search import DISTANCE_FUNCTION, QueryShape, bm25_query, vector_query
 from vssbench.stopwatch import Stopwatch
@@ -21,8 +22,8 @@ from vssbench.stopwatch import Stopwatch
 log = logging.getLogger(__name__)
 
 # What a build records beside its file; bump when that changes (2: index_memory_mb measured
-# by a fresh process).
-BUILD_FACTS = 2
+# by a fresh process; 3: build_rss_growth_mb).
+BUILD_FACTS = 3
 
 
 def row_ids(rows: list[tuple]) -> np.ndarray:
@@ -30,14 +31,10 @@ def row_ids(rows: list[tuple]) -> np.ndarray:
     return np.array([r[0] for r in rows], np.int64)
 
 
-class Unsupported(RuntimeError):
-    """The engine cannot answer this kind of query correctly; nothing is measured."""
-
-
 class DuckDBVss:
     name = "duckdb_vss"
 
-    def __init__(self, threads: int, late_materialization_max_rows: int) -> None:
+    def __init__(self, threads: int, late_materialization_max_rows: int = 0, **_: object) -> None:
         self.threads = threads
         self.lmr = late_materialization_max_rows
         self.con: duckdb.DuckDBPyConnection | None = None
@@ -108,8 +105,18 @@ class DuckDBVss:
             engine.attach_index_file(self.con, path)
         return {**facts, "load_s": time.perf_counter() - t, "index_reused": float(reused)}
 
-    def open_texts(self, data: Dataset, doc_tokens: list[str]) -> dict[str, float]:
-        """The BM25 index over the tokenized documents; its build time and RSS growth."""
+    def attach(self, path: Path, metric: str, dim: int) -> None:
+        """Open an index file without data (the memory probe)."""
+        self._dim, self._metric = dim, metric
+        self.con = engine.connect(self.threads, self.lmr)
+        engine.attach_index_file(self.con, path)
+
+    def open_texts(
+        self, data: Dataset, doc_tokens: list[str], column: str | None, bm25: str
+    ) -> dict[str, float]:
+        """The BM25 index over the tokenized documents, queried as `bm25` (search.bm25) with
+        the filter on `column`; its build time and RSS growth."""
+        self._bm25 = bm25_query(column, bm25)
         engine.load_texts(self.con, data.corpus, doc_tokens)
         rss_before = rss_mb()
         t = time.perf_counter()
@@ -145,6 +152,13 @@ class DuckDBVss:
         """(id, distance) rows, nearest first."""
         return self.con.execute(self._shape.sql, self._params(vector, value)).fetchall()
 
+    # What a query returned, read outside the clock.
+    ids = staticmethod(row_ids)
+
+    @staticmethod
+    def scores(rows: list[tuple]) -> np.ndarray:
+        return np.array([r[1] for r in rows], np.float64)
+
     def explain(self, vector: np.ndarray, value: object = None) -> str:
         plan = engine.explain(self.con, self._shape.sql, self._params(vector, value))
         engine.check_plan(plan, self._shape.uses_index)
@@ -152,12 +166,20 @@ class DuckDBVss:
 
     def text_query(self, text: str, value: object, limit: int) -> list[tuple]:
         """(id, BM25 score) rows, best first."""
-        shape = bm25_query(self.settings.column)
+        shape = self._bm25
         return self.con.execute(shape.sql, shape.params(text=text, value=value, k=limit)).fetchall()
+
+    @property
+    def text_sql(self) -> str:
+        return self._bm25.sql
+
+    def bm25_matches(self, ids: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Whether BM25 scores document ids[i] for query texts[i] at all."""
+        return engine.bm25_matches(self.con, ids, texts)
 
     def client(self) -> "DuckDBVss":
         """Another client of the same database: its own cursor, the same query settings."""
-        other = DuckDBVss(self.threads, self.lmr)
+        other = type(self)(self.threads, self.lmr)
         other.con = self.con.cursor()
         other._dim, other._metric = self._dim, self._metric
         engine.copy_search_path(self.con, other.con)
@@ -171,7 +193,7 @@ class DuckDBVss:
         HNSW_INDEX_JOIN. Raises Unsupported with a filter: this vss build drops a WHERE inside
         the LATERAL join, so a filtered batch would silently answer another question."""
         s = self.settings
-        if s.strategy != "none":
+        if s.column is not None:
             raise Unsupported(
                 f"batch search with a filter (filter.strategy={s.strategy}): this vss build "
                 "drops a WHERE inside the LATERAL join"
@@ -202,12 +224,16 @@ class DuckDBVss:
             f"ORDER BY dist LIMIT {int(s.limit)}) d"
         )
         # Without this, the optimizer turns the join into an exact window top-n (notes). Set
-        # for the whole batch phase, so the timed statement is the query alone.
-        self.con.execute("SET disabled_optimizers = 'top_n_window_elimination'")
+        # for the whole batch phase, so the timed statement is the query alone. Without an index
+        # the window top-n is the fast exact plan: kept.
+        if self.uses_index:
+            self.con.execute("SET disabled_optimizers = 'top_n_window_elimination'")
         try:
             plan = engine.explain(self.con, self._batch_sql, [])
-            if "HNSW_INDEX_JOIN" not in plan:
-                raise engine.PlanCheckError(f"batch plan has no HNSW_INDEX_JOIN:\n{plan}")
+            if ("HNSW_INDEX_JOIN" in plan) != self.uses_index:
+                raise engine.PlanCheckError(
+                    f"batch plan {'lacks' if self.uses_index else 'has'} HNSW_INDEX_JOIN:\n{plan}"
+                )
             yield plan
         finally:
             self.con.execute("RESET disabled_optimizers")
@@ -235,6 +261,34 @@ class DuckDBVss:
     def close(self) -> None:
         if self.con is not None:
             self.con.close()
+
+
+class DuckDBExact(DuckDBVss):
+    """The brute-force scan in DuckDB: no index, every row's distance; the recall 1.0 baseline
+    and its cost."""
+
+    name = "duckdb_exact"
+
+    def open(
+        self,
+        data: Dataset,
+        build: HnswBuild,
+        data_key: dict,
+        cache_root: Path | None,
+        watch: Stopwatch,
+    ) -> dict[str, float]:
+        """The documents in memory, uncompressed like the index files (compressed columns are
+        decompressed on every scan)."""
+        self._dim, self._metric = data.doc_vectors.shape[1], build.metric
+        t = time.perf_counter()
+        with watch.stage("index_open"):
+            self.con = engine.connect(self.threads, self.lmr)
+            self.con.execute("SET force_compression = 'uncompressed'")
+            engine.load_documents(self.con, data.corpus, data.doc_vectors)
+        return {"load_s": time.perf_counter() - t, "index_reused": 0.0}
+
+    def index_info(self) -> dict[str, float]:
+        return {}
 
 
 def _log_build_start(data: Dataset, build: HnswBuild) -> None:

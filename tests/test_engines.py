@@ -1,0 +1,227 @@
+"""Issue 11: peer engines on the same data, queries and ground truth, behind the same seam."""
+
+import os
+import subprocess
+import sys
+
+import mlflow
+import numpy as np
+import pytest
+
+from vssbench import bench
+from vssbench.corpus import QueryMix
+from vssbench.dataset import DataSpec, data_key, load_dataset
+from vssbench.engines.params import HnswBuild, QuerySettings
+from vssbench.engines.registry import ENGINES, engine_class
+from vssbench.evaluation import exact_recall, filter_values
+from vssbench.stopwatch import Stopwatch
+
+APPROXIMATE = [name for name, e in ENGINES.items() if not e.exact]
+
+
+def _installed(name: str) -> bool:
+    try:
+        engine_class(name)
+    except Exception:
+        return False
+    return True
+
+
+def engine_param(names: list[str]) -> list:
+    """Engines as test parameters; one whose optional extra is missing skips with the reason."""
+    return [
+        pytest.param(
+            n,
+            marks=pytest.mark.skipif(
+                not _installed(n), reason=f"needs the optional extra {ENGINES[n].extra}"
+            ),
+        )
+        for n in names
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """2000 docs x 32 dims, 200 queries, exact neighbours within each query's region."""
+    root = tmp_path_factory.mktemp("engines")
+    spec = DataSpec(2000, 200, 32, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), "region")
+    return spec, load_dataset(spec, root), root
+
+
+def _open(name: str, tiny, build: HnswBuild):
+    spec, data, root = tiny
+    eng = engine_class(name)(threads=1)
+    eng.open(data, build, data_key(spec), root, Stopwatch())
+    return eng
+
+
+def _answers(eng, data, settings: QuerySettings) -> list[np.ndarray]:
+    eng.set_query(settings)
+    values = filter_values(data, settings.column)
+    return [eng.ids(eng.query(v, x)) for v, x in zip(data.query_vectors, values, strict=True)]
+
+
+@pytest.mark.parametrize("name", engine_param(APPROXIMATE))
+def test_at_a_very_high_ef_every_hnsw_engine_returns_the_exact_neighbours(name, tiny):
+    spec, _data, _ = tiny
+    eng = _open(name, tiny, HnswBuild("cosine", 16, 128, 1))
+    try:
+        # Unfiltered: the exact top-k without groups is the ground truth of an unfiltered spec.
+        unfiltered = DataSpec(**{**spec.__dict__, "filter_column": None})
+        truth = load_dataset(unfiltered, tiny[2])
+        found = _answers(eng, truth, QuerySettings(ef_search=2000, limit=10))
+    finally:
+        eng.close()
+    assert all(len(ids) == 10 for ids in found)
+    same = np.mean([set(f) == set(t) for f, t in zip(found, truth.exact_ids, strict=True)])
+    assert same >= 0.99, same  # a tie at the 10th distance may swap one id
+    assert exact_recall(truth, found, 10, "cosine").mean() == 1.0
+
+
+@pytest.mark.parametrize("name", engine_param(["usearch"]))
+def test_duckdb_vss_and_usearch_with_the_same_parameters_reach_the_same_recall(name, tiny):
+    spec, _data, root = tiny
+    unfiltered = load_dataset(DataSpec(**{**spec.__dict__, "filter_column": None}), root)
+    # A small graph and beam, so recall is well below 1 and a difference could show.
+    build = HnswBuild("cosine", 4, 8, 1)
+    recall = {}
+    for engine in ("duckdb_vss", name):
+        eng = _open(engine, (spec, unfiltered, root), build)
+        try:
+            found = _answers(eng, unfiltered, QuerySettings(ef_search=10, limit=10))
+        finally:
+            eng.close()
+        recall[engine] = exact_recall(unfiltered, found, 10, "cosine").mean()
+    assert recall["duckdb_vss"] < 0.97, recall  # the check below means something
+    assert abs(recall["duckdb_vss"] - recall[name]) <= 0.02, recall
+
+
+FILTERED = [(name, strategy) for name, e in ENGINES.items() for strategy in e.strategies]
+
+
+@pytest.mark.parametrize(
+    ("name", "strategy"),
+    [pytest.param(*case, marks=p.marks) for case in FILTERED for p in engine_param([case[0]])],
+)
+def test_every_engine_filtered_results_satisfy_the_filter(name, strategy, tiny):
+    _spec, data, _ = tiny
+    eng = _open(name, tiny, HnswBuild("cosine", 16, 128, 1))
+    try:
+        settings = QuerySettings(64, 10, strategy, 10, "region")
+        found = _answers(eng, data, settings)
+    finally:
+        eng.close()
+    regions = data.corpus["region"].to_numpy(dtype=str)
+    values = filter_values(data, "region")
+    assert all((regions[ids] == v).all() for ids, v in zip(found, values, strict=True))
+    rows = np.array([len(ids) for ids in found])
+    recall = exact_recall(data, [ids[:10] for ids in found], 10, "cosine").mean()
+    if strategy in ("pre", "exact", "overfetch"):
+        assert rows.mean() > 9.5 and recall > 0.9, (rows.mean(), recall)
+    else:  # post: the index's top 10 of all regions, then the filter (about 11% survive)
+        assert rows.mean() < 5, rows.mean()
+
+
+@pytest.mark.parametrize("name", engine_param(["duckdb_exact", "faiss_flat"]))
+def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
+    outcome = bench.run(make_cfg("dim=32", f"engine={name}", "hnsw.ef_search=[16,64]"))
+    m = outcome.metrics
+    assert m["recall_at_10"] == 1.0 and m["batch_recall_at_10"] == 1.0
+    assert "index_build_s" not in m or name == "faiss_flat"
+    curve = mlflow.MlflowClient().get_metric_history(outcome.run_id, "ef_curve.recall_at_10")
+    assert [p.value for p in curve] == [1.0]
+    run = mlflow.get_run(outcome.run_id)
+    assert run.data.params["engine"] == name and run.info.run_name.startswith(name + "-")
+    assert run.data.params["plan_uses_hnsw"] == "False"
+
+
+@pytest.mark.parametrize("name", engine_param(["usearch", "hnswlib", "faiss_hnsw"]))
+def test_a_library_index_is_built_once_and_logs_build_facts(name, make_cfg, tmp_path):
+    cache = tmp_path / "cache"
+    first = bench.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}"))
+    again = bench.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}", "force=true"))
+    files = [p for p in (cache / "index").iterdir() if p.suffix not in (".json", ".lock", ".crc32")]
+    assert len(files) == 1, files
+    m = first.metrics
+    # A 2000 x 24 float32 index holds at least its vectors (0.18 MB) on disk.
+    assert m["index_file_mb"] > 2000 * 24 * 4 / 2**20
+    assert m["index_memory_mb"] > 0 and m["index_build_s"] > 0 and "build_rss_growth_mb" in m
+    assert again.metrics["index_build_s"] == m["index_build_s"]  # read from the cache
+    params = mlflow.get_run(again.run_id).data.params
+    assert params["index"] == "reused" and params["engine"] == name
+
+
+def test_a_missing_engine_names_the_extra_to_install(tmp_path):
+    """A process where usearch cannot be imported (whether or not it is installed here)."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'usearch' or name.startswith('usearch.'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(hide)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "vssbench", "scale=tiny", "engine=usearch"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 1
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == (
+        "vssbench: bad configuration: engine=usearch: needs usearch, which the optional extra "
+        "installs: uv sync --extra usearch (or pip install 'vssbench[usearch]')"
+    )
+    assert not (tmp_path / "mlruns").exists()  # refused before any work
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["engine=usearch", "search=hybrid"],
+            "search=hybrid: engine=usearch has no full-text search; hybrid runs with "
+            "duckdb_vss, duckdb_exact, lancedb",
+        ),
+        (
+            ["engine=faiss_flat", "filter=region"],
+            "filter.strategy=post: engine=faiss_flat runs filter.strategy exact",
+        ),
+        (
+            ["engine=usearch", "filter=region", "filter.strategy=pre"],
+            "filter.strategy=pre: engine=usearch runs filter.strategy post or overfetch",
+        ),
+    ],
+)
+def test_what_an_engine_cannot_run_is_refused_in_one_line(overrides, message, make_cfg):
+    from vssbench.schema import ConfigError, validate
+
+    with pytest.raises(ConfigError) as refused:
+        validate(make_cfg(*overrides))
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("name", engine_param(["lancedb"]))
+def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg, tmp_path):
+    outcome = bench.run(
+        make_cfg(
+            f"engine={name}",
+            "search=hybrid",
+            "search.tokenizer=bigram",
+            "filter=region",
+            "filter.strategy=pre",
+        )
+    )
+    m = outcome.metrics
+    # Its full-text index finds the Korean bigrams: BM25 scores most target documents.
+    assert m["bm25_hit_rate"] > 0.5 and m["bm25_ndcg_at_10"] > 0.3
+    # LanceDB's own fused query is scored on the same labels, next to the fusion of the halves.
+    assert m["native_hybrid_ndcg_at_10"] > max(m["vector_ndcg_at_10"], m["bm25_ndcg_at_10"]) - 0.05
+    assert m["native_hybrid_latency_p50_ms"] > 0 and m["native_hybrid_rows_returned_mean"] == 10

@@ -1,0 +1,229 @@
+"""LanceDB, the embedded database a DuckDB user would weigh instead: an HNSW vector index (IVF
+with one partition and an HNSW graph over raw vectors), its native full-text index, its own
+hybrid query and reranker, filters before or after the vector search."""
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+# Read once by its Rust core at import: one warning per query otherwise, and worker pools
+# sized to the machine rather than to engine.threads (set in LanceDb.__init__ before import).
+os.environ.setdefault("LANCEDB_LOG", "error")
+
+import numpy as np
+import pyarrow as pa
+
+from vssbench.dataset import Dataset
+from vssbench.engines.library import LibraryEngine, Result
+from vssbench.engines.params import HnswBuild
+
+log = logging.getLogger(__name__)
+
+DISTANCE = {"l2sq": "l2", "cosine": "cosine", "ip": "dot"}
+TABLE = "docs"
+
+
+def _lancedb():
+    import lancedb
+
+    return lancedb
+
+
+def _quoted(value: str) -> str:
+    """A string literal for a filter: LanceDB takes no bound parameters; SQL doubles quotes."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class LanceDb(LibraryEngine):
+    name = "lancedb"
+    suffix = ".lancedb"  # a directory: the database with its one table
+    distribution = "lancedb"
+    pre_filter = "LanceDB's prefilter: a row-id mask given to the index search"
+
+    def __init__(self, threads: int, num_partitions: int = 1, **_: object) -> None:
+        super().__init__(threads)
+        os.environ.setdefault("LANCE_CPU_THREADS", str(threads))
+        self.num_partitions = num_partitions
+        self._where: dict[str, str] = {}
+        self._ef = 64
+        self._texts: Path | None = None
+
+    def _connect(self, path: Path):
+        return _lancedb().connect(str(path))
+
+    def _build(self, vectors: np.ndarray, build: HnswBuild) -> Path:
+        from lancedb.index import HnswFlat
+
+        path = Path(tempfile.mkdtemp(prefix="lancedb-"))  # the run's scratch dir
+        n, dim = vectors.shape
+        table = pa.table(
+            {
+                "id": pa.array(np.arange(n, dtype=np.int64)),
+                "category": pa.array(self._corpus["category"].to_numpy(dtype=str)),
+                "region": pa.array(self._corpus["region"].to_numpy(dtype=str)),
+                "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+            }
+        )
+        tbl = self._connect(path).create_table(TABLE, table)
+        tbl.create_index(
+            "vec",
+            config=HnswFlat(
+                distance_type=DISTANCE[build.metric],
+                num_partitions=self.num_partitions,
+                m=build.M,
+                ef_construction=build.ef_construction,
+            ),
+        )
+        return path
+
+    def _save(self, index: Path, path: Path) -> None:
+        shutil.move(str(index), str(path))
+
+    def _load(self, path: Path, metric: str, dim: int):
+        self._path = path
+        return self._connect(path).open_table(TABLE)
+
+    def _set_ef(self, ef: int) -> None:
+        self._ef = ef
+
+    def _prepare_filter(self, doc_values: np.ndarray) -> None:
+        column = self.settings.column  # from a closed enum (FilterKind)
+        self._where = {v: f"{column} = {_quoted(v)}" for v in np.unique(doc_values)}
+
+    def _vector_search(self, vector: np.ndarray, count: int):
+        return (
+            self.index.search(vector, vector_column_name="vec")
+            .distance_type(DISTANCE[self._metric])
+            .ef(self._ef)
+            .select(["id", "_distance"])
+            .limit(count)
+        )
+
+    @staticmethod
+    def _read(found: pa.Table, score: str = "_distance") -> Result:
+        return found["id"].to_numpy(), found[score].to_numpy()
+
+    def query(self, vector: np.ndarray, value: object = None) -> Result:
+        s = self.settings
+        search = self._vector_search(vector, s.limit)
+        if s.column is not None:
+            search = search.where(self._where[value], prefilter=s.strategy == "pre")
+        return self._read(search.to_arrow())
+
+    def _batch(self, vectors: np.ndarray, count: int) -> np.ndarray:
+        found = self._vector_search(vectors, count).to_arrow()
+        qi, ids = found["query_index"].to_numpy(), found["id"].to_numpy()
+        out = np.full((len(vectors), count), -1, np.int64)
+        # Rows come by query, nearest first (the plan sorts by query_index, _distance).
+        starts = np.searchsorted(qi, np.arange(len(vectors)))
+        rank = np.arange(len(qi)) - starts[qi]
+        out[qi, rank] = ids
+        return out
+
+    # -- full text ----------------------------------------------------------------------
+    def open_texts(
+        self, data: Dataset, doc_tokens: list[str], column: str | None, bm25: str
+    ) -> dict[str, float]:
+        """A copy of the cached table in the run's scratch dir gets the tokens and LanceDB's
+        native full-text index (whitespace tokens, no stemming, no stop words: the Korean
+        morphemes as they are); its build time and RSS growth."""
+        from lancedb.index import FTS
+
+        from vssbench.monitor import rss_mb
+
+        copy = Path(tempfile.mkdtemp(prefix="lancedb-texts-")) / "db"
+        shutil.copytree(self._path, copy)
+        tbl = self._connect(copy).open_table(TABLE)
+        tokens = pa.table(
+            {
+                "id": pa.array(np.arange(len(doc_tokens), dtype=np.int64)),
+                "tokens": pa.array(doc_tokens, pa.string()),
+            }
+        )
+        tbl.to_lance().merge(tokens, "id")
+        tbl = self._connect(copy).open_table(TABLE)
+        rss_before, t = rss_mb(), time.perf_counter()
+        # max_token_length counts bytes: its default (40) drops Hangul words over 13 syllables.
+        tbl.create_index(
+            "tokens",
+            config=FTS(
+                base_tokenizer="whitespace",
+                lower_case=True,
+                stem=False,
+                remove_stop_words=False,
+                ascii_folding=False,
+                with_position=False,
+                max_token_length=None,
+            ),
+        )
+        facts = {"fts_build_s": time.perf_counter() - t, "fts_memory_mb": rss_mb() - rss_before}
+        self.index = tbl
+        return facts
+
+    def text_query(self, text: str, value: object, limit: int) -> Result:
+        from lancedb.query import MatchQuery
+
+        search = self.index.search(MatchQuery(text, "tokens"), query_type="fts")
+        if value is not None:
+            search = search.where(self._where[value], prefilter=True)
+        return self._read(search.select(["id", "_score"]).limit(limit).to_arrow(), "_score")
+
+    @property
+    def text_sql(self) -> str:
+        return "table.search(MatchQuery(tokens), query_type='fts').select(['id', '_score'])"
+
+    def bm25_matches(self, ids: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Whether the full-text index scores document ids[i] for query texts[i] at all."""
+        from lancedb.query import MatchQuery
+
+        found = []
+        for doc, text in zip(ids, texts, strict=True):
+            hits = (
+                self.index.search(MatchQuery(text, "tokens"), query_type="fts")
+                .where(f"id = {int(doc)}", prefilter=True)
+                .select(["id", "_score"])
+                .limit(1)
+                .to_arrow()
+            )
+            found.append(hits.num_rows > 0)
+        return np.array(found)
+
+    def hybrid_query(self, vector: np.ndarray, text: str, value: object, limit: int) -> Result:
+        """LanceDB's own hybrid query: both legs and its reranker (`reranker`) in one call."""
+        from lancedb.query import MatchQuery
+
+        search = (
+            self.index.search(query_type="hybrid", vector_column_name="vec", fts_columns="tokens")
+            .vector(vector)
+            .text(MatchQuery(text, "tokens"))
+            .distance_type(DISTANCE[self._metric])
+            .ef(self._ef)
+            .rerank(self.reranker)
+        )
+        if value is not None:
+            search = search.where(self._where[value], prefilter=True)
+        return self._read(search.select(["id"]).limit(limit).to_arrow(), "_relevance_score")
+
+    def set_fusion(self, fusion: str, rrf_k: int, alpha: float) -> str:
+        """The reranker of `hybrid_query` matching search.fusion; returns its description."""
+        from lancedb.rerankers import LinearCombinationReranker, RRFReranker
+
+        if fusion == "rrf":
+            self.reranker = RRFReranker(K=rrf_k)
+            return f"RRFReranker(K={rrf_k})"
+        self.reranker = LinearCombinationReranker(weight=alpha)
+        return f"LinearCombinationReranker(weight={alpha})"
+
+    # -- facts --------------------------------------------------------------------------
+    def describe(self) -> dict[str, str]:
+        out = {"lancedb.ef": str(self._ef), "lancedb.num_partitions": str(self.num_partitions)}
+        if self.index is not None:
+            for index in self.index.list_indices():
+                out[f"lancedb.index.{index.name}"] = str(index.index_type)
+        return out
+
+    def index_info(self) -> dict[str, float]:
+        return {"index_count": float(self.index.count_rows())}

@@ -1,0 +1,233 @@
+"""What the in-process ANN libraries (usearch, hnswlib, faiss) share behind the seam: an index
+file cached like DuckDB's, filters applied after the search (post, overfetch) or by the library
+during it (pre), batches through the library's own many-query call."""
+
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vssbench import cache
+from vssbench.dataset import Dataset
+from vssbench.engines.params import HnswBuild, QuerySettings, index_key
+from vssbench.engines.seam import Unsupported
+from vssbench.monitor import MB, rss_mb
+from vssbench.stopwatch import Stopwatch
+
+log = logging.getLogger(__name__)
+
+Result = tuple[np.ndarray, np.ndarray]  # ids, distances; nearest first
+
+
+def file_mb(path: Path) -> float:
+    """Size of an index file, or of every file under an index directory."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / MB
+    return path.stat().st_size / MB
+
+
+def probe_memory_mb(engine: str, path: Path, metric: str, dim: int) -> float:
+    """RSS a fresh process gains by opening the index and answering one query."""
+    probe = [sys.executable, "-m", "vssbench.index_probe", engine, str(path), metric, str(dim)]
+    out = subprocess.run(probe, capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+class LibraryEngine:
+    """Subclasses give the library calls: _build, _save, _load, _search, _search_pre, _batch."""
+
+    name = ""
+    suffix = ".index"
+    distribution = ""  # the package whose version keys the cached index
+
+    def __init__(self, threads: int, **_: object) -> None:
+        self.threads = threads
+        self.index = None
+        self.settings: QuerySettings | None = None
+        self._dim = 0
+        self._metric = ""
+        self._corpus: pd.DataFrame | None = None
+        self._doc_values: np.ndarray | None = None
+        self._batch_vectors: np.ndarray | None = None
+
+    # -- the index ------------------------------------------------------------------------
+    def open(
+        self,
+        data: Dataset,
+        build: HnswBuild,
+        data_key: dict,
+        cache_root: Path | None,
+        watch: Stopwatch,
+    ) -> dict[str, float]:
+        """The index: the cached file loaded (built first if missing), or without a cache root
+        a fresh build in memory. Returns build time and memory, load time and index_reused."""
+        self._dim, self._metric = data.doc_vectors.shape[1], build.metric
+        self._corpus = data.corpus
+        log.info("%s index: %d x %d, %s", self.name, *data.doc_vectors.shape, self.describe())
+        if cache_root is None:
+            with watch.stage("index_build"):
+                self.index, facts = self._timed_build(data.doc_vectors, build)
+            return {**facts, "load_s": 0.0, "index_reused": 0.0}
+
+        versions = {"engine": self.name, "library": self.library_version()}
+        path = cache.entry(cache_root, "index", index_key(data_key, build, versions), self.suffix)
+
+        def build_into(tmp: Path) -> dict[str, float]:
+            with watch.stage("index_build"):
+                index, facts = self._timed_build(data.doc_vectors, build)
+                self._save(index, tmp)
+                del index
+            facts["index_file_mb"] = file_mb(tmp)
+            facts["index_memory_mb"] = probe_memory_mb(self.name, tmp, build.metric, self._dim)
+            return facts
+
+        facts, reused = cache.cached_file(path, build_into)
+        log.info(
+            "index %s (its build took %.1f s)",
+            "reused from the cache" if reused else "built",
+            facts["index_build_s"],
+        )
+        t = time.perf_counter()
+        with watch.stage("index_open"):
+            self.index = self._load(path, build.metric, self._dim)
+        return {**facts, "load_s": time.perf_counter() - t, "index_reused": float(reused)}
+
+    def attach(self, path: Path, metric: str, dim: int) -> None:
+        """Open an index file without data (the memory probe)."""
+        self._dim, self._metric = dim, metric
+        self.index = self._load(path, metric, dim)
+
+    def _timed_build(self, vectors: np.ndarray, build: HnswBuild) -> tuple[object, dict]:
+        rss_before, t = rss_mb(), time.perf_counter()
+        index = self._build(np.ascontiguousarray(vectors, np.float32), build)
+        return index, {
+            "index_build_s": time.perf_counter() - t,
+            "build_rss_growth_mb": rss_mb() - rss_before,
+        }
+
+    # -- queries --------------------------------------------------------------------------
+    def set_query(self, settings: QuerySettings) -> None:
+        self.settings = settings
+        self._set_ef(settings.ef_search)
+        if settings.column is not None and self._corpus is not None:
+            self._doc_values = self._corpus[settings.column].to_numpy(dtype=str)
+            self._prepare_filter(self._doc_values)
+
+    @property
+    def uses_index(self) -> bool:
+        return True
+
+    def query(self, vector: np.ndarray, value: object = None) -> Result:
+        s = self.settings
+        if s.strategy == "pre":
+            return self._search_pre(vector, s.limit, value)
+        ids, dist = self._search(vector, s.rows_asked)
+        if s.strategy in ("post", "overfetch"):
+            keep = self._doc_values[ids] == value
+            return ids[keep][: s.limit], dist[keep][: s.limit]
+        return ids, dist
+
+    @staticmethod
+    def ids(result: Result) -> np.ndarray:
+        return np.asarray(result[0], np.int64)
+
+    @staticmethod
+    def scores(result: Result) -> np.ndarray:
+        return np.asarray(result[1], np.float64)
+
+    def explain(self, vector: np.ndarray, value: object = None) -> str:
+        """What a query runs, in words (a library has no plan to show)."""
+        s = self.settings
+        what = {
+            "none": f"top {s.limit} from the index",
+            "post": f"top {s.rows_asked} from the index, then {s.column} = value in numpy",
+            "overfetch": f"top {s.rows_asked} from the index, then {s.column} = value, "
+            f"then top {s.limit}",
+            "pre": f"top {s.limit} from the index, {s.column} = value checked during the search "
+            f"({self.pre_filter})",
+            "exact": f"top {s.limit} by a scan of every vector"
+            + (f" with {s.column} = value ({self.pre_filter})" if s.column else ""),
+        }[s.strategy]
+        return f"{self.name}: {what}; {self.describe()}"
+
+    pre_filter = ""  # how the library filters during the search, for explain()
+
+    def client(self) -> "LibraryEngine":
+        """The library's searches are thread-safe and release the GIL: clients share it."""
+        return self
+
+    # -- batch ----------------------------------------------------------------------------
+    @contextmanager
+    def batch(self, vectors: np.ndarray) -> Iterator[str]:
+        s = self.settings
+        if s.column is not None:
+            raise Unsupported(
+                f"batch search with a filter (filter.strategy={s.strategy}): {self.name} takes "
+                "one filter for a whole batch, and each query here has its own value"
+            )
+        self._batch_vectors = np.ascontiguousarray(vectors, np.float32)
+        try:
+            yield f"{self.name}: {len(vectors)} queries in one call, {self.threads} threads"
+        finally:
+            self._batch_vectors = None
+
+    @property
+    def batch_sql(self) -> str:
+        return ""
+
+    def batch_query(self) -> list[np.ndarray]:
+        ids = self._batch(self._batch_vectors, self.settings.limit)
+        return [np.asarray(row[row >= 0], np.int64) for row in ids]
+
+    # -- facts ----------------------------------------------------------------------------
+    @property
+    def sql(self) -> str:
+        return self.explain(None)
+
+    def index_info(self) -> dict[str, float]:
+        return {}
+
+    def versions(self) -> dict[str, str]:
+        return {self.distribution: self.library_version()}
+
+    def library_version(self) -> str:
+        from importlib.metadata import version
+
+        return version(self.distribution)
+
+    def close(self) -> None:
+        self.index = None
+
+    # -- what each library gives ----------------------------------------------------------
+    def describe(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _build(self, vectors: np.ndarray, build: HnswBuild) -> object:
+        raise NotImplementedError
+
+    def _save(self, index: object, path: Path) -> None:
+        raise NotImplementedError
+
+    def _load(self, path: Path, metric: str, dim: int) -> object:
+        raise NotImplementedError
+
+    def _set_ef(self, ef: int) -> None:
+        raise NotImplementedError
+
+    def _search(self, vector: np.ndarray, count: int) -> Result:
+        raise NotImplementedError
+
+    def _prepare_filter(self, doc_values: np.ndarray) -> None:
+        """Per filter value, what the library needs to filter during the search (pre)."""
+
+    def _search_pre(self, vector: np.ndarray, count: int, value: object) -> Result:
+        raise Unsupported(f"{self.name} has no filter during the search")
+
+    def _batch(self, vectors: np.ndarray, count: int) -> np.ndarray:
+        raise NotImplementedError
