@@ -5,23 +5,48 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from vssbench import bench, report
-from vssbench.report_figures import FIGURES, pareto_front
+from vssbench import bench, report, timing, tracking
+from vssbench.report_figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+EF_LIST = "hnsw.ef_search=[10,16,32,64]"
+ENGINES = {"duckdb_vss", "usearch", "duckdb_exact"}  # the engines at tiny x d32
+
+
+class _QuietMachine:
+    """Stands in for timing._CpuOfOthers: no other process took any CPU."""
+
+    share = 0.0
+
+    def __enter__(self) -> "_QuietMachine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, cache_dir):
-    """A store with vector and hybrid runs, a filtered run and two scales' worth of dims."""
+    """A store with vector and hybrid runs, a filtered run, two scales' worth of dims, and at
+    tiny x d32 duckdb_vss and usearch over the same ef list beside the exact scan."""
     root = tmp_path_factory.mktemp("report-store")
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with (
+        initialize_config_dir(config_dir=str(CONF), version_base="1.3"),
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        # Figures and findings need timings, so no run may be left out as disturbed: a usearch
+        # pass over the tiny queries lasts a few ms, and psutil's 10 ms CPU-time ticks read
+        # other processes' share there above 1.0 (tagged disturbed at any threshold).
+        patch.setattr(timing, "_CpuOfOthers", _QuietMachine)
         for overrides in (
             ["scale=tiny", "dim=16"],
-            ["scale=tiny", "dim=32"],
+            ["scale=tiny", "dim=32", EF_LIST],
+            ["scale=tiny", "dim=32", "engine=usearch", EF_LIST],
+            ["scale=tiny", "dim=32", "engine=duckdb_exact"],
             ["scale=tiny", "dim=16", "hnsw.ef_search=8"],
             ["scale=tiny", "dim=16", "search=hybrid", "search.tokenizer=bigram"],
             ["scale=tiny", "dim=32", "search=hybrid", "search.tokenizer=bigram"],
@@ -34,8 +59,6 @@ def store(tmp_path_factory, cache_dir):
                     *overrides,
                     f"cache_dir={cache_dir}",
                     f"tracking.dir={root}",
-                    # Figures need timings: none of these runs is left out as disturbed.
-                    "bench.max_other_cpu_share=1.0",
                 ],
             )
             bench.run(cfg)
@@ -53,7 +76,7 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(store, tmp_path, mo
     markdown = (out / "summary.md").read_text()
     runs = mlflow.search_runs(experiment_names=["vssbench"])
     benchmark = runs[runs["tags.fingerprint"].notna()]
-    assert len(benchmark) == 7
+    assert len(benchmark) == 9
     rows = {
         line.split(" | ")[0].strip("| "): line for line in markdown.splitlines() if "-d" in line
     }
@@ -73,6 +96,151 @@ def test_filters_select_runs(store, tmp_path):
     assert set(runs["search"]) == {"hybrid"} and len(runs) == 2
     with pytest.raises(report.ReportError, match="unknown filter"):
         report.load_runs("vssbench", {"colour": "red"}, all_versions=False)
+
+
+def _summary(store: Path) -> pd.DataFrame:
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
+    return report.attach_curves(report.summarize(runs), runs, report.load_curves(runs))
+
+
+def _logged_curves(store: Path, dim: int) -> dict[str, dict[int, tuple[float, float]]]:
+    """Per engine, its one vector run at tiny x `dim`: {ef: (recall@10, QPS)} as MLflow logged."""
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    runs = mlflow.search_runs(
+        experiment_names=["vssbench"],
+        filter_string=f"params.dim = '{dim}' and params.`search.name` = 'vector'",
+    )
+    client = mlflow.MlflowClient()
+    curves = {}
+    for engine, run_id in zip(runs["params.engine.name"], runs["run_id"], strict=True):
+        recall = client.get_metric_history(run_id, "ef_curve.recall_at_10")
+        qps = {m.step: m.value for m in client.get_metric_history(run_id, "ef_curve.qps")}
+        curves[engine] = {m.step: (m.value, qps[m.step]) for m in recall}
+    return curves
+
+
+def test_engine_is_a_column_and_a_filter(store):
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
+    logged = mlflow.search_runs(experiment_names=["vssbench"]).set_index("run_id")
+    assert (runs["engine"] == logged.loc[runs["run_id"], "params.engine.name"].to_numpy()).all()
+    assert set(runs["engine"]) == ENGINES
+    usearch, _ = report.load_runs("vssbench", {"engine": "usearch"}, all_versions=False)
+    assert list(usearch["engine"]) == ["usearch"]
+    assert usearch["configuration"].iat[0].startswith("usearch-tiny-d32-")
+    shown = report.table(report.summarize(runs))
+    assert list(shown.columns[:2]) == ["configuration", "engine"]
+
+
+def test_a_run_without_an_engine_param_is_duckdb_vss(tmp_path):
+    """Runs logged before engines existed have no engine param: they measured duckdb_vss."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'old.db'}")
+    mlflow.set_experiment("vssbench")
+    tags = {"fingerprint": "f", "bench_version": tracking.BENCH_VERSION}
+    with mlflow.start_run(run_name="tiny-d16-vector-none-cosine-M16-efc128-ef64", tags=tags):
+        mlflow.log_params({"scale.name": "tiny", "scale.n_docs": 2000, "dim": 16, "k": 10})
+        mlflow.log_metric("recall_at_10", 0.99)
+    runs, _ = report.load_runs("vssbench", {"engine": "duckdb_vss"}, all_versions=False)
+    assert list(runs["engine"]) == ["duckdb_vss"]
+
+
+def test_frontier_figure_has_a_line_per_engine_in_its_colour(store):
+    summary = _summary(store)
+    fig = recall_vs_qps(summary)
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    colours = {}  # engine -> colours of its lines, over all panels
+    for ax in panels.values():
+        for line in ax.lines:
+            colours.setdefault(line.get_label().split(":")[0], set()).add(line.get_color())
+    assert {line.get_label().split(":")[0] for line in panels["tiny x d32"].lines} == ENGINES
+    assert all(colours[e] == {ENGINE_COLORS[e]} for e in ENGINES)  # one colour each, everywhere
+    assert len({ENGINE_COLORS[e] for e in ENGINES}) == len(ENGINES)
+    exact = [
+        line for line in panels["tiny x d32"].lines if line.get_label().startswith("duckdb_exact")
+    ]
+    assert len(exact[0].get_xdata()) == 1 and exact[0].get_marker() != ""  # one point, a marker
+    legend = {text.get_text() for text in fig.legends[0].get_texts()}
+    assert {"duckdb_vss", "usearch", "duckdb_exact (exact: one point)"} <= legend
+
+
+def test_overhead_finding_equals_the_logged_curves(store):
+    curves = _logged_curves(store, 32)
+    duckdb, usearch = curves["duckdb_vss"], curves["usearch"]
+    shared = sorted(set(duckdb) & set(usearch))
+    assert shared == [10, 16, 32, 64]
+    ratios = [usearch[ef][1] / duckdb[ef][1] for ef in shared]
+    extra_ms = 1000 / duckdb[64][1] - 1000 / usearch[64][1]
+    expected = (
+        f"tiny d32: usearch answers {usearch[64][1] / duckdb[64][1]:.1f}x the queries per second "
+        f"of duckdb_vss at ef 64 ({abs(extra_ms):.2f} ms {'more' if extra_ms >= 0 else 'less'} "
+        f"per query in DuckDB; ef 10-64: {min(ratios):.1f}-{max(ratios):.1f}x)."
+    )
+    facts = report.findings(_summary(store))
+    assert [f for f in facts if " answers " in f] == [expected]
+
+
+def test_qps_at_recall_finding_equals_the_logged_curves(store):
+    parts = []  # (QPS or -1, text) per engine
+    for engine, curve in _logged_curves(store, 32).items():
+        reached = {ef: qps for ef, (recall, qps) in curve.items() if recall >= 0.95}
+        if not reached:
+            best = max(recall for recall, _ in curve.values())
+            parts.append((-1, f"{engine} does not reach 0.95 (best recall@10 {best:.3f})"))
+            continue
+        ef = max(reached, key=reached.get)
+        where = " (exact)" if engine == "duckdb_exact" else f" at ef {ef}"
+        parts.append((reached[ef], f"{engine} {reached[ef]:.0f} QPS{where}"))
+    assert len(parts) == len(ENGINES)
+    expected = "tiny d32, highest QPS at recall@10 >= 0.95: " + "; ".join(
+        text for _, text in sorted(parts, reverse=True)
+    )
+    assert expected + "." in report.findings(_summary(store))
+
+
+def _config(engine: str, ef, recall, qps, **columns) -> dict:
+    """A summary row as report.attach_curves makes it, with only what the findings read."""
+    row = {"scale": "10k", "dim": 128, "engine": engine, "search": "vector", "filter": "none"}
+    row |= {"M": "16", "ef_construction": "128", "metric": "cosine", "k": "10"}
+    curve = pd.DataFrame({"ef": ef, "recall": recall, "qps": qps}, dtype=float)
+    return row | columns | {"curve": curve}
+
+
+def test_engine_findings_on_hand_made_curves():
+    big = {"scale": "100k"}
+    summary = pd.DataFrame(
+        [
+            _config("duckdb_vss", [16, 64, 128], [0.9, 0.96, 0.99], [2000, 1000, 500]),
+            _config("duckdb_vss", [], [], []),  # every run disturbed: no points
+            _config("usearch", [10, 16, 64, 128], [0.8, 0.85, 0.9, 0.94], [2e4, 16e3, 1e4, 6e3]),
+            _config("usearch", [64], [0.99], [5e4], filter="region"),  # filtered: not compared
+            _config("faiss_flat", [64], [1.0], [300]),
+            _config("duckdb_vss", [32], [0.97], [400], **big),
+            _config("usearch", [32], [0.96], [2000], **big),
+            _config("duckdb_vss", [64], [0.99], [500], dim=256),
+            _config("usearch", [64], [0.99], [1000], dim=256),
+            _config("duckdb_vss", [64], [0.99], [250], dim=256, M="32"),
+            _config("usearch", [64], [0.99], [1000], dim=256, M="32"),
+        ]
+    )
+    assert report.overhead_findings(summary) == [
+        "10k d128: usearch answers 10.0x the queries per second of duckdb_vss at ef 64 "
+        "(0.90 ms more per query in DuckDB; ef 16-128: 8.0-12.0x).",
+        "10k d256 M16 efc128 cosine k10: usearch answers 2.0x the queries per second of "
+        "duckdb_vss at ef 64 (1.00 ms more per query in DuckDB).",
+        "10k d256 M32 efc128 cosine k10: usearch answers 4.0x the queries per second of "
+        "duckdb_vss at ef 64 (3.00 ms more per query in DuckDB).",
+        "100k d128: usearch answers 5.0x the queries per second of duckdb_vss at ef 32 "
+        "(2.00 ms more per query in DuckDB).",
+    ]
+    assert report.qps_at_recall_findings(summary) == [
+        "10k d128, highest QPS at recall@10 >= 0.95: duckdb_vss 1000 QPS at ef 64; "
+        "faiss_flat 300 QPS (exact); usearch does not reach 0.95 (best recall@10 0.940).",
+        "10k d256, highest QPS at recall@10 >= 0.95: usearch 1000 QPS at ef 64; "
+        "duckdb_vss 500 QPS at ef 64.",
+        "100k d128, highest QPS at recall@10 >= 0.95: usearch 2000 QPS at ef 32; "
+        "duckdb_vss 400 QPS at ef 32.",
+    ]
 
 
 def test_empty_experiment_gives_a_clear_message(tmp_path, capsys):

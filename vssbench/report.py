@@ -3,8 +3,9 @@
     uv run python -m vssbench.report [--experiment vssbench] [--tracking-uri URI] [--out DIR]
                                      [--all-versions] [key=value ...]
 
-key=value filters select runs by a configuration column (scale, dim, search, filter,
-strategy, M, ef_construction, ef_search, metric, tokenizer, fusion, k), e.g. `scale=100k`.
+key=value filters select runs by a configuration column (scale, dim, engine, search, filter,
+strategy, M, ef_construction, ef_search, metric, tokenizer, fusion, k), e.g.
+`scale=100k engine=usearch`.
 Writes report.html (figures embedded), the PNGs and summary.md into --out, and logs them as
 artifacts of a `report-...` run in the same experiment.
 """
@@ -24,14 +25,17 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from vssbench import tracking
+from vssbench.engines.params import HEADLINE_EF
+from vssbench.engines.registry import ENGINES
 from vssbench.metric_defs import QPS, RECALL, curve_name
-from vssbench.report_figures import FIGURES, recall_label
+from vssbench.report_figures import ENGINE_RANK, FIGURES, recall_label
 
 # Configuration columns: short name -> MLflow param.
 CONFIG = {
     "scale": "scale.name",
     "n_docs": "scale.n_docs",
     "dim": "dim",
+    "engine": "engine.name",
     "search": "search.name",
     "filter": "filter.name",
     "strategy": "filter.strategy",
@@ -78,6 +82,12 @@ TIMING_METRICS = (
     "latency_p99_ms",
 )
 SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
+# Runs logged before there were engines have no engine param: they measured DuckDB's vss index.
+DEFAULT_ENGINE = "duckdb_vss"
+# vss is built on usearch: at the same ef, the difference between the two is what DuckDB adds.
+DUCKDB, USEARCH = "duckdb_vss", "usearch"
+# What a build is matched on when two engines are compared at the same ef.
+BUILD = ["scale", "dim", "M", "ef_construction", "metric", "k"]
 
 
 class ReportError(RuntimeError):
@@ -116,6 +126,7 @@ def load_runs(
             ],
         }
     )
+    runs["engine"] = runs["engine"].fillna(DEFAULT_ENGINE)
     old = runs["bench_version"] != tracking.BENCH_VERSION
     left_out = 0 if all_versions else int(old.sum())
     if not all_versions:
@@ -156,10 +167,12 @@ def load_curves(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def order_key(frame: pd.DataFrame) -> pd.Series:
-    """Numeric order of configurations: scale by size, then dim as a number, then the rest."""
+    """Numeric order of configurations: scale by size, dim as a number, engine in the
+    registry's order, then the rest."""
     return (
         frame["scale"].map(SCALE_ORDER).fillna(99).astype(int).astype(str).str.zfill(2)
         + frame["dim"].astype(int).astype(str).str.zfill(5)
+        + frame["engine"].map(ENGINE_RANK).astype(str).str.zfill(2)
         + frame["configuration"]
     )
 
@@ -210,12 +223,35 @@ def attach_curves(summary: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFram
     return out
 
 
+def plain_vector(summary: pd.DataFrame) -> pd.DataFrame:
+    """The configurations of vector search without a filter."""
+    return summary[(summary["search"] == "vector") & (summary["filter"] == "none")]
+
+
+def curve_points(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Every configuration's ef points (ef, recall, qps) in one frame, each with `columns` of its
+    configuration; configurations without points (all runs disturbed) give none."""
+    parts = [
+        curve.assign(**summary.loc[i, columns])
+        for i, curve in summary["curve"].items()
+        if not curve.empty
+    ]
+    if not parts:
+        return pd.DataFrame(columns=[*columns, "ef", "recall", "qps"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def by_panel(frame: pd.DataFrame) -> list[tuple[tuple[str, int], pd.DataFrame]]:
+    """`frame` grouped per scale x dim, scales by size and dims as numbers."""
+    groups = list(frame.groupby(["scale", "dim"]))
+    return sorted(groups, key=lambda item: (SCALE_ORDER.get(item[0][0], 99), item[0][1]))
+
+
 def ef_findings(summary: pd.DataFrame, targets: tuple[float, ...] = (0.95, 0.99)) -> list[str]:
     """Per vector configuration without a filter that measured an ef curve: the smallest ef
     that reaches each recall target, and the QPS there."""
     out = []
-    plain = summary[(summary["search"] == "vector") & (summary["filter"] == "none")]
-    for row in plain.itertuples():
+    for row in plain_vector(summary).itertuples():
         curve = row.curve.dropna(subset=["ef"]).sort_values("ef")
         if len(curve) < 2:
             continue
@@ -234,6 +270,80 @@ def ef_findings(summary: pd.DataFrame, targets: tuple[float, ...] = (0.95, 0.99)
     return out
 
 
+def best_at_recall(points: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per engine: its best recall, and the ef and QPS of its fastest timed point whose recall
+    reaches `target` (NaN when none does); fastest engine first."""
+    timed = points.dropna(subset=["qps"])
+    reached = timed[timed["recall"] >= target]
+    fastest = reached.loc[reached.groupby("engine")["qps"].idxmax()].set_index("engine")
+    best = timed.groupby("engine")["recall"].max().to_frame("best_recall")
+    return best.join(fastest[["ef", "qps"]]).sort_values("qps", ascending=False)
+
+
+def _at_ef(engine: str, ef: float) -> str:
+    if ENGINES[engine].exact:
+        return " (exact)"
+    return "" if pd.isna(ef) else f" at ef {ef:.0f}"
+
+
+def qps_at_recall_findings(summary: pd.DataFrame, target: float = 0.95) -> list[str]:
+    """Per scale x dim (vector search, no filter): each engine's highest QPS among its measured
+    points that reach `target` recall."""
+    recall = recall_label(summary)
+    points = curve_points(plain_vector(summary), ["scale", "dim", "engine"])
+    out = []
+    for (scale, dim), panel in by_panel(points):
+        parts = [
+            f"{engine} {row.qps:.0f} QPS{_at_ef(engine, row.ef)}"
+            if np.isfinite(row.qps)
+            else f"{engine} does not reach {target} (best {recall} {row.best_recall:.3f})"
+            for engine, row in best_at_recall(panel, target).iterrows()
+        ]
+        out.append(
+            f"{scale} d{dim}, highest QPS at {recall} >= {target}: " + "; ".join(parts) + "."
+        )
+    return out
+
+
+def engine_overhead(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per build (BUILD) and ef that both duckdb_vss and usearch measured (vector search, no
+    filter): their median QPS, the ratio usearch / duckdb_vss and DuckDB's extra ms per query."""
+    points = curve_points(plain_vector(summary), [*BUILD, "engine"]).dropna(subset=["ef", "qps"])
+    qps = points.groupby([*BUILD, "ef", "engine"])["qps"].median().unstack("engine")
+    both = qps.reindex(columns=[DUCKDB, USEARCH]).dropna().reset_index()
+    both["ratio"] = both[USEARCH] / both[DUCKDB]
+    both["extra_ms"] = 1000 / both[DUCKDB] - 1000 / both[USEARCH]
+    return both
+
+
+def _overhead_sentence(label: str, points: pd.DataFrame) -> str:
+    """One build's comparison: at the headline ef (or the shared ef nearest it), and its range."""
+    head = points.iloc[(points["ef"] - HEADLINE_EF).abs().argmin()]
+    more = "more" if head.extra_ms >= 0 else "less"
+    spread = (
+        f"; ef {points.ef.min():.0f}-{points.ef.max():.0f}: "
+        f"{points.ratio.min():.1f}-{points.ratio.max():.1f}x"
+        if len(points) > 1
+        else ""
+    )
+    return (
+        f"{label}: {USEARCH} answers {head.ratio:.1f}x the queries per second of {DUCKDB} at "
+        f"ef {head.ef:.0f} ({abs(head.extra_ms):.2f} ms {more} per query in DuckDB{spread})."
+    )
+
+
+def overhead_findings(summary: pd.DataFrame) -> list[str]:
+    """DuckDB's overhead over usearch at the same ef, per scale x dim (and per build where a
+    scale x dim has several)."""
+    out = []
+    for (scale, dim), panel in by_panel(engine_overhead(summary)):
+        builds = list(panel.groupby(BUILD[2:]))
+        for (m, efc, metric, k), points in builds:
+            label = f"{scale} d{dim}" + (f" M{m} efc{efc} {metric} k{k}" if len(builds) > 1 else "")
+            out.append(_overhead_sentence(label, points.sort_values("ef")))
+    return out
+
+
 def findings(summary: pd.DataFrame) -> list[str]:
     """Sentences computed from the medians; a finding is left out when its runs are missing, and
     no timing comes from a run whose timing was disturbed."""
@@ -245,9 +355,11 @@ def findings(summary: pd.DataFrame) -> list[str]:
             "bench.max_other_cpu_share: their timings are left out of every figure and finding."
         )
     out += ef_findings(summary)
+    out += qps_at_recall_findings(summary)
+    out += overhead_findings(summary)
     recall = recall_label(summary)
     plain = summary[summary["filter"] == "none"]
-    for (scale, dim), group in plain.groupby(["scale", "dim"]):
+    for (scale, dim, engine), group in plain.groupby(["scale", "dim", "engine"]):
         by_search = group.groupby("search")[["ndcg_at_10", "latency_p50_ms"]].median()
         if {"vector", "hybrid"} <= set(by_search.index):
             v, h = by_search.loc["vector"], by_search.loc["hybrid"]
@@ -258,8 +370,9 @@ def findings(summary: pd.DataFrame) -> list[str]:
                 else "(latency not compared: a timing was disturbed)"
             )
             out.append(
-                f"At {scale}/{dim}, hybrid search changes nDCG@10 by {h.ndcg_at_10 - v.ndcg_at_10:+.3f} "
-                f"({v.ndcg_at_10:.3f} -> {h.ndcg_at_10:.3f}) {cost}."
+                f"At {scale}/{dim} ({engine}), hybrid search changes nDCG@10 by "
+                f"{h.ndcg_at_10 - v.ndcg_at_10:+.3f} ({v.ndcg_at_10:.3f} -> {h.ndcg_at_10:.3f}) "
+                f"{cost}."
             )
     vector = summary[summary["search"] == "vector"]
     for scale, group in vector[vector["filter"] == "none"].groupby("scale"):
@@ -277,20 +390,23 @@ def findings(summary: pd.DataFrame) -> list[str]:
                 )
             )
     filtered = vector[vector["filter"] != "none"]
-    for (name, strategy), group in filtered.groupby(["filter", "strategy"]):
+    for (engine, name, strategy), group in filtered.groupby(["engine", "filter", "strategy"]):
         out.append(
-            f"Filter {name} with strategy {strategy}: {group.rows_returned_mean.median():.1f} of 10 "
-            f"rows returned, {recall} {group.recall.median():.3f}, p50 "
-            f"{group.latency_p50_ms.median():.2f} ms (medians over {len(group)} configurations)."
+            f"{engine}, filter {name} with strategy {strategy}: "
+            f"{group.rows_returned_mean.median():.1f} of 10 rows returned, "
+            f"{recall} {group.recall.median():.3f}, p50 {group.latency_p50_ms.median():.2f} ms "
+            f"(medians over {len(group)} configurations)."
         )
     base = vector[vector["filter"] == "none"]
-    for dim, group in base.groupby("dim"):
-        group = group.groupby("n_docs")["index_build_s"].median()
+    for (engine, dim), group in base.groupby(["engine", "dim"]):
+        # Exact engines build no index: their build time is missing.
+        group = group.groupby("n_docs")["index_build_s"].median().dropna()
         if len(group) >= 2:
             small, large = group.index.min(), group.index.max()
             out.append(
-                f"At d{dim}, index build time grows {group[large] / group[small]:.1f}x from {small:,} "
-                f"to {large:,} documents ({group[small]:.1f} s -> {group[large]:.1f} s)."
+                f"{engine} at d{dim}: index build time grows {group[large] / group[small]:.1f}x "
+                f"from {small:,} to {large:,} documents "
+                f"({group[small]:.1f} s -> {group[large]:.1f} s)."
             )
     return out
 
@@ -313,7 +429,7 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 
 
 def table(summary: pd.DataFrame) -> pd.DataFrame:
-    columns = ["configuration", "runs", "disturbed_runs"]
+    columns = ["configuration", "engine", "runs", "disturbed_runs"]
     for metric in TABLE_METRICS:
         columns.append(metric)
         if (summary["runs"] > 1).any():

@@ -5,6 +5,7 @@ runs hold nothing to show for it (the report then says so instead of drawing an 
 """
 
 import itertools
+from collections.abc import Iterable
 
 import matplotlib
 
@@ -12,12 +13,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from vssbench.engines.registry import ENGINES
 from vssbench.metric_defs import RECALL
 
 SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
+ENGINE_RANK = {name: i for i, name in enumerate(ENGINES)}
+# One colour per engine, the same in every panel and in every report.
+ENGINE_COLORS = dict(zip(ENGINES, plt.cm.tab10.colors, strict=False))
+# Within an engine's colour, each variant (search, filter, strategy): a line style and a marker.
+VARIANT_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "v"))
 
 
 def recall_label(df: pd.DataFrame) -> str:
@@ -45,28 +54,73 @@ def _panels(df: pd.DataFrame) -> tuple[list[str], list[int]]:
     return _scales(df), sorted(df["dim"].unique())
 
 
+def engine_order(names: Iterable[str]) -> list[str]:
+    """Engines in the registry's order (duckdb_vss first)."""
+    return sorted(names, key=ENGINE_RANK.__getitem__)
+
+
+def _draw_frontiers(ax: Axes, panel: pd.DataFrame, styles: dict[str, tuple[str, str]]) -> None:
+    """One panel: per engine and variant, its measured points and their Pareto frontier."""
+    for (engine, variant), group in panel.groupby(["engine", "variant"]):
+        points = pd.concat(list(group["curve"]), ignore_index=True)
+        if points.empty:
+            continue
+        recall, qps = points["recall"].to_numpy(), points["qps"].to_numpy()
+        linestyle, marker = styles[variant]
+        color = ENGINE_COLORS[engine]
+        ax.scatter(recall, qps, s=10, alpha=0.5, color=color, marker=marker)
+        front = pareto_front(recall, qps)
+        # A one-point frontier (an exact engine, or a single ef) has no line: it is a marker.
+        ax.plot(
+            recall[front],
+            qps[front],
+            linestyle=linestyle,
+            marker=marker if len(front) == 1 else "",
+            markersize=7,
+            color=color,
+            label=f"{engine}: {variant}",
+        )
+
+
+def _legend_handles(engines: list[str], styles: dict[str, tuple[str, str]]) -> list[Line2D]:
+    """Colour names the engine; line style and marker name the variant."""
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=ENGINE_COLORS[e],
+            linewidth=3,
+            label=f"{e} (exact: one point)" if ENGINES[e].exact else e,
+        )
+        for e in engines
+    ]
+    handles += [
+        Line2D([], [], color="gray", linestyle=linestyle, marker=marker, label=variant)
+        for variant, (linestyle, marker) in styles.items()
+    ]
+    return handles
+
+
 def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
-    """ann-benchmarks style, as small multiples (a panel per scale x dim): per variant (search,
-    filter, strategy) its measured ef points and their Pareto frontier; one legend, outside."""
+    """ann-benchmarks style, as small multiples (a panel per scale x dim): per engine (colour)
+    and variant (search, filter, strategy: line style) its measured ef points and their Pareto
+    frontier; one legend, outside."""
     if df.empty or all(c.empty for c in df["curve"]):
         return None
     scales, dims = _panels(df)
-    variants = sorted(df["variant"].unique())
-    colors = dict(zip(variants, plt.cm.tab10.colors * 3, strict=False))
+    # Plain vector search, the common case, gets the solid line.
+    variants = sorted(df["variant"].unique(), key=lambda v: (v != "vector none", v))
+    styles = dict(zip(variants, itertools.cycle(VARIANT_STYLES)))
+    handles = _legend_handles(engine_order(df["engine"].unique()), styles)
+    columns = max(1, min(len(handles), int(3.2 * len(dims) / 2.4)))  # ~2.4 in per entry
+    legend_in = 0.5 + 0.25 * -(-len(handles) // columns)  # room for the legend's rows
+    height = 2.8 * len(scales) + legend_in
     fig, axes = plt.subplots(
-        len(scales), len(dims), figsize=(3.2 * len(dims), 2.8 * len(scales) + 0.9), squeeze=False
+        len(scales), len(dims), figsize=(3.2 * len(dims), height), squeeze=False
     )
     for (i, scale), (j, dim) in itertools.product(enumerate(scales), enumerate(dims)):
         ax = axes[i][j]
-        panel = df[(df["scale"] == scale) & (df["dim"] == dim)]
-        for variant, group in panel.groupby("variant"):
-            points = pd.concat(list(group["curve"]), ignore_index=True)
-            if points.empty:
-                continue
-            recall, qps = points["recall"].to_numpy(), points["qps"].to_numpy()
-            ax.scatter(recall, qps, s=10, alpha=0.5, color=colors[variant])
-            front = pareto_front(recall, qps)
-            ax.plot(recall[front], qps[front], "-", color=colors[variant], label=variant)
+        _draw_frontiers(ax, df[(df["scale"] == scale) & (df["dim"] == dim)], styles)
         if not ax.lines:
             ax.text(0.5, 0.5, "no timed runs", ha="center", va="center", transform=ax.transAxes)
         ax.set_yscale("log")
@@ -78,10 +132,9 @@ def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
             ax.set_xlabel(recall_label(df), fontsize=8)
         if j == 0:
             ax.set_ylabel("QPS, one client (log)", fontsize=8)
-    handles = [plt.Line2D([], [], color=colors[v], marker="o", label=v) for v in variants]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(variants), 4), fontsize=8)
-    fig.suptitle("Recall vs throughput over ef_search, Pareto frontier per variant")
-    fig.tight_layout(rect=(0, 0.9 / (2.8 * len(scales) + 0.9) + 0.02, 1, 0.97))
+    fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8)
+    fig.suptitle("Recall vs throughput over ef_search, Pareto frontier per engine and variant")
+    fig.tight_layout(rect=(0, legend_in / height, 1, 0.97))
     return fig
 
 

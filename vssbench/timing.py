@@ -34,6 +34,9 @@ class TimedPass:
         return len(self.results) / self.elapsed_s
 
 
+TICK_S = 0.01  # the resolution of the kernel's CPU time counters (USER_HZ 100)
+
+
 class _CpuOfOthers:
     """CPU time the machine spent outside this process between start and stop, as a share of
     all its cores over that wall time."""
@@ -50,7 +53,11 @@ class _CpuOfOthers:
                 (time.perf_counter(), self._busy(), self._mine()), self._start, strict=True
             )
         )
-        self.share = max(busy - mine, 0.0) / (wall * (psutil.cpu_count() or 1))
+        cores = psutil.cpu_count() or 1
+        # The counters tick in 10 ms per core: a pass of a few ms could read a whole tick of
+        # someone else's time as a share above 1. Up to one tick per counter read is slack.
+        slack = TICK_S * 2 * (cores + 1)
+        self.share = max(busy - mine - slack, 0.0) / (wall * cores)
 
     @staticmethod
     def _busy() -> float:
