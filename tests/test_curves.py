@@ -151,7 +151,8 @@ def test_a_new_build_parameter_changes_the_index_key():
 
 def test_timing_keeps_the_best_pass_and_reports_the_spread():
     passes = [
-        timing.TimedPass(list(range(10)), np.full(10, 10**6), s, 0.0) for s in (0.02, 0.01, 0.04)
+        timing.TimedPass(list(range(10)), np.full(10, 10**6), s, 0.0, 0.0)
+        for s in (0.02, 0.01, 0.04)
     ]
     summary = timing.Timing(passes).summary()
     assert summary["qps"] == pytest.approx(1000)

@@ -138,6 +138,7 @@ def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
     run = mlflow.get_run(outcome.run_id)
     assert run.data.params["engine"] == name and run.info.run_name.startswith(name + "-")
     assert run.data.params["plan_uses_hnsw"] == "False"
+    assert run.data.params["index"] == ("none" if name == "duckdb_exact" else "built")
 
 
 @pytest.mark.parametrize("name", engine_param(["usearch", "hnswlib", "faiss_hnsw"]))
@@ -203,6 +204,11 @@ def test_a_missing_engine_names_the_extra_to_install(tmp_path):
             ["engine=usearch", "filter=region", "filter.strategy=pre"],
             "filter.strategy=pre: engine=usearch runs filter.strategy post or overfetch",
         ),
+        (
+            ["engine=hnswlib", "engine.reuse_index=false"],
+            "engine.reuse_index=false: applies to engine=duckdb_vss only (other engines always "
+            "cache their index)",
+        ),
     ],
 )
 def test_what_an_engine_cannot_run_is_refused_in_one_line(overrides, message, make_cfg):
@@ -230,3 +236,17 @@ def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg,
     # LanceDB's own fused query is scored on the same labels, next to the fusion of the halves.
     assert m["native_hybrid_ndcg_at_10"] > max(m["vector_ndcg_at_10"], m["bm25_ndcg_at_10"]) - 0.05
     assert m["native_hybrid_latency_p50_ms"] > 0 and m["native_hybrid_rows_returned_mean"] == 10
+
+
+@pytest.mark.parametrize("name", engine_param(["usearch", "lancedb"]))
+def test_a_library_serves_more_clients_and_a_batch_with_the_single_query_ids(name, make_cfg):
+    outcome = bench.run(
+        make_cfg("dim=16", f"engine={name}", "bench.clients=[1,2,3]", "bench.repeats=1")
+    )
+    m = outcome.metrics
+    qps = mlflow.MlflowClient().get_metric_history(outcome.run_id, "clients.qps")
+    assert sorted(p.step for p in qps) == [1, 2, 3]
+    # The batch finds what the single queries found, query by query.
+    assert m["batch_same_ids_share"] == 1.0 and m["batch_recall_at_10"] == m["recall_at_10"]
+    params = mlflow.get_run(outcome.run_id).data.params
+    assert params["plan_check"].startswith("none") and "batch_plan_uses_hnsw" not in params

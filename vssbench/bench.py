@@ -223,10 +223,10 @@ def _query_and_score(
         plan = eng.explain(data.query_vectors[0], values[0])
     run_params = {
         "plan_uses_hnsw": str(eng.uses_index),
-        "plan_check": "passed",
+        "plan_check": "passed" if eng.checks_plan else "none: a library has no query plan",
         "filter_strategy_used": headline.strategy,
         "engine": eng.name,
-        "index": "reused" if timings.pop("index_reused") else "built",
+        "index": {None: "none", 0.0: "built", 1.0: "reused"}[timings.pop("index_reused", None)],
         "sql": eng.sql,
         **eng.describe(),
         **{f"cache_hit.{name}": str(hit) for name, hit in data.cache_hits.items()},
@@ -236,11 +236,7 @@ def _query_and_score(
     step = _query_step(eng, data, values)
 
     def timed(label: str) -> Timing:
-        return timing.repeated(
-            lambda: timing.timed_pass(step, n, label),
-            lambda: timing.warm_up(step, cfg.queries.warmup),
-            cfg.bench.repeats,
-        )
+        return timing.one_client(step, n, label, cfg.queries.warmup, cfg.bench.repeats)
 
     log.info(
         "timing %d queries, best of %d passes, after %d warm-up queries",
@@ -375,7 +371,8 @@ def _batch(eng: Engine, data: Dataset, cfg: DictConfig, head: Point, params: dic
         recall,
         100 * same,
     )
-    params["batch_plan_uses_hnsw"] = str("HNSW_INDEX_JOIN" in plan)
+    if eng.checks_plan:
+        params["batch_plan_uses_hnsw"] = str("HNSW_INDEX_JOIN" in plan)
     return {
         "batch_qps": batch.best.qps,
         "batch_qps_median": float(np.median([p.qps for p in batch.passes])),
@@ -406,7 +403,8 @@ def _clients(
             )
         finally:
             for c in cursors:
-                c.close()
+                if c is not eng:  # a library's clients are the engine itself
+                    c.close()
         t = out[clients]
         log.info(
             "%d clients: %.0f QPS, p50 %.2f ms, p99 %.2f ms",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ import pyarrow as pa
 from duckdb_extensions import import_extension
 
 from vssbench import mapped
+from vssbench.index_probe import index_memory_mb
 from vssbench.monitor import MB, rss_mb
 from vssbench.progress import heartbeat
 
@@ -97,28 +96,9 @@ def build_index_file(
     return {
         "index_build_s": build_s,
         "build_rss_growth_mb": rss_growth,
-        "index_memory_mb": index_memory_mb(path, hnsw["metric"], vectors.shape[1]),
+        "index_memory_mb": index_memory_mb("duckdb_vss", path, hnsw["metric"], vectors.shape[1]),
         "index_file_mb": path.stat().st_size / MB,
     }
-
-
-def index_memory_mb(path: Path, metric: str, dim: int) -> float:
-    """RSS a fresh process gains by opening the index file and answering one query.
-
-    RSS growth across CREATE INDEX is no measure: the allocator hands out memory the process
-    freed before (it logged 124-335 MB for a 250k x 1024 index that takes 2 GB loaded).
-    """
-    probe = [
-        sys.executable,
-        "-m",
-        "vssbench.index_probe",
-        "duckdb_vss",
-        str(path),
-        metric,
-        str(dim),
-    ]
-    out = subprocess.run(probe, capture_output=True, text=True, check=True)
-    return float(out.stdout.split()[-1])
 
 
 def settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

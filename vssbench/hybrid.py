@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 
 from vssbench import metrics, timing
 from vssbench.dataset import Dataset
-from vssbench.engines.seam import Engine
+from vssbench.engines.registry import ENGINES
+from vssbench.engines.seam import FullTextEngine, NativeHybridEngine
 from vssbench.evaluation import label_scores, per_query_frame, rows_summary, summarize_labels
 from vssbench.fusion import convex, rrf
 from vssbench.stopwatch import Stopwatch
@@ -33,7 +34,7 @@ class HybridResult:
 
 
 def hybrid_search(
-    eng: Engine,  # one with full-text search (ENGINES[...].full_text)
+    eng: FullTextEngine,
     cfg: DictConfig,
     data: Dataset,
     values: np.ndarray,
@@ -68,11 +69,7 @@ def hybrid_search(
 
     n = len(data.queries)
     with watch.stage("queries"):
-        timed = timing.repeated(
-            lambda: timing.timed_pass(step, n, "hybrid queries"),
-            lambda: timing.warm_up(step, cfg.queries.warmup),
-            cfg.bench.repeats,
-        )
+        timed = timing.one_client(step, n, "hybrid queries", cfg.queries.warmup, cfg.bench.repeats)
     best = timed.best
     clocks = np.array([r[3] for r in best.results], np.int64)
     parts = np.diff(clocks, axis=1)
@@ -88,14 +85,14 @@ def hybrid_search(
     with watch.stage("scoring"):
         summary, per_query = _score(data, res, column, k, hit_rate)
     summary.update(timed.summary())
-    if hasattr(eng, "hybrid_query"):
+    if ENGINES[eng.name].native_hybrid:
         with watch.stage("queries"):
             summary.update(_native_hybrid(eng, cfg, data, values, query_tokens, column))
     return summary, per_query, res.vector_ids
 
 
 def _native_hybrid(
-    eng: Engine,
+    eng: NativeHybridEngine,
     cfg: DictConfig,
     data: Dataset,
     values: np.ndarray,
@@ -114,11 +111,8 @@ def _native_hybrid(
         )
 
     n = len(data.queries)
-    timed = timing.repeated(
-        lambda: timing.timed_pass(step, n, f"{eng.name} hybrid queries ({reranker})"),
-        lambda: timing.warm_up(step, cfg.queries.warmup),
-        cfg.bench.repeats,
-    )
+    label = f"{eng.name} hybrid queries ({reranker})"
+    timed = timing.one_client(step, n, label, cfg.queries.warmup, cfg.bench.repeats)
     fused = [eng.ids(found)[:k] for found in timed.best.results]
     prefix = "native_hybrid_"
     out = summarize_labels(label_scores(data, fused, column), data.queries["kind"], prefix)

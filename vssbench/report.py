@@ -28,7 +28,7 @@ from vssbench import tracking
 from vssbench.engines.params import HEADLINE_EF
 from vssbench.engines.registry import ENGINES
 from vssbench.metric_defs import QPS, RECALL, curve_name
-from vssbench.report_figures import ENGINE_RANK, FIGURES, recall_label
+from vssbench.report_figures import DUCKDB, ENGINE_RANK, FIGURES, recall_label
 
 # Configuration columns: short name -> MLflow param.
 CONFIG = {
@@ -85,7 +85,7 @@ SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
 # Runs logged before there were engines have no engine param: they measured DuckDB's vss index.
 DEFAULT_ENGINE = "duckdb_vss"
 # vss is built on usearch: at the same ef, the difference between the two is what DuckDB adds.
-DUCKDB, USEARCH = "duckdb_vss", "usearch"
+USEARCH = "usearch"
 # What a build is matched on when two engines are compared at the same ef.
 BUILD = ["scale", "dim", "M", "ef_construction", "metric", "k"]
 

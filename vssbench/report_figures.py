@@ -22,6 +22,7 @@ from vssbench.engines.registry import ENGINES
 from vssbench.metric_defs import RECALL
 
 SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
+DUCKDB = "duckdb_vss"  # the engine the benchmark is about: figures of one engine show it
 ENGINE_RANK = {name: i for i, name in enumerate(ENGINES)}
 # One colour per engine, the same in every panel and in every report.
 ENGINE_COLORS = dict(zip(ENGINES, plt.cm.tab10.colors, strict=False))
@@ -139,8 +140,9 @@ def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
 
 
 def heatmaps(df: pd.DataFrame) -> Figure | None:
-    """QPS, recall@k and index build time over dim x scale (vector search, no filter)."""
-    base = df[(df["search"] == "vector") & (df["filter"] == "none")]
+    """QPS, recall@k and index build time of DuckDB VSS over dim x scale (vector search, no
+    filter); the other engines are in the frontier figure and the findings."""
+    base = df[(df["search"] == "vector") & (df["filter"] == "none") & (df["engine"] == DUCKDB)]
     if base.empty:
         return None
     panels = (
@@ -165,21 +167,29 @@ def heatmaps(df: pd.DataFrame) -> Figure | None:
             text, color = (fmt.format(value), "white") if np.isfinite(value) else ("n/a", "gray")
             ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
         fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.suptitle("Vector search, no filter: medians per dim x scale")
+    fig.suptitle("DuckDB VSS, vector search, no filter: medians per dim x scale")
     fig.tight_layout()
     return fig
 
 
 def build_and_memory(df: pd.DataFrame) -> Figure | None:
-    """Index build time and index memory against the number of documents, per dim (log axes)."""
+    """Index build time and index memory against the number of documents, per engine (colour)
+    and dim (marker), log axes; engines without an index (duckdb_exact) have no points."""
     base = df[(df["search"] == "vector") & (df["filter"] == "none")]
+    base = base[base["index_build_s"].notna()]
     if base.empty:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for dim, group in base.groupby("dim"):
+    markers = dict(zip(sorted(base["dim"].unique()), "os^vD<>", strict=False))
+    for (engine, dim), group in base.groupby(["engine", "dim"]):
         group = group.sort_values("n_docs")
-        axes[0].plot(group["n_docs"], group["index_build_s"], "o-", label=f"d{dim}")
-        axes[1].plot(group["n_docs"], group["index_memory_mb"], "o-", label=f"d{dim}")
+        style = {
+            "marker": markers[dim],
+            "color": ENGINE_COLORS[engine],
+            "label": f"{engine} d{dim}",
+        }
+        axes[0].plot(group["n_docs"], group["index_build_s"], **style)
+        axes[1].plot(group["n_docs"], group["index_memory_mb"], **style)
     for ax, label in zip(
         axes, ("index build time (s)", "index memory (MB, loaded in a fresh process)"), strict=True
     ):
@@ -187,15 +197,16 @@ def build_and_memory(df: pd.DataFrame) -> Figure | None:
         ax.set_yscale("log")
         ax.set_xlabel("documents")
         ax.set_ylabel(label)
-        ax.legend()
-    fig.suptitle("HNSW build cost by scale")
+        ax.legend(fontsize=6, ncol=2)
+    fig.suptitle("Index build cost by scale, per engine")
     fig.tight_layout()
     return fig
 
 
 def vector_vs_hybrid(df: pd.DataFrame) -> Figure | None:
-    """nDCG@10, MRR@10 and p50 latency of vector and hybrid search per dim (no filter)."""
-    base = df[df["filter"] == "none"]
+    """nDCG@10, MRR@10 and p50 latency of DuckDB VSS's vector and hybrid search per dim (no
+    filter)."""
+    base = df[(df["filter"] == "none") & (df["engine"] == DUCKDB)]
     if set(base["search"]) < {"vector", "hybrid"}:
         return None
     panels = (
@@ -209,16 +220,18 @@ def vector_vs_hybrid(df: pd.DataFrame) -> Figure | None:
         table[["vector", "hybrid"]].plot.bar(ax=ax, rot=0)
         ax.set_xlabel("dim")
         ax.set_ylabel(label)
-    fig.suptitle("Pure vector vs hybrid (vector + BM25), medians over scales")
+    fig.suptitle("DuckDB VSS: pure vector vs hybrid (vector + BM25), medians over scales")
     fig.tight_layout()
     return fig
 
 
 def filter_impact(df: pd.DataFrame) -> Figure | None:
-    """Recall, rows returned and p50 latency per filter strategy (vector search)."""
+    """Recall, rows returned and p50 latency per engine and filter strategy (vector search)."""
     base = df[df["search"] == "vector"].copy()
-    base["strategy"] = np.where(
-        base["filter"] == "none", "no filter", base["filter"] + "/" + base["strategy"]
+    base["strategy"] = (
+        base["engine"]
+        + " "
+        + np.where(base["filter"] == "none", "no filter", base["filter"] + "/" + base["strategy"])
     )
     if base["strategy"].nunique() < 2:
         return None
@@ -232,7 +245,7 @@ def filter_impact(df: pd.DataFrame) -> Figure | None:
         base.groupby("strategy")[metric].median().plot.bar(ax=ax, rot=20)
         ax.set_xlabel("filter / strategy")
         ax.set_ylabel(label)
-    fig.suptitle("What a filter costs, per strategy (medians over scales and dims)")
+    fig.suptitle("What a filter costs, per engine and strategy (medians over scales and dims)")
     fig.tight_layout()
     return fig
 

@@ -327,6 +327,18 @@ def validate(cfg: DictConfig) -> None:
         "query kind shares must be >= 0 with a positive sum",
     )
     engine = ENGINES[cfg.engine.name.value]
+    _check(
+        cfg.engine.reuse_index or cfg.engine.name == EngineKind.duckdb_vss,
+        "engine.reuse_index",
+        "false",
+        "applies to engine=duckdb_vss only (other engines always cache their index)",
+    )
+    _check(
+        cfg.engine.num_partitions >= 1,
+        "engine.num_partitions",
+        cfg.engine.num_partitions,
+        "must be at least 1",
+    )
     try:
         check_installed(cfg.engine.name.value)
     except MissingEngine as missing:

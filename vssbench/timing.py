@@ -28,6 +28,7 @@ class TimedPass:
     # the clock), the wall time for concurrent clients or a batch.
     elapsed_s: float
     other_cpu_share: float  # of the whole machine, taken by other processes during the pass
+    other_cpu_resolution: float  # shares below this read as 0 (the counters' tick)
 
     @property
     def qps(self) -> float:
@@ -58,6 +59,8 @@ class _CpuOfOthers:
         # someone else's time as a share above 1. Up to one tick per counter read is slack.
         slack = TICK_S * 2 * (cores + 1)
         self.share = max(busy - mine - slack, 0.0) / (wall * cores)
+        # The smallest share this window can see: a pass of 30 ms (fast libraries) sees none.
+        self.resolution = slack / (wall * cores)
 
     @staticmethod
     def _busy() -> float:
@@ -82,7 +85,7 @@ def timed_pass(step: Step, n: int, label: str) -> TimedPass:
             results.append(step(i))
             latencies[i] = clock() - start
             progress.update(i + 1)  # outside the clock
-    return TimedPass(results, latencies, latencies.sum() / 1e9, others.share)
+    return TimedPass(results, latencies, latencies.sum() / 1e9, others.share, others.resolution)
 
 
 def concurrent_pass(steps: list[Step], n: int) -> TimedPass:
@@ -117,7 +120,7 @@ def concurrent_pass(steps: list[Step], n: int) -> TimedPass:
         wall_s = (clock() - started) / 1e9
     if errors:
         raise errors[0]
-    return TimedPass(results, latencies, wall_s, others.share)
+    return TimedPass(results, latencies, wall_s, others.share, others.resolution)
 
 
 def batch_pass(run: Callable[[], list]) -> TimedPass:
@@ -126,7 +129,7 @@ def batch_pass(run: Callable[[], list]) -> TimedPass:
         start = clock()
         results = run()
         elapsed = clock() - start
-    return TimedPass(results, np.array([elapsed]), elapsed / 1e9, others.share)
+    return TimedPass(results, np.array([elapsed]), elapsed / 1e9, others.share, others.resolution)
 
 
 @dataclass
@@ -150,6 +153,7 @@ class Timing:
             "timed_passes": float(len(self.passes)),
             "other_cpu_share": best.other_cpu_share,
             "other_cpu_share_max": max(p.other_cpu_share for p in self.passes),
+            "other_cpu_share_resolution": best.other_cpu_resolution,
             **metrics.latency_summary(best.latencies_ns),
         }
 
@@ -160,6 +164,11 @@ def repeated(
     """Warm up once, then `repeats` timed passes."""
     warm_up()
     return Timing([run_pass() for _ in range(repeats)])
+
+
+def one_client(step: Step, n: int, label: str, warmup: int, repeats: int) -> Timing:
+    """Warm up with `warmup` queries, then `repeats` one-client passes over the n queries."""
+    return repeated(lambda: timed_pass(step, n, label), lambda: warm_up(step, warmup), repeats)
 
 
 def warm_up(step: Step, n: int) -> None:

@@ -13,17 +13,13 @@ import pyarrow as pa
 
 from vssbench import cache, engine
 from vssbench.dataset import Dataset
-from vssbench.engines.params import HnswBuild, QuerySettings, index_key
+from vssbench.engines.params import BUILD_FACTS, HnswBuild, QuerySettings, index_key
 from vssbench.engines.seam import Unsupported
 from vssbench.monitor import rss_mb
 from vssbench.search import DISTANCE_FUNCTION, QueryShape, bm25_query, vector_query
 from vssbench.stopwatch import Stopwatch
 
 log = logging.getLogger(__name__)
-
-# What a build records beside its file; bump when that changes (2: index_memory_mb measured
-# by a fresh process; 3: build_rss_growth_mb).
-BUILD_FACTS = 3
 
 
 def row_ids(rows: list[tuple]) -> np.ndarray:
@@ -33,6 +29,7 @@ def row_ids(rows: list[tuple]) -> np.ndarray:
 
 class DuckDBVss:
     name = "duckdb_vss"
+    checks_plan = True  # explain() fails unless the plan uses the index as the shape says
 
     def __init__(self, threads: int, late_materialization_max_rows: int = 0, **_: object) -> None:
         self.threads = threads
@@ -105,10 +102,13 @@ class DuckDBVss:
             engine.attach_index_file(self.con, path)
         return {**facts, "load_s": time.perf_counter() - t, "index_reused": float(reused)}
 
-    def attach(self, path: Path, metric: str, dim: int) -> None:
-        """Open an index file without data (the memory probe)."""
-        self._dim, self._metric = dim, metric
+    def prepare(self) -> None:
+        """Connected, extensions loaded, no index yet (the memory probe's baseline)."""
         self.con = engine.connect(self.threads, self.lmr)
+
+    def attach(self, path: Path, metric: str, dim: int) -> None:
+        """Open an index file without data (the memory probe), after prepare()."""
+        self._dim, self._metric = dim, metric
         engine.attach_index_file(self.con, path)
 
     def open_texts(
@@ -285,7 +285,7 @@ class DuckDBExact(DuckDBVss):
             self.con = engine.connect(self.threads, self.lmr)
             self.con.execute("SET force_compression = 'uncompressed'")
             engine.load_documents(self.con, data.corpus, data.doc_vectors)
-        return {"load_s": time.perf_counter() - t, "index_reused": 0.0}
+        return {"load_s": time.perf_counter() - t}
 
     def index_info(self) -> dict[str, float]:
         return {}

@@ -88,7 +88,7 @@ class _Faiss(LibraryEngine):
         return ids
 
     def index_info(self) -> dict[str, float]:
-        return {"index_count": float(self.index.ntotal)}
+        return {**super().index_info(), "index_count": float(self.index.ntotal)}
 
 
 class FaissHnsw(_Faiss):

@@ -46,12 +46,14 @@ class Hnswlib(LibraryEngine):
         self._allowed = {v: (doc_values == v).tolist().__getitem__ for v in np.unique(doc_values)}
 
     def _search_pre(self, vector: np.ndarray, count: int, value: object) -> Result:
-        # knn_query raises when fewer than count ids pass the filter and are reached.
+        # knn_query raises when fewer than count ids pass the filter and are reached; what it
+        # found is lost. Counted (failed_queries) and answered with no rows, as a user gets.
         try:
             ids, dist = self.index.knn_query(
                 vector, k=count, num_threads=1, filter=self._allowed[value]
             )
         except RuntimeError:
+            self.failed_queries += 1
             return np.empty(0, np.int64), np.empty(0, np.float32)
         return ids[0], dist[0]
 
@@ -70,4 +72,4 @@ class Hnswlib(LibraryEngine):
         }
 
     def index_info(self) -> dict[str, float]:
-        return {"index_count": float(self.index.get_current_count())}
+        return {**super().index_info(), "index_count": float(self.index.get_current_count())}

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 # Read once by its Rust core at import: one warning per query otherwise, and worker pools
@@ -19,6 +20,7 @@ import pyarrow as pa
 from vssbench.dataset import Dataset
 from vssbench.engines.library import LibraryEngine, Result
 from vssbench.engines.params import HnswBuild
+from vssbench.monitor import rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +47,53 @@ class LanceDb(LibraryEngine):
 
     def __init__(self, threads: int, num_partitions: int = 1, **_: object) -> None:
         super().__init__(threads)
+        # Read by its Rust core when lancedb is first imported (a sweep's worker keeps the
+        # first run's value: describe() logs the value in effect).
         os.environ.setdefault("LANCE_CPU_THREADS", str(threads))
         self.num_partitions = num_partitions
         self._where: dict[str, str] = {}
         self._ef = 64
-        self._texts: Path | None = None
+        self._path: Path | None = None
+        self.reranker: object = None
 
-    def _connect(self, path: Path):
+    def index_options(self) -> dict[str, object]:
+        # pylance writes the index files; lancedb is the API over it.
+        return {"num_partitions": self.num_partitions, "pylance": version("pylance")}
+
+    def prepare(self) -> None:
+        _lancedb()
+
+    def _connect(self, path: Path) -> object:
         return _lancedb().connect(str(path))
 
-    def _build(self, vectors: np.ndarray, build: HnswBuild) -> Path:
+    def _timed_build(self, vectors: np.ndarray, build: HnswBuild) -> tuple[Path, dict]:
+        """The table written (ingest_s), then the index built (index_build_s, RSS growth): the
+        index time alone, as DuckDB's CREATE INDEX is timed apart from loading the table."""
+        t = time.perf_counter()
+        path = self._ingest(np.ascontiguousarray(vectors, np.float32))
+        ingest_s = time.perf_counter() - t
+        rss_before, t = rss_mb(), time.perf_counter()
+        self._create_index(path, build)
+        return path, {
+            "index_build_s": time.perf_counter() - t,
+            "build_rss_growth_mb": rss_mb() - rss_before,
+            "ingest_s": ingest_s,
+        }
+
+    def _create_index(self, path: Path, build: HnswBuild) -> None:
         from lancedb.index import HnswFlat
 
+        self._connect(path).open_table(TABLE).create_index(
+            "vec",
+            config=HnswFlat(
+                distance_type=DISTANCE[build.metric],
+                num_partitions=self.num_partitions,
+                m=build.M,
+                ef_construction=build.ef_construction,
+            ),
+        )
+
+    def _ingest(self, vectors: np.ndarray) -> Path:
         path = Path(tempfile.mkdtemp(prefix="lancedb-"))  # the run's scratch dir
         n, dim = vectors.shape
         table = pa.table(
@@ -67,22 +104,13 @@ class LanceDb(LibraryEngine):
                 "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
             }
         )
-        tbl = self._connect(path).create_table(TABLE, table)
-        tbl.create_index(
-            "vec",
-            config=HnswFlat(
-                distance_type=DISTANCE[build.metric],
-                num_partitions=self.num_partitions,
-                m=build.M,
-                ef_construction=build.ef_construction,
-            ),
-        )
+        self._connect(path).create_table(TABLE, table)
         return path
 
     def _save(self, index: Path, path: Path) -> None:
         shutil.move(str(index), str(path))
 
-    def _load(self, path: Path, metric: str, dim: int):
+    def _load(self, path: Path, metric: str, dim: int) -> object:
         self._path = path
         return self._connect(path).open_table(TABLE)
 
@@ -115,9 +143,11 @@ class LanceDb(LibraryEngine):
 
     def _batch(self, vectors: np.ndarray, count: int) -> np.ndarray:
         found = self._vector_search(vectors, count).to_arrow()
-        qi, ids = found["query_index"].to_numpy(), found["id"].to_numpy()
+        # Sorted here: the queries of a batch run concurrently.
+        order = np.lexsort((found["_distance"].to_numpy(), found["query_index"].to_numpy()))
+        qi = found["query_index"].to_numpy()[order]
+        ids = found["id"].to_numpy()[order]
         out = np.full((len(vectors), count), -1, np.int64)
-        # Rows come by query, nearest first (the plan sorts by query_index, _distance).
         starts = np.searchsorted(qi, np.arange(len(vectors)))
         rank = np.arange(len(qi)) - starts[qi]
         out[qi, rank] = ids
@@ -131,8 +161,6 @@ class LanceDb(LibraryEngine):
         native full-text index (whitespace tokens, no stemming, no stop words: the Korean
         morphemes as they are); its build time and RSS growth."""
         from lancedb.index import FTS
-
-        from vssbench.monitor import rss_mb
 
         copy = Path(tempfile.mkdtemp(prefix="lancedb-texts-")) / "db"
         shutil.copytree(self._path, copy)
@@ -219,11 +247,18 @@ class LanceDb(LibraryEngine):
 
     # -- facts --------------------------------------------------------------------------
     def describe(self) -> dict[str, str]:
-        out = {"lancedb.ef": str(self._ef), "lancedb.num_partitions": str(self.num_partitions)}
+        out = {
+            "lancedb.ef": str(self._ef),
+            "lancedb.num_partitions": str(self.num_partitions),
+            "lancedb.cpu_threads": os.environ.get("LANCE_CPU_THREADS", ""),
+        }
+        if self.build is not None:
+            out["lancedb.m"] = str(self.build.M)
+            out["lancedb.ef_construction"] = str(self.build.ef_construction)
         if self.index is not None:
             for index in self.index.list_indices():
                 out[f"lancedb.index.{index.name}"] = str(index.index_type)
         return out
 
     def index_info(self) -> dict[str, float]:
-        return {"index_count": float(self.index.count_rows())}
+        return {**super().index_info(), "index_count": float(self.index.count_rows())}

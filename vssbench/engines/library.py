@@ -3,8 +3,6 @@ file cached like DuckDB's, filters applied after the search (post, overfetch) or
 during it (pre), batches through the library's own many-query call."""
 
 import logging
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +13,9 @@ import pandas as pd
 
 from vssbench import cache
 from vssbench.dataset import Dataset
-from vssbench.engines.params import HnswBuild, QuerySettings, index_key
+from vssbench.engines.params import BUILD_FACTS, HnswBuild, QuerySettings, index_key
 from vssbench.engines.seam import Unsupported
+from vssbench.index_probe import index_memory_mb
 from vssbench.monitor import MB, rss_mb
 from vssbench.stopwatch import Stopwatch
 
@@ -32,19 +31,14 @@ def file_mb(path: Path) -> float:
     return path.stat().st_size / MB
 
 
-def probe_memory_mb(engine: str, path: Path, metric: str, dim: int) -> float:
-    """RSS a fresh process gains by opening the index and answering one query."""
-    probe = [sys.executable, "-m", "vssbench.index_probe", engine, str(path), metric, str(dim)]
-    out = subprocess.run(probe, capture_output=True, text=True, check=True)
-    return float(out.stdout.split()[-1])
-
-
 class LibraryEngine:
     """Subclasses give the library calls: _build, _save, _load, _search, _search_pre, _batch."""
 
     name = ""
     suffix = ".index"
     distribution = ""  # the package whose version keys the cached index
+    checks_plan = False  # a library has no query plan: explain() describes the call
+    pre_filter = ""  # how the library filters during the search, for explain()
 
     def __init__(self, threads: int, **_: object) -> None:
         self.threads = threads
@@ -55,6 +49,8 @@ class LibraryEngine:
         self._corpus: pd.DataFrame | None = None
         self._doc_values: np.ndarray | None = None
         self._batch_vectors: np.ndarray | None = None
+        self.build: HnswBuild | None = None
+        self.failed_queries = 0  # queries the library raised on (logged, answered with no rows)
 
     # -- the index ------------------------------------------------------------------------
     def open(
@@ -65,17 +61,16 @@ class LibraryEngine:
         cache_root: Path | None,
         watch: Stopwatch,
     ) -> dict[str, float]:
-        """The index: the cached file loaded (built first if missing), or without a cache root
-        a fresh build in memory. Returns build time and memory, load time and index_reused."""
+        """The index: the cached file loaded, built first if missing (engine.reuse_index=false
+        is for DuckDB only). Returns build time and memory, load time and index_reused."""
         self._dim, self._metric = data.doc_vectors.shape[1], build.metric
-        self._corpus = data.corpus
-        log.info("%s index: %d x %d, %s", self.name, *data.doc_vectors.shape, self.describe())
-        if cache_root is None:
-            with watch.stage("index_build"):
-                self.index, facts = self._timed_build(data.doc_vectors, build)
-            return {**facts, "load_s": 0.0, "index_reused": 0.0}
-
-        versions = {"engine": self.name, "library": self.library_version()}
+        self._corpus, self.build = data.corpus, build
+        versions = {
+            "facts": BUILD_FACTS,
+            "engine": self.name,
+            "library": self.library_version(),
+            **self.index_options(),
+        }
         path = cache.entry(cache_root, "index", index_key(data_key, build, versions), self.suffix)
 
         def build_into(tmp: Path) -> dict[str, float]:
@@ -84,7 +79,7 @@ class LibraryEngine:
                 self._save(index, tmp)
                 del index
             facts["index_file_mb"] = file_mb(tmp)
-            facts["index_memory_mb"] = probe_memory_mb(self.name, tmp, build.metric, self._dim)
+            facts["index_memory_mb"] = index_memory_mb(self.name, tmp, build.metric, self._dim)
             return facts
 
         facts, reused = cache.cached_file(path, build_into)
@@ -98,8 +93,11 @@ class LibraryEngine:
             self.index = self._load(path, build.metric, self._dim)
         return {**facts, "load_s": time.perf_counter() - t, "index_reused": float(reused)}
 
+    def prepare(self) -> None:
+        """The library imported, no index yet (the memory probe's baseline)."""
+
     def attach(self, path: Path, metric: str, dim: int) -> None:
-        """Open an index file without data (the memory probe)."""
+        """Open an index file without data (the memory probe), after prepare()."""
         self._dim, self._metric = dim, metric
         self.index = self._load(path, metric, dim)
 
@@ -156,8 +154,6 @@ class LibraryEngine:
         }[s.strategy]
         return f"{self.name}: {what}; {self.describe()}"
 
-    pre_filter = ""  # how the library filters during the search, for explain()
-
     def client(self) -> "LibraryEngine":
         """The library's searches are thread-safe and release the GIL: clients share it."""
         return self
@@ -191,7 +187,7 @@ class LibraryEngine:
         return self.explain(None)
 
     def index_info(self) -> dict[str, float]:
-        return {}
+        return {"failed_queries": float(self.failed_queries)}
 
     def versions(self) -> dict[str, str]:
         return {self.distribution: self.library_version()}
@@ -203,6 +199,10 @@ class LibraryEngine:
 
     def close(self) -> None:
         self.index = None
+
+    def index_options(self) -> dict[str, object]:
+        """Engine options beyond HnswBuild that shape the index: part of its cache key."""
+        return {}
 
     # -- what each library gives ----------------------------------------------------------
     def describe(self) -> dict[str, str]:

@@ -5,6 +5,11 @@ from dataclasses import dataclass
 
 from vssbench.search import effective_ef_search, index_limit
 
+# What a build records beside its index; bump when that changes, so cached facts are measured
+# again (2: index_memory_mb measured by a fresh process; 3: build_rss_growth_mb; 4: the probe
+# loads the engine's library before its first reading).
+BUILD_FACTS = 4
+
 
 @dataclass(frozen=True)
 class HnswBuild:

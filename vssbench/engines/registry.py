@@ -16,6 +16,7 @@ class EngineInfo:
     strategies: tuple[str, ...] = ("post", "overfetch")
     exact: bool = False  # no approximate index: one point, recall 1.0
     full_text: bool = False  # has BM25, so hybrid search runs
+    native_hybrid: bool = False  # has its own hybrid query and reranker, measured beside ours
 
 
 ENGINES: dict[str, EngineInfo] = {
@@ -39,7 +40,13 @@ ENGINES: dict[str, EngineInfo] = {
         "faiss_engine", "FaissFlat", ("faiss",), "faiss", ("exact",), exact=True
     ),
     "lancedb": EngineInfo(
-        "lancedb_engine", "LanceDb", ("lancedb",), "lancedb", ("pre", "post"), full_text=True
+        "lancedb_engine",
+        "LanceDb",
+        ("lancedb",),
+        "lancedb",
+        ("pre", "post"),
+        full_text=True,
+        native_hybrid=True,
     ),
 }
 

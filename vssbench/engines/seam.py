@@ -64,3 +64,28 @@ class Engine(Protocol):
     def versions(self) -> dict[str, str]: ...
 
     def close(self) -> None: ...
+
+
+class FullTextEngine(Engine, Protocol):
+    """An engine with BM25 (ENGINES[...].full_text): hybrid search runs on it."""
+
+    def open_texts(
+        self, data: Dataset, doc_tokens: list[str], column: str | None, bm25: str
+    ) -> dict[str, float]:
+        """The full-text index over the tokenized documents; its build time and memory."""
+
+    def text_query(self, text: str, value: object, limit: int) -> Any: ...
+
+    @property
+    def text_sql(self) -> str: ...
+
+    def bm25_matches(self, ids: np.ndarray, texts: list[str]) -> np.ndarray:
+        """Whether BM25 scores document ids[i] for query texts[i] at all."""
+
+
+class NativeHybridEngine(FullTextEngine, Protocol):
+    """An engine with its own hybrid query and reranker (ENGINES[...].native_hybrid)."""
+
+    def set_fusion(self, fusion: str, rrf_k: int, alpha: float) -> str: ...
+
+    def hybrid_query(self, vector: np.ndarray, text: str, value: object, limit: int) -> Any: ...

@@ -58,13 +58,15 @@ class USearch(LibraryEngine):
             return {}
         return {
             "usearch.connectivity": str(i.connectivity),
-            "usearch.expansion_add": str(i.expansion_add),
+            # The file does not keep expansion_add: the build's value.
+            "usearch.expansion_add": str(self.build.ef_construction if self.build else ""),
             "usearch.expansion_search": str(i.expansion_search),
             "usearch.dtype": str(i.dtype),
         }
 
     def index_info(self) -> dict[str, float]:
         return {
+            **super().index_info(),
             "index_count": float(len(self.index)),
             "index_levels": float(self.index.max_level + 1),
         }
