@@ -27,7 +27,9 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
     assert result["latency_p50_ms"] >= result["bm25_latency_p50_ms"]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     run = mlflow.search_runs(experiment_names=["vssbench"]).iloc[0]
-    assert run["tags.mlflow.runName"].startswith("duckdb_vss-tiny-d128-hybrid-bigram-convex-none")
+    assert run["tags.mlflow.runName"].startswith(
+        "duckdb_vss-tiny-d128-hybrid-bigram-match_bm25-convex-none"
+    )
     assert run["tags.mlflow.runName"].endswith("-ef4")
     assert "HNSW_INDEX_SCAN" in mlflow.artifacts.load_text(f"runs:/{run.run_id}/plan.txt")
 

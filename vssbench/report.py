@@ -44,6 +44,7 @@ CONFIG = {
     "ef_construction": "hnsw.ef_construction",
     "ef_search": "hnsw.ef_search",
     "tokenizer": "search.tokenizer",
+    "bm25": "search.bm25",
     "fusion": "search.fusion",
     "k": "k",
 }

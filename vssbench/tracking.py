@@ -14,6 +14,7 @@ from mlflow.entities import Run
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from omegaconf import DictConfig, OmegaConf
 
+from vssbench.engines.registry import ENGINES
 from vssbench.schema import NOT_IN_FINGERPRINT
 
 log = logging.getLogger(__name__)
@@ -171,10 +172,13 @@ def find_finished(experiment_id: str, fp: str) -> Run | None:
 
 def run_name(cfg: DictConfig) -> str:
     """E.g. duckdb_vss-100k-d512-vector-category-post-cosine-M16-efc128-ef64 or
-    usearch-10k-d256-...: sorts and groups by engine in the UI."""
+    usearch-10k-d256-hybrid-kiwi-match_bm25-convex-...: sorts and groups by engine in the UI."""
     parts = [cfg.engine.name.value, cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
     if cfg.search.name.value == "hybrid":
-        parts += [cfg.search.tokenizer.value, cfg.search.fusion.value]
+        # The BM25 half: DuckDB's as search.bm25 writes it, or the engine's own full-text index.
+        own = ENGINES[cfg.engine.name.value].native_hybrid
+        bm25 = f"{cfg.engine.name.value}_fts" if own else cfg.search.bm25.value
+        parts += [cfg.search.tokenizer.value, bm25, cfg.search.fusion.value]
     parts.append(cfg.filter.name.value)
     if cfg.filter.strategy.value != "none":
         parts.append(cfg.filter.strategy.value)
