@@ -21,6 +21,7 @@ class _QuietMachine:
     """Stands in for timing._CpuOfOthers: no other process took any CPU."""
 
     share = 0.0
+    resolution = 0.0
 
     def __enter__(self) -> "_QuietMachine":
         return self

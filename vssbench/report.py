@@ -128,6 +128,7 @@ def load_runs(
         }
     )
     runs["engine"] = runs["engine"].fillna(DEFAULT_ENGINE)
+    runs["bm25"] = runs["bm25"].fillna("match_bm25")  # runs from before search.bm25
     old = runs["bench_version"] != tracking.BENCH_VERSION
     left_out = 0 if all_versions else int(old.sum())
     if not all_versions:
@@ -361,9 +362,15 @@ def findings(summary: pd.DataFrame) -> list[str]:
     recall = recall_label(summary)
     plain = summary[summary["filter"] == "none"]
     for (scale, dim, engine), group in plain.groupby(["scale", "dim", "engine"]):
-        by_search = group.groupby("search")[["ndcg_at_10", "latency_p50_ms"]].median()
-        if {"vector", "hybrid"} <= set(by_search.index):
-            v, h = by_search.loc["vector"], by_search.loc["hybrid"]
+        columns = ["ndcg_at_10", "latency_p50_ms"]
+        vector_runs = group[group["search"] == "vector"]
+        if vector_runs.empty:
+            continue
+        v = vector_runs[columns].median()
+        # One finding per BM25 implementation: search.bm25 changes the hybrid's latency.
+        for bm25, hybrid in group[group["search"] == "hybrid"].groupby("bm25", dropna=False):
+            h = hybrid[columns].median()
+            label = engine if ENGINES[engine].native_hybrid else f"{engine}, BM25 {bm25}"
             cost = (
                 f"at a p50 latency cost of {h.latency_p50_ms - v.latency_p50_ms:+.1f} ms "
                 f"({v.latency_p50_ms:.1f} -> {h.latency_p50_ms:.1f} ms)"
@@ -371,7 +378,7 @@ def findings(summary: pd.DataFrame) -> list[str]:
                 else "(latency not compared: a timing was disturbed)"
             )
             out.append(
-                f"At {scale}/{dim} ({engine}), hybrid search changes nDCG@10 by "
+                f"At {scale}/{dim} ({label}), hybrid search changes nDCG@10 by "
                 f"{h.ndcg_at_10 - v.ndcg_at_10:+.3f} ({v.ndcg_at_10:.3f} -> {h.ndcg_at_10:.3f}) "
                 f"{cost}."
             )

@@ -27,7 +27,15 @@ ENGINE_RANK = {name: i for i, name in enumerate(ENGINES)}
 # One colour per engine, the same in every panel and in every report.
 ENGINE_COLORS = dict(zip(ENGINES, plt.cm.tab10.colors, strict=False))
 # Within an engine's colour, each variant (search, filter, strategy): a line style and a marker.
-VARIANT_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "v"))
+VARIANT_STYLES = (
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "v"),
+    ("-", "D"),
+    ("--", "P"),
+    (":", "X"),
+)
 
 
 def recall_label(df: pd.DataFrame) -> str:
