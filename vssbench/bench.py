@@ -14,7 +14,7 @@ from filelock import FileLock
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import metric_defs, metrics, plots, timing, tracking
+from vssbench import difficulty, metric_defs, metrics, plots, timing, tracking
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
@@ -290,6 +290,7 @@ def _query_and_score(
     per_query[f"recall_at_{k}"] = recall
     summary[f"recall_at_{k}"] = float(recall.mean())
     summary["n_queries"] = float(n)
+    summary.update(difficulty.summary(data.difficulty))
 
     steps: dict[str, list[tuple[int, float]]] = {}
     for point in curve:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from vssbench import cache, mapped
+from vssbench import cache, difficulty, mapped
 from vssbench.corpus import QueryMix, generate_corpus, generate_queries
 from vssbench.embed import embed, feature_matrix
 from vssbench.groundtruth import exact_topk
@@ -49,6 +49,7 @@ class Dataset:
     exact_dist: np.ndarray
     timings: dict[str, float]
     cache_hits: dict[str, bool]
+    difficulty: dict[str, np.ndarray]  # per query: rc_10, lid (vssbench/difficulty.py)
 
 
 def _texts(corpus: pd.DataFrame) -> list[str]:
@@ -206,6 +207,20 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
         cache.load_arrays,
     )
     timings["groundtruth_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    hardness, hits["difficulty"] = cache.cached(
+        cache.entry(
+            root,
+            "difficulty",
+            {**query_key, "dim": spec.dim, "metric": spec.metric, "difficulty": difficulty.VERSION},
+            ".npz",
+        ),
+        lambda: difficulty.measure(query_vectors, doc_vectors, spec.metric, spec.seed),
+        cache.save_arrays,
+        cache.load_arrays,
+    )
+    timings["difficulty_s"] = time.perf_counter() - t
     return Dataset(
         corpus,
         corpus_path,
@@ -216,4 +231,5 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
         gt["dist"],
         timings,
         hits,
+        hardness,
     )
