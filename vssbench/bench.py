@@ -14,7 +14,7 @@ from filelock import FileLock
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import difficulty, metric_defs, metrics, plots, timing, tracking
+from vssbench import difficulty, filters, metric_defs, metrics, plots, timing, tracking
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
@@ -148,6 +148,7 @@ def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
         seed=cfg.seed,
         mix=QueryMix(cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword),
         filter_column=column,
+        filter_selectivity=cfg.filter.selectivity if column == filters.ATTRIBUTE else None,
     )
     root = Path(cfg.cache_dir)
     with watch.stage("data"):
@@ -181,8 +182,9 @@ def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
             eng.close()
 
 
-def _settings(cfg: DictConfig, ef_search: int) -> QuerySettings:
+def _settings(cfg: DictConfig, ef_search: int, values: np.ndarray) -> QuerySettings:
     hybrid = cfg.search.name == SearchKind.hybrid
+    column = None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
     exact = ENGINES[cfg.engine.name.value].exact
     return QuerySettings(
         ef_search=ef_search,
@@ -190,7 +192,8 @@ def _settings(cfg: DictConfig, ef_search: int) -> QuerySettings:
         # An exact engine scans every row, filtered or not.
         strategy="exact" if exact else cfg.filter.strategy.value,
         overfetch_factor=cfg.filter.overfetch_factor,
-        column=None if cfg.filter.name == FilterKind.none else cfg.filter.name.value,
+        column=column,
+        values=tuple(sorted(set(values.tolist()))) if column else (),
     )
 
 
@@ -207,7 +210,8 @@ def _query_and_score(
 ) -> Measurement:
     k, metric, hybrid = spec.k, spec.metric, cfg.search.name == SearchKind.hybrid
     headline_ef = headline_ef_search(cfg.hnsw.ef_search)
-    headline = _settings(cfg, headline_ef)
+    values = filter_values(data, column)
+    headline = _settings(cfg, headline_ef, values)
     if headline.rows_asked is not None and headline_ef < headline.rows_asked:
         log.warning(
             "hnsw.ef_search=%d is below the %d rows the index is asked for: it searches with "
@@ -217,7 +221,6 @@ def _query_and_score(
             headline.effective_ef,
             headline.effective_ef,
         )
-    values = filter_values(data, column)
     eng.set_query(headline)
     with watch.stage("plan_check"):
         plan = eng.explain(data.query_vectors[0], values[0])
@@ -247,7 +250,7 @@ def _query_and_score(
     curve: list[Point] = []
     with watch.stage("queries"):
         for ef in ef_points(cfg.hnsw.ef_search, headline.rows_asked):
-            eng.set_query(_settings(cfg, ef))
+            eng.set_query(_settings(cfg, ef, values))
             point_timing = timed(f"queries at ef {ef}")
             ids = [eng.ids(found)[:k] for found in point_timing.best.results]
             point = Point(ef, point_timing, exact_recall(data, ids, k, metric), ids)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from vssbench import cache, difficulty, mapped
+from vssbench import cache, difficulty, filters, mapped
 from vssbench.corpus import QueryMix, generate_corpus, generate_queries
 from vssbench.embed import embed, feature_matrix
 from vssbench.groundtruth import exact_topk
@@ -34,8 +34,9 @@ class DataSpec:
     k: int
     seed: int
     mix: QueryMix
-    # Metadata column a query is restricted to (its target's value there), or None.
+    # Metadata column a query is restricted to (vssbench/filters.py), or None.
     filter_column: str | None
+    filter_selectivity: float | None = None  # the share `attribute` keeps
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Dataset:
     timings: dict[str, float]
     cache_hits: dict[str, bool]
     difficulty: dict[str, np.ndarray]  # per query: rc_10, lid (vssbench/difficulty.py)
+    filter_values: np.ndarray  # per query, the value its filter compares with (None: no filter)
 
 
 def _texts(corpus: pd.DataFrame) -> list[str]:
@@ -163,7 +165,8 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
         cache.save_frame,
         lambda path: pd.read_parquet(path, columns=METADATA),
     )
-    corpus = corpus[METADATA]
+    corpus = corpus[METADATA].copy()
+    corpus[filters.ATTRIBUTE] = filters.attribute_values(spec.n_docs, spec.seed)
     queries, hits["queries"] = cache.cached(
         cache.entry(root, "queries", query_key, ".parquet"),
         lambda: generate_queries(whole_corpus(), spec.n_queries, spec.seed, spec.mix),
@@ -187,6 +190,11 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     t = time.perf_counter()
     gt_key = {**query_key, "dim": spec.dim, "metric": spec.metric, "k": spec.k}
     gt_key["filter"] = spec.filter_column
+    if spec.filter_column == filters.ATTRIBUTE:
+        gt_key["selectivity"] = spec.filter_selectivity
+    values = filters.query_values(
+        corpus, queries["target"].to_numpy(), spec.filter_column, spec.filter_selectivity
+    )
     log.info(
         "ground truth: exact top-%d under %s, filter %s", spec.k, spec.metric, spec.filter_column
     )
@@ -194,8 +202,14 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     def build_groundtruth():
         groups = {}
         if spec.filter_column:
-            codes = pd.factorize(corpus[spec.filter_column])[0]
-            groups = {"doc_groups": codes, "query_groups": codes[queries["target"].to_numpy()]}
+            # Every query of this run compares with one value per group: a document is in the
+            # query's group when the filter keeps it.
+            docs = filters.doc_values(corpus, spec.filter_column)
+            keys, query_groups = np.unique(values, return_inverse=True)
+            doc_groups = np.full(len(docs), -1)
+            for group, value in enumerate(keys):
+                doc_groups[filters.matches(spec.filter_column, docs, value)] = group
+            groups = {"doc_groups": doc_groups, "query_groups": query_groups}
         ids, dist = exact_topk(query_vectors, doc_vectors, spec.k, spec.metric, **groups)
         mapped.release(doc_vectors)
         return {"ids": ids, "dist": dist}
@@ -232,4 +246,5 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
         timings,
         hits,
         hardness,
+        values,
     )

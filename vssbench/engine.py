@@ -124,7 +124,7 @@ def load_documents(
     corpus: pd.DataFrame,
     vectors: np.ndarray,
 ) -> None:
-    """Create table docs(id, category, region, published, price, vec FLOAT[dim]) through Arrow,
+    """Create table docs(id, category, region, attribute, published, price, vec FLOAT[dim]) through Arrow,
     in chunks of about 64 MB of vectors, one transaction; mapped vector pages are given back."""
     dim = vectors.shape[1]
     step = max(1, LOAD_CHUNK_BYTES // (dim * 4))
@@ -136,6 +136,7 @@ def load_documents(
             "id": pa.array(part["id"].to_numpy()),
             "category": pa.array(part["category"].to_numpy(dtype=str)),
             "region": pa.array(part["region"].to_numpy(dtype=str)),
+            "attribute": pa.array(part["attribute"].to_numpy()),
             "published": pa.array(part["published"].to_numpy()),
             "price": pa.array(part["price"].to_numpy()),
             "vec": pa.FixedSizeListArray.from_arrays(pa.array(chunk.reshape(-1)), dim),
@@ -173,12 +174,14 @@ FTS_OPTIONS = (
 
 
 def load_texts(con: duckdb.DuckDBPyConnection, corpus: pd.DataFrame, tokens: list[str]) -> None:
-    """Table texts(id, category, region, tokens) for BM25, apart from the indexed docs table."""
+    """Table texts(id, category, region, attribute, tokens) for BM25, apart from the indexed docs
+    table."""
     table = pa.table(
         {
             "id": pa.array(corpus["id"].to_numpy()),
             "category": pa.array(corpus["category"].to_numpy(dtype=str)),
             "region": pa.array(corpus["region"].to_numpy(dtype=str)),
+            "attribute": pa.array(corpus["attribute"].to_numpy()),
             "tokens": pa.array(tokens, pa.string()),
         }
     )

@@ -3,17 +3,17 @@
 import numpy as np
 import pandas as pd
 
-from vssbench import metrics
+from vssbench import filters, metrics
 from vssbench.corpus import QUERY_KINDS
 from vssbench.dataset import Dataset
 from vssbench.groundtruth import returned_distances
 
 
 def filter_values(data: Dataset, column: str | None) -> np.ndarray:
-    """Each query's filter value: its target document's value in the filtered column."""
+    """Each query's filter value (vssbench/filters.py), None without a filter."""
     if column is None:
         return np.full(len(data.queries), None, dtype=object)
-    return data.corpus[column].to_numpy(dtype=str)[data.queries["target"].to_numpy()]
+    return data.filter_values
 
 
 def exact_recall(data: Dataset, returned: list[np.ndarray], k: int, metric: str) -> np.ndarray:
@@ -28,14 +28,14 @@ def label_scores(data: Dataset, returned: list[np.ndarray], column: str | None) 
     With a filter, relevant documents outside the query's filter value cannot be returned and do
     not count in the ideal ranking.
     """
-    doc_values = data.corpus[column].to_numpy(dtype=str) if column else None
+    doc_values = filters.doc_values(data.corpus, column) if column else None
     q = data.queries
     rows = []
     for got, relevant, grades, value in zip(
         returned, q["relevant"], q["grades"], filter_values(data, column), strict=True
     ):
         if column:
-            keep = doc_values[relevant] == value
+            keep = filters.matches(column, doc_values[relevant], value)
             relevant, grades = relevant[keep], grades[keep]
         rows.append(
             (

@@ -30,6 +30,7 @@ class FilterKind(StrEnum):
     none = "none"
     category = "category"  # about 10% of documents, correlated with the text (the topic)
     region = "region"  # about 11% of documents, independent of the text
+    attribute = "attribute"  # filter.selectivity of the documents, independent of everything
 
 
 class FilterStrategy(StrEnum):
@@ -84,6 +85,7 @@ class FilterConfig:
     # filter; exact: brute force over the filtered rows.
     strategy: FilterStrategy = FilterStrategy.none
     overfetch_factor: int = 10
+    selectivity: float = 0.1  # filter=attribute: the share of documents it keeps
 
 
 @dataclass
@@ -248,8 +250,22 @@ def validate(cfg: DictConfig) -> None:
     )
     _check(2 <= cfg.dim <= 4096, "dim", cfg.dim, "must be between 2 and 4096")
     _check(1 <= cfg.k <= n_docs, "k", cfg.k, f"must be between 1 and scale.n_docs ({n_docs})")
-    # A filter keeps about a tenth of the documents: k must fit into one filter value.
-    if cfg.filter.name != FilterKind.none:
+    _check(
+        0 < cfg.filter.selectivity <= 1,
+        "filter.selectivity",
+        cfg.filter.selectivity,
+        "must be in (0, 1]",
+    )
+    if cfg.filter.name == FilterKind.attribute:
+        kept = round(cfg.filter.selectivity * n_docs)
+        _check(
+            cfg.k <= kept,
+            "k",
+            cfg.k,
+            f"must be at most the {kept} documents filter.selectivity={cfg.filter.selectivity} keeps",
+        )
+    # category and region keep about a tenth of the documents: k must fit into one value.
+    elif cfg.filter.name != FilterKind.none:
         _check(
             cfg.k <= n_docs // 20,
             "k",

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass
 
+from vssbench.filters import OPERATOR
+
 DISTANCE_FUNCTION = {
     "l2sq": "array_distance",
     "cosine": "array_cosine_distance",
@@ -31,15 +33,16 @@ def vector_query(metric: str, dim: int, strategy: str, column: str | None = None
     """
     dist = f"{DISTANCE_FUNCTION[metric]}(vec, ?::FLOAT[{dim}]) AS dist"
     # The column comes from a closed enum (FilterKind), never from user text.
+    op = OPERATOR.get(column, "=")
     if strategy == "none":
         return QueryShape(f"SELECT id, {dist} FROM docs ORDER BY dist LIMIT ?", True, ("vec", "k"))
     if strategy == "post":
-        sql = f"SELECT id, {dist} FROM docs WHERE {column} = ? ORDER BY dist LIMIT ?"
+        sql = f"SELECT id, {dist} FROM docs WHERE {column} {op} ? ORDER BY dist LIMIT ?"
         return QueryShape(sql, True, ("vec", "value", "k"))
     if strategy == "overfetch":
         sql = (
             f"SELECT id, dist FROM (SELECT id, {column}, {dist} FROM docs ORDER BY dist LIMIT ?) "
-            f"WHERE {column} = ? ORDER BY dist LIMIT ?"
+            f"WHERE {column} {op} ? ORDER BY dist LIMIT ?"
         )
         return QueryShape(sql, True, ("vec", "fetch", "value", "k"))
     if strategy == "exact" and column is None:
@@ -47,7 +50,7 @@ def vector_query(metric: str, dim: int, strategy: str, column: str | None = None
             f"SELECT id, {dist} FROM docs ORDER BY dist + 0 LIMIT ?", False, ("vec", "k")
         )
     if strategy == "exact":
-        sql = f"SELECT id, {dist} FROM docs WHERE {column} = ? ORDER BY dist + 0 LIMIT ?"
+        sql = f"SELECT id, {dist} FROM docs WHERE {column} {op} ? ORDER BY dist + 0 LIMIT ?"
         return QueryShape(sql, False, ("vec", "value", "k"))
     raise ValueError(f"unknown filter strategy {strategy!r}")
 
@@ -75,9 +78,9 @@ def bm25_query(column: str | None = None, implementation: str = "match_bm25") ->
     Its own statement: joined with the HNSW top-k in one statement, the vector side loses the index.
     Parameters: text (tokenized like the documents), value when filtered, k.
     """
-    where, order = (
-        (f"WHERE {column} = ?", ("text", "value", "k")) if column else ("", ("text", "k"))
-    )
+    where, order = ("", ("text", "k"))
+    if column:  # from a closed enum (FilterKind)
+        where, order = f"WHERE {column} {OPERATOR[column]} ?", ("text", "value", "k")
     if implementation == "match_bm25":
         sql = (
             f"SELECT id, score FROM (SELECT id, fts_main_texts.match_bm25(id, ?) AS score "

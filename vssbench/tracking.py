@@ -180,6 +180,8 @@ def run_name(cfg: DictConfig) -> str:
         bm25 = f"{cfg.engine.name.value}_fts" if own else cfg.search.bm25.value
         parts += [cfg.search.tokenizer.value, bm25, cfg.search.fusion.value]
     parts.append(cfg.filter.name.value)
+    if cfg.filter.name.value == "attribute":
+        parts[-1] += f"{cfg.filter.selectivity:g}"
     if cfg.filter.strategy.value != "none":
         parts.append(cfg.filter.strategy.value)
     h = cfg.hnsw

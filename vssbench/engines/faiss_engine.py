@@ -62,10 +62,10 @@ class _Faiss(LibraryEngine):
         keep = ids[0] >= 0
         return ids[0][keep], dist[0][keep]
 
-    def _prepare_filter(self, doc_values: np.ndarray) -> None:
+    def _prepare_filter(self, keep: dict[object, np.ndarray]) -> None:
         self._selectors = {}
-        for value in np.unique(doc_values):
-            bits = np.packbits(doc_values == value, bitorder="little")
+        for value, mask in keep.items():
+            bits = np.packbits(mask, bitorder="little")
             # The selector points into bits: both are kept for the index's lifetime.
             self._selectors[value] = (
                 bits,

@@ -41,9 +41,9 @@ class Hnswlib(LibraryEngine):
         ids, dist = self.index.knn_query(vector, k=count, num_threads=1)
         return ids[0], dist[0]
 
-    def _prepare_filter(self, doc_values: np.ndarray) -> None:
+    def _prepare_filter(self, keep: dict[object, np.ndarray]) -> None:
         # A list lookup per value (a Python bool per id) is the cheapest callable hnswlib can call.
-        self._allowed = {v: (doc_values == v).tolist().__getitem__ for v in np.unique(doc_values)}
+        self._allowed = {v: mask.tolist().__getitem__ for v, mask in keep.items()}
 
     def _search_pre(self, vector: np.ndarray, count: int, value: object) -> Result:
         # knn_query raises when fewer than count ids pass the filter and are reached; what it

@@ -17,6 +17,7 @@ os.environ.setdefault("LANCEDB_LOG", "error")
 import numpy as np
 import pyarrow as pa
 
+from vssbench import filters
 from vssbench.dataset import Dataset
 from vssbench.engines.library import LibraryEngine, Result
 from vssbench.engines.params import HnswBuild
@@ -34,8 +35,11 @@ def _lancedb():
     return lancedb
 
 
-def _quoted(value: str) -> str:
-    """A string literal for a filter: LanceDB takes no bound parameters; SQL doubles quotes."""
+def _literal(value: object) -> str:
+    """A literal for a filter: LanceDB takes no bound parameters. A number as written, a string
+    quoted, with SQL's doubled quotes."""
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
     return "'" + str(value).replace("'", "''") + "'"
 
 
@@ -101,6 +105,7 @@ class LanceDb(LibraryEngine):
                 "id": pa.array(np.arange(n, dtype=np.int64)),
                 "category": pa.array(self._corpus["category"].to_numpy(dtype=str)),
                 "region": pa.array(self._corpus["region"].to_numpy(dtype=str)),
+                "attribute": pa.array(self._corpus["attribute"].to_numpy()),
                 "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
             }
         )
@@ -117,9 +122,10 @@ class LanceDb(LibraryEngine):
     def _set_ef(self, ef: int) -> None:
         self._ef = ef
 
-    def _prepare_filter(self, doc_values: np.ndarray) -> None:
+    def _prepare_filter(self, keep: dict[object, np.ndarray]) -> None:
         column = self.settings.column  # from a closed enum (FilterKind)
-        self._where = {v: f"{column} = {_quoted(v)}" for v in np.unique(doc_values)}
+        op = filters.OPERATOR[column]
+        self._where = {v: f"{column} {op} {_literal(v)}" for v in keep}
 
     def _vector_search(self, vector: np.ndarray, count: int):
         return (

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vssbench import cache
+from vssbench import cache, filters
 from vssbench.dataset import Dataset
 from vssbench.engines.params import BUILD_FACTS, HnswBuild, QuerySettings, index_key
 from vssbench.engines.seam import Unsupported
@@ -114,8 +114,10 @@ class LibraryEngine:
         self.settings = settings
         self._set_ef(settings.ef_search)
         if settings.column is not None and self._corpus is not None:
-            self._doc_values = self._corpus[settings.column].to_numpy(dtype=str)
-            self._prepare_filter(self._doc_values)
+            self._doc_values = filters.doc_values(self._corpus, settings.column)
+            self._prepare_filter(
+                {v: filters.matches(settings.column, self._doc_values, v) for v in settings.values}
+            )
 
     @property
     def uses_index(self) -> bool:
@@ -127,7 +129,7 @@ class LibraryEngine:
             return self._search_pre(vector, s.limit, value)
         ids, dist = self._search(vector, s.rows_asked)
         if s.strategy in ("post", "overfetch"):
-            keep = self._doc_values[ids] == value
+            keep = filters.matches(s.column, self._doc_values[ids], value)
             return ids[keep][: s.limit], dist[keep][: s.limit]
         return ids, dist
 
@@ -223,8 +225,9 @@ class LibraryEngine:
     def _search(self, vector: np.ndarray, count: int) -> Result:
         raise NotImplementedError
 
-    def _prepare_filter(self, doc_values: np.ndarray) -> None:
-        """Per filter value, what the library needs to filter during the search (pre)."""
+    def _prepare_filter(self, keep: dict[object, np.ndarray]) -> None:
+        """For each filter value the queries use, the documents it keeps: what the library
+        needs to filter during the search (pre)."""
 
     def _search_pre(self, vector: np.ndarray, count: int, value: object) -> Result:
         raise Unsupported(f"{self.name} has no filter during the search")

@@ -7,8 +7,8 @@ from vssbench.search import effective_ef_search, index_limit
 
 # What a build records beside its index; bump when that changes, so cached facts are measured
 # again (2: index_memory_mb measured by a fresh process; 3: build_rss_growth_mb; 4: the probe
-# loads the engine's library before its first reading).
-BUILD_FACTS = 4
+# loads the engine's library before its first reading; 5: the attribute column).
+BUILD_FACTS = 5
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class QuerySettings:
     strategy: str = "none"  # FilterStrategy
     overfetch_factor: int = 10
     column: str | None = None
+    values: tuple = ()  # the distinct filter values the queries compare with
 
     @property
     def rows_asked(self) -> int | None:
