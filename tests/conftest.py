@@ -74,6 +74,7 @@ def metadata():
                 "id": np.arange(n, dtype=np.int32),
                 "category": np.resize(np.array(categories), n),
                 "region": "서울",
+                "attribute": (np.arange(n) + 0.5) / n,
                 "published": pd.Timestamp("2024-01-01"),
                 "price": np.arange(n),
             }

@@ -169,7 +169,8 @@ clients, threads = int(sys.argv[1]), int(sys.argv[2])
 n, dim = 20_000, 32
 rng = np.random.default_rng(0)
 corpus = pd.DataFrame({"id": np.arange(n, dtype=np.int32), "category": "a", "region": "b",
-                       "published": pd.Timestamp("2024-01-01"), "price": np.arange(n)})
+                       "attribute": 0.5, "published": pd.Timestamp("2024-01-01"),
+                       "price": np.arange(n)})
 con = engine.connect(threads, 0)
 engine.load_documents(con, corpus, rng.standard_normal((n, dim)).astype(np.float32))
 engine.build_hnsw(con, "cosine", 16, 64)
