@@ -52,6 +52,8 @@ def store(tmp_path_factory, cache_dir):
             ["scale=tiny", "dim=16", "search=hybrid", "search.tokenizer=bigram"],
             ["scale=tiny", "dim=32", "search=hybrid", "search.tokenizer=bigram"],
             ["scale=tiny", "dim=16", "filter=region"],
+            ["scale=tiny", "dim=16", "filter=attribute", "filter.selectivity=0.05"],
+            ["scale=tiny", "dim=16", "filter=attribute", "filter.selectivity=0.5"],
             ["scale=tiny", "dim=16", "scale.n_docs=4000", "scale.name=tiny4k"],
         ):
             cfg = compose(
@@ -77,7 +79,7 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(store, tmp_path, mo
     markdown = (out / "summary.md").read_text()
     runs = mlflow.search_runs(experiment_names=["vssbench"])
     benchmark = runs[runs["tags.fingerprint"].notna()]
-    assert len(benchmark) == 9
+    assert len(benchmark) == 11
     rows = {
         line.split(" | ")[0].strip("| "): line for line in markdown.splitlines() if "-d" in line
     }
@@ -258,3 +260,22 @@ def test_pareto_front():
     recall = [0.9, 0.95, 0.99, 0.93, 0.99]
     qps = [1000, 800, 300, 500, 200]
     assert list(pareto_front(np.array(recall), np.array(qps))) == [0, 1, 2]
+
+
+def test_selectivity_figure_draws_the_logged_rows_and_recall(store):
+    from vssbench.report_figures import selectivity
+
+    fig = selectivity(_summary(store))
+    rows_ax, recall_ax = fig.axes[:2]
+    (rows_line,) = [line for line in rows_ax.lines if line.get_label() == "duckdb_vss post"]
+    (recall_line,) = [line for line in recall_ax.lines if line.get_label() == "duckdb_vss post"]
+    assert list(rows_line.get_xdata()) == [5.0, 50.0]
+    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    runs = mlflow.search_runs(
+        experiment_names=["vssbench"], filter_string="params.`filter.name` = 'attribute'"
+    )
+    runs = runs.sort_values("params.filter.selectivity", key=lambda s: s.astype(float))
+    assert list(rows_line.get_ydata()) == list(runs["metrics.rows_returned_mean"])
+    assert list(recall_line.get_ydata()) == list(runs["metrics.recall_at_10"])
+    # Post-filtering keeps about s x 10 of the index's top 10: fewer rows at 5% than at 50%.
+    assert rows_line.get_ydata()[0] < rows_line.get_ydata()[1]

@@ -25,8 +25,8 @@ def exact_recall(data: Dataset, returned: list[np.ndarray], k: int, metric: str)
 def label_scores(data: Dataset, returned: list[np.ndarray], column: str | None) -> pd.DataFrame:
     """Per query rr@10, nDCG@10 and relevant recall@10 against the relevance labels.
 
-    With a filter, relevant documents outside the query's filter value cannot be returned and do
-    not count in the ideal ranking.
+    With a filter, relevant documents the filter drops cannot be returned and do not count in
+    the ideal ranking; a query left with none scores NaN.
     """
     doc_values = filters.doc_values(data.corpus, column) if column else None
     q = data.queries
@@ -37,6 +37,9 @@ def label_scores(data: Dataset, returned: list[np.ndarray], column: str | None) 
         if column:
             keep = filters.matches(column, doc_values[relevant], value)
             relevant, grades = relevant[keep], grades[keep]
+        if len(relevant) == 0:  # the filter keeps none (filter=attribute): nothing to find
+            rows.append((np.nan, np.nan, np.nan))
+            continue
         rows.append(
             (
                 metrics.reciprocal_rank(got, relevant, 10),
@@ -50,6 +53,9 @@ def label_scores(data: Dataset, returned: list[np.ndarray], column: str | None) 
 def summarize_labels(scores: pd.DataFrame, kinds: pd.Series, prefix: str = "") -> dict[str, float]:
     """Means of label scores, overall and per query kind (`mrr_at_10.paraphrase`, ...)."""
     out = {
+        # Queries whose filter keeps no relevant document have no label score (NaN): the means
+        # are over the others, and this says how many that is.
+        f"{prefix}labelled_query_share": float(scores["rr_at_10"].notna().mean()),
         f"{prefix}mrr_at_10": float(scores["rr_at_10"].mean()),
         f"{prefix}ndcg_at_10": float(scores["ndcg_at_10"].mean()),
         f"{prefix}relevant_recall_at_10": float(scores["relevant_found_at_10"].mean()),

@@ -39,6 +39,7 @@ CONFIG = {
     "search": "search.name",
     "filter": "filter.name",
     "strategy": "filter.strategy",
+    "selectivity": "filter.selectivity",
     "metric": "hnsw.metric",
     "M": "hnsw.M",
     "ef_construction": "hnsw.ef_construction",
@@ -129,6 +130,8 @@ def load_runs(
     )
     runs["engine"] = runs["engine"].fillna(DEFAULT_ENGINE)
     runs["bm25"] = runs["bm25"].fillna("match_bm25")  # runs from before search.bm25
+    # Only filter=attribute reads filter.selectivity.
+    runs["selectivity"] = pd.to_numeric(runs["selectivity"]).where(runs["filter"] == "attribute")
     old = runs["bench_version"] != tracking.BENCH_VERSION
     left_out = 0 if all_versions else int(old.sum())
     if not all_versions:

@@ -258,6 +258,38 @@ def filter_impact(df: pd.DataFrame) -> Figure | None:
     return fig
 
 
+def selectivity(df: pd.DataFrame) -> Figure | None:
+    """Rows returned and recall against filter.selectivity (filter=attribute, vector search),
+    a line per engine (colour) and strategy (style): what each way of filtering loses."""
+    base = df[(df["filter"] == "attribute") & (df["search"] == "vector")]
+    if base["selectivity"].nunique() < 2:
+        return None
+    panels = (("rows_returned_mean", "rows returned (of k)"), ("recall", recall_label(df)))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    strategies = sorted(base["strategy"].unique())
+    for (engine, strategy), group in base.groupby(["engine", "strategy"]):
+        group = group.groupby("selectivity")[[m for m, _ in panels]].median().sort_index()
+        line, marker = VARIANT_STYLES[strategies.index(strategy) % len(VARIANT_STYLES)]
+        for ax, (metric, _) in zip(axes, panels, strict=True):
+            ax.plot(
+                group.index * 100,
+                group[metric],
+                linestyle=line,
+                marker=marker,
+                color=ENGINE_COLORS[engine],
+                label=f"{engine} {strategy}",
+            )
+    for ax, (_, label) in zip(axes, panels, strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("selectivity: documents the filter keeps (%, log)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.25)
+    axes[1].legend(fontsize=7)
+    fig.suptitle("Filters of any selectivity (filter=attribute): medians over scales and dims")
+    fig.tight_layout()
+    return fig
+
+
 def latency_percentiles(df: pd.DataFrame) -> Figure | None:
     """p50 and p99 latency per configuration, a panel per scale, configurations in numeric
     order; runs whose timing was disturbed are absent."""
@@ -299,5 +331,6 @@ FIGURES = {
     "build_and_memory": build_and_memory,
     "vector_vs_hybrid": vector_vs_hybrid,
     "filter_impact": filter_impact,
+    "selectivity": selectivity,
     "latency_percentiles": latency_percentiles,
 }
