@@ -8,6 +8,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from peers import needs
 
 from vssbench import bench, filters
 from vssbench.corpus import QueryMix
@@ -20,30 +21,9 @@ from vssbench.stopwatch import Stopwatch
 APPROXIMATE = [name for name, e in ENGINES.items() if not e.exact]
 
 
-def _installed(name: str) -> bool:
-    try:
-        engine_class(name)
-    except Exception:
-        return False
-    return True
-
-
-# CI (.ci/run) installs every extra and sets this: a missing engine then fails its tests.
-REQUIRED = os.environ.get("VSSBENCH_REQUIRE_ENGINES") == "1"
-
-
 def engine_param(names: list[str]) -> list:
     """Engines as test parameters; one whose optional extra is missing skips with the reason."""
-    return [
-        pytest.param(
-            n,
-            marks=pytest.mark.skipif(
-                not REQUIRED and not _installed(n),
-                reason=f"engine={n} needs the optional extra: uv sync --extra {ENGINES[n].extra}",
-            ),
-        )
-        for n in names
-    ]
+    return [pytest.param(n, marks=needs(n)) for n in names]
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from peers import installed, needs
 
 from vssbench import bench, report, timing, tracking
 from vssbench.report_figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EF_LIST = "hnsw.ef_search=[10,16,32,64]"
-ENGINES = {"duckdb_vss", "usearch", "duckdb_exact"}  # the engines at tiny x d32
+# The engines at tiny x d32; usearch is an optional extra (its tests skip without it).
+WITH_USEARCH = installed("usearch")
+ENGINES = {"duckdb_vss", "duckdb_exact"} | ({"usearch"} if WITH_USEARCH else set())
 
 
 class _QuietMachine:
@@ -46,7 +49,7 @@ def store(tmp_path_factory, cache_dir):
         for overrides in (
             ["scale=tiny", "dim=16"],
             ["scale=tiny", "dim=32", EF_LIST],
-            ["scale=tiny", "dim=32", "engine=usearch", EF_LIST],
+            *([["scale=tiny", "dim=32", "engine=usearch", EF_LIST]] if WITH_USEARCH else []),
             ["scale=tiny", "dim=32", "engine=duckdb_exact"],
             ["scale=tiny", "dim=16", "hnsw.ef_search=8"],
             ["scale=tiny", "dim=16", "search=hybrid", "search.tokenizer=bigram"],
@@ -79,7 +82,7 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(store, tmp_path, mo
     markdown = (out / "summary.md").read_text()
     runs = mlflow.search_runs(experiment_names=["vssbench"])
     benchmark = runs[runs["tags.fingerprint"].notna()]
-    assert len(benchmark) == 11
+    assert len(benchmark) == 10 + WITH_USEARCH
     rows = {
         line.split(" | ")[0].strip("| "): line for line in markdown.splitlines() if "-d" in line
     }
@@ -123,6 +126,7 @@ def _logged_curves(store: Path, dim: int) -> dict[str, dict[int, tuple[float, fl
     return curves
 
 
+@needs("usearch")
 def test_engine_is_a_column_and_a_filter(store):
     mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
     runs, _ = report.load_runs("vssbench", {}, all_versions=False)
@@ -148,6 +152,7 @@ def test_a_run_without_an_engine_param_is_duckdb_vss(tmp_path):
     assert list(runs["engine"]) == ["duckdb_vss"]
 
 
+@needs("usearch")
 def test_frontier_figure_has_a_line_per_engine_in_its_colour(store):
     summary = _summary(store)
     fig = recall_vs_qps(summary)
@@ -167,6 +172,7 @@ def test_frontier_figure_has_a_line_per_engine_in_its_colour(store):
     assert {"duckdb_vss", "usearch", "duckdb_exact (exact: one point)"} <= legend
 
 
+@needs("usearch")
 def test_overhead_finding_equals_the_logged_curves(store):
     curves = _logged_curves(store, 32)
     duckdb, usearch = curves["duckdb_vss"], curves["usearch"]
@@ -183,6 +189,7 @@ def test_overhead_finding_equals_the_logged_curves(store):
     assert [f for f in facts if " answers " in f] == [expected]
 
 
+@needs("usearch")
 def test_qps_at_recall_finding_equals_the_logged_curves(store):
     parts = []  # (QPS or -1, text) per engine
     for engine, curve in _logged_curves(store, 32).items():

@@ -85,7 +85,6 @@ TIMING_METRICS = (
 )
 SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
 # Runs logged before there were engines have no engine param: they measured DuckDB's vss index.
-DEFAULT_ENGINE = "duckdb_vss"
 # vss is built on usearch: at the same ef, the difference between the two is what DuckDB adds.
 USEARCH = "usearch"
 # What a build is matched on when two engines are compared at the same ef.
@@ -128,7 +127,7 @@ def load_runs(
             ],
         }
     )
-    runs["engine"] = runs["engine"].fillna(DEFAULT_ENGINE)
+    runs["engine"] = runs["engine"].fillna(DUCKDB)  # runs from before engines had a name
     runs["bm25"] = runs["bm25"].fillna("match_bm25")  # runs from before search.bm25
     # Only filter=attribute reads filter.selectivity.
     runs["selectivity"] = pd.to_numeric(runs["selectivity"]).where(runs["filter"] == "attribute")

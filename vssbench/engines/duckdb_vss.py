@@ -11,9 +11,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vssbench import cache, engine
+from vssbench import engine
 from vssbench.dataset import Dataset
-from vssbench.engines.params import BUILD_FACTS, HnswBuild, QuerySettings, index_key
+from vssbench.engines.params import HnswBuild, QuerySettings, cached_index
 from vssbench.engines.seam import Unsupported
 from vssbench.monitor import rss_mb
 from vssbench.search import DISTANCE_FUNCTION, QueryShape, bm25_query, vector_query
@@ -69,12 +69,7 @@ class DuckDBVss:
             log.info("index_memory_mb is measured on index files only (engine.reuse_index=true)")
             return {"index_build_s": time.perf_counter() - t, "load_s": load_s, "index_reused": 0.0}
 
-        versions = {
-            "facts": BUILD_FACTS,
-            "duckdb": duckdb.__version__,
-            "vss": version("duckdb-extension-vss"),
-        }
-        path = cache.entry(cache_root, "index", index_key(data_key, build, versions), ".duckdb")
+        versions = {"duckdb": duckdb.__version__, "vss": version("duckdb-extension-vss")}
 
         def build_into(tmp: Path) -> dict[str, float]:
             _log_build_start(data, build)
@@ -91,11 +86,9 @@ class DuckDBVss:
                     build.threads,
                 )
 
-        facts, reused = cache.cached_file(path, build_into)
-        if reused:
-            log.info("index reused from the cache (its build took %.1f s)", facts["index_build_s"])
-        else:
-            log.info("index built in %.1f s", facts["index_build_s"])
+        path, facts, reused = cached_index(
+            cache_root, data_key, build, versions, ".duckdb", build_into
+        )
         t = time.perf_counter()
         with watch.stage("index_open"):
             self.con = engine.connect(self.threads, self.lmr)

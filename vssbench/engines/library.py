@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vssbench import cache, filters
+from vssbench import filters
 from vssbench.dataset import Dataset
-from vssbench.engines.params import BUILD_FACTS, HnswBuild, QuerySettings, index_key
+from vssbench.engines.params import HnswBuild, QuerySettings, cached_index
 from vssbench.engines.seam import Unsupported
 from vssbench.index_probe import index_memory_mb
 from vssbench.monitor import MB, rss_mb
@@ -65,13 +65,7 @@ class LibraryEngine:
         is for DuckDB only). Returns build time and memory, load time and index_reused."""
         self._dim, self._metric = data.doc_vectors.shape[1], build.metric
         self._corpus, self.build = data.corpus, build
-        versions = {
-            "facts": BUILD_FACTS,
-            "engine": self.name,
-            "library": self.library_version(),
-            **self.index_options(),
-        }
-        path = cache.entry(cache_root, "index", index_key(data_key, build, versions), self.suffix)
+        versions = {"engine": self.name, "library": self.library_version(), **self.index_options()}
 
         def build_into(tmp: Path) -> dict[str, float]:
             with watch.stage("index_build"):
@@ -82,11 +76,8 @@ class LibraryEngine:
             facts["index_memory_mb"] = index_memory_mb(self.name, tmp, build.metric, self._dim)
             return facts
 
-        facts, reused = cache.cached_file(path, build_into)
-        log.info(
-            "index %s (its build took %.1f s)",
-            "reused from the cache" if reused else "built",
-            facts["index_build_s"],
+        path, facts, reused = cached_index(
+            cache_root, data_key, build, versions, self.suffix, build_into
         )
         t = time.perf_counter()
         with watch.stage("index_open"):

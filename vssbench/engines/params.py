@@ -1,9 +1,15 @@
 """Index build parameters (they key the cached index) and query settings (set per point)."""
 
 import dataclasses
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from vssbench import cache
 from vssbench.search import effective_ef_search, index_limit
+
+log = logging.getLogger(__name__)
 
 # What a build records beside its index; bump when that changes, so cached facts are measured
 # again (2: index_memory_mb measured by a fresh process; 3: build_rss_growth_mb; 4: the probe
@@ -26,6 +32,27 @@ def index_key(data: dict, build: object, versions: dict) -> dict:
     """Cache key of an index: the data's key, every field of the build parameters (a field added
     later changes the key, so no stale index is reused) and the versions that built it."""
     return {**data, **dataclasses.asdict(build), **versions}
+
+
+def cached_index(
+    root: Path,
+    data_key: dict,
+    build: HnswBuild,
+    versions: dict,
+    suffix: str,
+    build_into: Callable[[Path], dict],
+) -> tuple[Path, dict, bool]:
+    """An engine's index in the cache, built by `build_into(tmp)` if missing: its path, the
+    facts its build recorded, and whether it was reused."""
+    key = index_key(data_key, build, {"facts": BUILD_FACTS, **versions})
+    path = cache.entry(root, "index", key, suffix)
+    facts, reused = cache.cached_file(path, build_into)
+    log.info(
+        "index %s (its build took %.1f s)",
+        "reused from the cache" if reused else "built",
+        facts["index_build_s"],
+    )
+    return path, facts, reused
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,13 @@ class Unsupported(RuntimeError):
 
 class Engine(Protocol):
     name: str
+    checks_plan: bool  # explain() checks a real query plan (DuckDB) or describes a call
+
+    def prepare(self) -> None:
+        """The library loaded, no index (the memory probe's baseline)."""
+
+    def attach(self, path: Path, metric: str, dim: int) -> None:
+        """Open an index file without data (the memory probe), after prepare()."""
 
     def open(
         self,
@@ -56,6 +63,10 @@ class Engine(Protocol):
         """Prepares `batch_query` for these vectors and yields its plan; raises Unsupported."""
 
     def batch_query(self) -> list[np.ndarray]: ...
+
+    @property
+    def batch_sql(self) -> str:
+        """The batch statement, or "" when the batch is a library call."""
 
     def index_info(self) -> dict[str, float]: ...
 
