@@ -355,10 +355,6 @@ def validate(cfg: DictConfig) -> None:
         cfg.engine.num_partitions,
         "must be at least 1",
     )
-    try:
-        check_installed(cfg.engine.name.value)
-    except MissingEngine as missing:
-        raise ConfigError(str(missing)) from None
     strategy = cfg.filter.strategy
     if cfg.filter.name != FilterKind.none:
         _check(
@@ -375,12 +371,17 @@ def validate(cfg: DictConfig) -> None:
             f"engine={cfg.engine.name.value} has no full-text search; hybrid runs with "
             + ", ".join(n for n, e in ENGINES.items() if e.full_text),
         )
+    # After what the engine cannot run at all: installing it would not help there.
+    try:
+        check_installed(cfg.engine.name.value)
+    except MissingEngine as missing:
+        raise ConfigError(str(missing)) from None
     if cfg.filter.name == FilterKind.none:
         _check(
             strategy == FilterStrategy.none,
             "filter.strategy",
             strategy.value,
-            "needs filter=category or filter=region (filter=none has no strategy)",
+            "needs filter=category, region or attribute (filter=none has no strategy)",
         )
     else:
         _check(
