@@ -234,25 +234,32 @@ def vector_vs_hybrid(df: pd.DataFrame) -> Figure | None:
 
 
 def filter_impact(df: pd.DataFrame) -> Figure | None:
-    """Recall, rows returned and p50 latency per engine and filter strategy (vector search)."""
+    """Recall, rows returned and p50 latency per engine and filter strategy (vector search):
+    horizontal bars, one row per engine and strategy, coloured by engine."""
     base = df[df["search"] == "vector"].copy()
-    base["strategy"] = (
-        base["engine"]
-        + " "
-        + np.where(base["filter"] == "none", "no filter", base["filter"] + "/" + base["strategy"])
+    base["variant"] = np.where(
+        base["filter"] == "none", "no filter", base["filter"] + "/" + base["strategy"]
     )
-    if base["strategy"].nunique() < 2:
+    if base["variant"].nunique() < 2:
         return None
     panels = (
         ("recall", recall_label(df)),
-        ("rows_returned_mean", "rows returned (of 10)"),
+        ("rows_returned_mean", "rows returned (of k)"),
         ("latency_p50_ms", "p50 latency (ms)"),
     )
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    for ax, (metric, label) in zip(axes, panels, strict=True):
-        base.groupby("strategy")[metric].median().plot.bar(ax=ax, rot=20)
-        ax.set_xlabel("filter / strategy")
-        ax.set_ylabel(label)
+    rows = base.groupby(["engine", "variant"])[[m for m, _ in panels]].median()
+    rows = rows.reindex(sorted(rows.index, key=lambda r: (ENGINE_RANK[r[0]], r[1])), axis=0).iloc[
+        ::-1
+    ]  # first engine on top
+    labels = [f"{engine}  {variant}" for engine, variant in rows.index]
+    colors = [ENGINE_COLORS[engine] for engine, _ in rows.index]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 1.2 + 0.28 * len(rows)), sharey=True, squeeze=False)
+    y = np.arange(len(rows))
+    for ax, (metric, label) in zip(axes[0], panels, strict=True):
+        ax.barh(y, rows[metric], color=colors)
+        ax.set_xlabel(label)
+        ax.grid(True, axis="x", alpha=0.25)
+    axes[0, 0].set_yticks(y, labels, fontsize=7)
     fig.suptitle("What a filter costs, per engine and strategy (medians over scales and dims)")
     fig.tight_layout()
     return fig
