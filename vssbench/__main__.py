@@ -41,9 +41,7 @@ def main(cfg: DictConfig) -> float | list[float]:
     except Exception as error:
         if not multirun:
             if isinstance(error, ConfigError | MemoryGuardError):
-                kind = (
-                    "bad configuration" if isinstance(error, ConfigError) else "not enough memory"
-                )
+                kind = error.kind if isinstance(error, ConfigError) else "not enough memory"
                 raise SystemExit(f"vssbench: {kind}: {error}") from None
             raise
         # In a sweep the job fails and the sweep goes on: Hydra's sweeper would stop at the

@@ -14,7 +14,7 @@ from filelock import FileLock
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import difficulty, filters, metric_defs, metrics, plots, timing, tracking
+from vssbench import difficulty, filters, metric_defs, metrics, plots, sources, timing, tracking
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
@@ -30,7 +30,7 @@ from vssbench.evaluation import (
 )
 from vssbench.hybrid import hybrid_search
 from vssbench.monitor import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
-from vssbench.schema import FilterKind, SearchKind, validate
+from vssbench.schema import DatasetKind, FilterKind, SearchKind
 from vssbench.scratch import scratch_dir
 from vssbench.stopwatch import Stopwatch
 from vssbench.timing import Step, Timing
@@ -81,7 +81,7 @@ def run(
     A lock per fingerprint makes two processes with the same configuration run it once. In a
     sweep, the run is a child of the sweep's run (`parent_run_id`). `watch` times the stages.
     """
-    validate(cfg)
+    cfg = sources.checked(cfg)
     watch = watch or Stopwatch()
     with watch.stage("tracking_lookup"):
         experiment_id = tracking.prepare(cfg.tracking)
@@ -133,23 +133,32 @@ def run(
     return Outcome("finished", name, active.info.run_id, result.metrics)
 
 
-def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
-    started = time.perf_counter()
-    k = cfg.k
-    metric = cfg.hnsw.metric.value
-    hybrid = cfg.search.name == SearchKind.hybrid
+def data_spec(cfg: DictConfig) -> DataSpec:
+    """The data a (checked) configuration runs on."""
     column = None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
-    spec = DataSpec(
+    return DataSpec(
         n_docs=cfg.scale.n_docs,
         n_queries=cfg.scale.n_queries,
         dim=cfg.dim,
-        metric=metric,
-        k=k,
+        metric=cfg.hnsw.metric.value,
+        k=cfg.k,
         seed=cfg.seed,
         mix=QueryMix(cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword),
         filter_column=column,
         filter_selectivity=cfg.filter.selectivity if column == filters.ATTRIBUTE else None,
+        noise=cfg.dataset.noise if cfg.dataset.name == DatasetKind.synthetic_ko else 0.0,
+        files=sources.plain(cfg.dataset),
+        source=sources.identity(cfg.dataset),
+        verify_queries=cfg.dataset.verify_queries,
     )
+
+
+def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
+    started = time.perf_counter()
+    metric = cfg.hnsw.metric.value
+    hybrid = cfg.search.name == SearchKind.hybrid
+    column = None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
+    spec = data_spec(cfg)
     root = Path(cfg.cache_dir)
     with watch.stage("data"):
         data = load_dataset(spec, root)
@@ -233,7 +242,16 @@ def _query_and_score(
         "sql": eng.sql,
         **eng.describe(),
         **{f"cache_hit.{name}": str(hit) for name, hit in data.cache_hits.items()},
+        "groundtruth": "the file's own, checked against exact search on a sample"
+        if data.groundtruth
+        else "exact search",
+        "labels": "yes" if data.has_labels else "none: MRR, nDCG and relevant recall not measured",
     }
+    if not data.has_labels:
+        log.info(
+            "labels: the queries have none (dataset.columns.relevant): MRR, nDCG and relevant "
+            "recall are not measured"
+        )
     n = len(data.queries)
 
     step = _query_step(eng, data, values)
@@ -274,9 +292,9 @@ def _query_and_score(
     else:
         head_timing, vector_ids = head.timing, head.ids
         with watch.stage("scoring"):
-            scores = label_scores(data, vector_ids, column)
+            scores = label_scores(data, vector_ids, column) if data.has_labels else None
             summary = {
-                **summarize_labels(scores, data.queries["kind"]),
+                **(summarize_labels(scores, data.queries["kind"]) if scores is not None else {}),
                 **rows_summary(vector_ids, k),
                 **head_timing.summary(),
             }
@@ -294,6 +312,7 @@ def _query_and_score(
     summary[f"recall_at_{k}"] = float(recall.mean())
     summary["n_queries"] = float(n)
     summary.update(difficulty.summary(data.difficulty))
+    summary.update({f"groundtruth.{name}": value for name, value in data.groundtruth.items()})
 
     steps: dict[str, list[tuple[int, float]]] = {}
     for point in curve:

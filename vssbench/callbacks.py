@@ -13,8 +13,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import preflight, sweep, tracking
-from vssbench.schema import ConfigError, validate
+from vssbench import preflight, sources, sweep, tracking
+from vssbench.schema import ConfigError
 
 log = logging.getLogger("vssbench")
 
@@ -28,9 +28,11 @@ class PrepareTracking(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:  # values first: a bad one must not leave even empty dirs behind
-            validate(OmegaConf.masked_copy(config, [key for key in config if key != "hydra"]))
+            sources.checked(
+                OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+            )
         except ConfigError as error:
-            raise SystemExit(f"vssbench: bad configuration: {error}") from None
+            raise SystemExit(f"vssbench: {error.kind}: {error}") from None
         _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:

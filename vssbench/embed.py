@@ -89,3 +89,23 @@ def embed(
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         out[start : start + chunk] = block / np.maximum(norms, 1e-12)
     return out
+
+
+def add_noise(
+    vectors: np.ndarray, noise: float, seed: list[int], chunk: int = 20_000
+) -> np.ndarray:
+    """Unit vectors plus isotropic Gaussian noise of about `noise` times their length,
+    L2-normalised again: a model's per-text error, which makes neighbours less distinct
+    (dataset.noise; README). The same seed gives the same noise."""
+    if noise == 0:
+        return vectors
+    rng = np.random.default_rng(seed)
+    out = np.empty(vectors.shape, np.float32)
+    dim = vectors.shape[1]
+    for start in range(0, len(vectors), chunk):
+        block = np.asarray(vectors[start : start + chunk], np.float32)
+        block = block + rng.standard_normal(block.shape, np.float32) * (noise / np.sqrt(dim))
+        out[start : start + chunk] = block / np.maximum(
+            np.linalg.norm(block, axis=1, keepdims=True), 1e-12
+        )
+    return out

@@ -117,6 +117,19 @@ def versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 LOAD_CHUNK_BYTES = 64 * 2**20
+# Metadata columns of the docs table, where the dataset has them (a file may have none).
+DOC_METADATA = ("category", "region", "attribute", "published", "price")
+FILTER_METADATA = ("category", "region", "attribute")
+
+
+def metadata_columns(frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, pa.Array]:
+    """The named columns `frame` has, as Arrow arrays (the text columns as strings)."""
+    text = ("category", "region")
+    return {
+        name: pa.array(frame[name].to_numpy(dtype=str) if name in text else frame[name].to_numpy())
+        for name in names
+        if name in frame
+    }
 
 
 def load_documents(
@@ -124,8 +137,8 @@ def load_documents(
     corpus: pd.DataFrame,
     vectors: np.ndarray,
 ) -> None:
-    """Create table docs(id, category, region, attribute, published, price, vec FLOAT[dim]) through Arrow,
-    in chunks of about 64 MB of vectors, one transaction; mapped vector pages are given back."""
+    """Create table docs(id, <the DOC_METADATA the corpus has>, vec FLOAT[dim]) through Arrow, in
+    chunks of about 64 MB of vectors, one transaction; mapped vector pages are given back."""
     dim = vectors.shape[1]
     step = max(1, LOAD_CHUNK_BYTES // (dim * 4))
     con.execute("BEGIN")
@@ -134,11 +147,7 @@ def load_documents(
         chunk = np.ascontiguousarray(vectors[start : start + step])
         columns = {
             "id": pa.array(part["id"].to_numpy()),
-            "category": pa.array(part["category"].to_numpy(dtype=str)),
-            "region": pa.array(part["region"].to_numpy(dtype=str)),
-            "attribute": pa.array(part["attribute"].to_numpy()),
-            "published": pa.array(part["published"].to_numpy()),
-            "price": pa.array(part["price"].to_numpy()),
+            **metadata_columns(part, DOC_METADATA),
             "vec": pa.FixedSizeListArray.from_arrays(pa.array(chunk.reshape(-1)), dim),
         }
         con.register("docs_arrow", pa.table(columns))
@@ -174,14 +183,12 @@ FTS_OPTIONS = (
 
 
 def load_texts(con: duckdb.DuckDBPyConnection, corpus: pd.DataFrame, tokens: list[str]) -> None:
-    """Table texts(id, category, region, attribute, tokens) for BM25, apart from the indexed docs
+    """Table texts(id, <the FILTER_METADATA the corpus has>, tokens) for BM25, apart from the indexed docs
     table."""
     table = pa.table(
         {
             "id": pa.array(corpus["id"].to_numpy()),
-            "category": pa.array(corpus["category"].to_numpy(dtype=str)),
-            "region": pa.array(corpus["region"].to_numpy(dtype=str)),
-            "attribute": pa.array(corpus["attribute"].to_numpy()),
+            **metadata_columns(corpus, FILTER_METADATA),
             "tokens": pa.array(tokens, pa.string()),
         }
     )

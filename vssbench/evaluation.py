@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 
 from vssbench import filters, metrics
-from vssbench.corpus import QUERY_KINDS
 from vssbench.dataset import Dataset
 from vssbench.groundtruth import returned_distances
 
@@ -60,7 +59,8 @@ def summarize_labels(scores: pd.DataFrame, kinds: pd.Series, prefix: str = "") -
         f"{prefix}ndcg_at_10": float(scores["ndcg_at_10"].mean()),
         f"{prefix}relevant_recall_at_10": float(scores["relevant_found_at_10"].mean()),
     }
-    for kind in QUERY_KINDS:
+    # One kind (a file without kinds) would repeat the overall means.
+    for kind in sorted(kinds.unique()) if kinds.nunique() > 1 else ():
         sel = (kinds == kind).to_numpy()
         if sel.any():
             out[f"{prefix}mrr_at_10.{kind}"] = float(scores.loc[sel, "rr_at_10"].mean())
@@ -77,20 +77,18 @@ def rows_summary(returned: list[np.ndarray], k: int, prefix: str = "") -> dict[s
 
 
 def per_query_frame(
-    data: Dataset, returned: list[np.ndarray], latencies: np.ndarray, scores: pd.DataFrame
+    data: Dataset, returned: list[np.ndarray], latencies: np.ndarray, scores: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """One row per query: what was returned, how fast, and how it scores on the labels."""
+    """One row per query: what was returned (the documents' own ids), how fast, and how it
+    scores on the labels where there are labels."""
     q = data.queries
+    own_ids = data.corpus["source_id"].to_numpy() if "source_id" in data.corpus else None
     frame = pd.DataFrame(
         {
-            "qid": q["qid"],
-            "kind": q["kind"],
-            "text": q["text"],
-            "target": q["target"],
-            "category": q["category"],
-            "returned_ids": [r.tolist() for r in returned],
+            **{c: q[c] for c in ("qid", "kind", "text", "target", "category") if c in q},
+            "returned_ids": [(own_ids[r] if own_ids is not None else r).tolist() for r in returned],
             "rows_returned": [len(r) for r in returned],
             "latency_ms": latencies / 1e6,
         }
     )
-    return pd.concat([frame, scores], axis=1)
+    return frame if scores is None else pd.concat([frame, scores], axis=1)

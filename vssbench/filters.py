@@ -19,14 +19,17 @@ def attribute_values(n_docs: int, seed: int) -> np.ndarray:
 
 
 def query_values(
-    corpus: pd.DataFrame, targets: np.ndarray, column: str | None, selectivity: float | None
+    corpus: pd.DataFrame, queries: pd.DataFrame, column: str | None, selectivity: float | None
 ) -> np.ndarray:
-    """Each query's filter value: its target document's value, or the attribute's threshold."""
+    """Each query's filter value: its own (a file's queries carry it), else its target
+    document's; the attribute's threshold for `attribute`."""
     if column is None:
-        return np.full(len(targets), None, dtype=object)
+        return np.full(len(queries), None, dtype=object)
     if column == ATTRIBUTE:
-        return np.full(len(targets), float(selectivity))
-    return corpus[column].to_numpy(dtype=str)[targets]
+        return np.full(len(queries), float(selectivity))
+    if column in queries:
+        return queries[column].to_numpy(dtype=str)
+    return corpus[column].to_numpy(dtype=str)[queries["target"].to_numpy()]
 
 
 def doc_values(corpus: pd.DataFrame, column: str) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Exact nearest neighbours in numpy, chunked over the documents so memory stays bounded."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from vssbench import mapped
+from vssbench import mapped, metrics
 from vssbench.progress import Progress
 
 METRICS = ("l2sq", "cosine", "ip")
@@ -72,3 +74,39 @@ def returned_distances(
         distances(q[None, :], mapped.take(docs, ids), metric)[0] if len(ids) else np.empty(0)
         for q, ids in zip(queries, returned, strict=True)
     ]
+
+
+def shipped_topk(
+    queries: np.ndarray, docs: np.ndarray, shipped: np.ndarray, k: int, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """A file's first k neighbours per query with their distances computed here, nearest first
+    (padding ids -1 at distance inf, as exact_topk pads)."""
+    ids = np.asarray(shipped[:, :k], np.int64)
+    dist = np.full(ids.shape, np.inf)
+    for row, (q, found) in enumerate(zip(queries, ids, strict=True)):
+        valid = found >= 0
+        if valid.any():
+            dist[row, valid] = distances(q[None, :], mapped.take(docs, found[valid]), metric)[0]
+    order = np.argsort(dist, axis=1, kind="stable")
+    ids, dist = np.take_along_axis(ids, order, 1), np.take_along_axis(dist, order, 1)
+    ids[np.isinf(dist)] = -1
+    return ids, dist
+
+
+@dataclass
+class ShippedCheck:
+    recall: np.ndarray  # per sampled query: share of the exact top-k the file's top-k holds
+    agreeing: int  # sampled queries whose file top-k is the exact top-k (up to ties)
+    shipped_kth: np.ndarray  # per sampled query: the file's k-th distance, computed here
+    exact_kth: np.ndarray
+
+
+def verify_shipped(
+    queries: np.ndarray, docs: np.ndarray, shipped: np.ndarray, k: int, metric: str
+) -> ShippedCheck:
+    """The file's top-k against exact search over all documents, judged by distance as recall
+    is (ties within metrics.RECALL_EPSILON count)."""
+    _, exact = exact_topk(queries, docs, k, metric)
+    _, claimed = shipped_topk(queries, docs, shipped, k, metric)
+    recall = metrics.recall_at_k(list(claimed), exact, k)
+    return ShippedCheck(recall, int(np.sum(recall == 1.0)), claimed[:, -1], exact[:, -1])

@@ -41,6 +41,41 @@ class FilterStrategy(StrEnum):
     exact = "exact"
 
 
+class DatasetKind(StrEnum):
+    synthetic_ko = "synthetic_ko"  # the built-in Korean corpus (vssbench/corpus.py)
+    parquet = "parquet"  # a documents file and a queries file (vssbench/sources/parquet.py)
+    hdf5 = "hdf5"  # the ann-benchmarks format (vssbench/sources/hdf5.py)
+
+
+@dataclass
+class ColumnsConfig:
+    """dataset=parquet: the columns read; null leaves an optional one out."""
+
+    id: str = "id"
+    vector: str = "vector"
+    text: str | None = None  # documents' text: BM25 and hybrid search need it
+    query_vector: str = "vector"
+    query_text: str | None = None
+    relevant: str | None = None  # per query, a list of relevant document ids: MRR and nDCG
+    grades: str | None = None  # per query, a grade per relevant id (default 1 each)
+    kind: str | None = None  # per query, a kind the label metrics are also broken down by
+
+
+@dataclass
+class DatasetConfig:
+    name: DatasetKind = DatasetKind.synthetic_ko
+    # synthetic_ko: per-vector Gaussian noise over the text's own vector, as a share of its
+    # length (vssbench/embed.py); higher makes nearest-neighbour search harder (README).
+    noise: float = 0.0
+    # parquet: the documents file and the queries file.
+    docs: str | None = None
+    queries: str | None = None
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    # hdf5: the file, and how many queries its shipped neighbours are checked on.
+    path: str | None = None
+    verify_queries: int = 100
+
+
 @dataclass
 class ScaleConfig:
     name: str = MISSING
@@ -160,6 +195,7 @@ class HpoConfig:
 
 @dataclass
 class Config:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     dim: int = 128
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -187,6 +223,8 @@ ConfigStore.instance().store(name="vssbench_schema", node=Config)
 
 class ConfigError(ValueError):
     """A configuration value out of range; the message names the key."""
+
+    kind = "bad configuration"  # how the one-line message before it calls the problem
 
 
 def _check(ok: bool, key: str, value: object, why: str) -> None:
@@ -234,6 +272,15 @@ def validate(cfg: DictConfig) -> None:
             f"must start with one of {', '.join(s + ':' for s in TRACKING_SCHEMES)}",
         )
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
+    _check(
+        0 <= cfg.dataset.noise <= 10, "dataset.noise", cfg.dataset.noise, "must be between 0 and 10"
+    )
+    _check(
+        cfg.dataset.verify_queries >= 1,
+        "dataset.verify_queries",
+        cfg.dataset.verify_queries,
+        "must be at least 1",
+    )
     _check(
         0 <= cfg.hpo.min_recall <= 1,
         "hpo.min_recall",

@@ -16,8 +16,8 @@ from hydra.errors import ConfigCompositionException
 from mlflow.entities import Metric
 from omegaconf import DictConfig, ValidationError
 
-from vssbench import tracking
-from vssbench.schema import RUN_CONTROL_KEYS, ConfigError, validate
+from vssbench import sources, tracking
+from vssbench.schema import RUN_CONTROL_KEYS, ConfigError
 
 log = logging.getLogger("vssbench")
 
@@ -111,7 +111,7 @@ def invalid_jobs(config_name: str, jobs: list[list[str]]) -> list[str]:
     bad = []
     for overrides in jobs:
         try:
-            validate(compose(config_name=config_name, overrides=overrides))
+            sources.checked(compose(config_name=config_name, overrides=overrides))
         except (ConfigError, ConfigCompositionException, ValidationError) as error:
             bad.append(f"{' '.join(overrides)}: {error}".splitlines()[0])
     return bad

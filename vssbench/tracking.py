@@ -14,8 +14,9 @@ from mlflow.entities import Run
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from omegaconf import DictConfig, OmegaConf
 
+from vssbench import sources
 from vssbench.engines.registry import ENGINES
-from vssbench.schema import NOT_IN_FINGERPRINT
+from vssbench.schema import NOT_IN_FINGERPRINT, DatasetKind
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ def fingerprint(cfg: DictConfig) -> str:
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     for key in NOT_IN_FINGERPRINT:
         data.pop(key, None)
+    # The data by what it is: a file's content hash, not its path; a file sets its own size.
+    data["dataset"] = sources.identity(cfg.dataset)
+    if cfg.dataset.name != DatasetKind.synthetic_ko:
+        data.pop("scale", None)
     data["bench_version"] = BENCH_VERSION
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
 

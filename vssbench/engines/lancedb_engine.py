@@ -17,7 +17,7 @@ os.environ.setdefault("LANCEDB_LOG", "error")
 import numpy as np
 import pyarrow as pa
 
-from vssbench import filters
+from vssbench import engine, filters
 from vssbench.dataset import Dataset
 from vssbench.engines.library import LibraryEngine, Result
 from vssbench.engines.params import HnswBuild
@@ -103,9 +103,7 @@ class LanceDb(LibraryEngine):
         table = pa.table(
             {
                 "id": pa.array(np.arange(n, dtype=np.int64)),
-                "category": pa.array(self._corpus["category"].to_numpy(dtype=str)),
-                "region": pa.array(self._corpus["region"].to_numpy(dtype=str)),
-                "attribute": pa.array(self._corpus["attribute"].to_numpy()),
+                **engine.metadata_columns(self._corpus, engine.FILTER_METADATA),
                 "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
             }
         )

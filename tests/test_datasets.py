@@ -1,0 +1,275 @@
+"""Your own data: the synthetic corpus written out by scripts/export_dataset.py and read back
+through dataset=parquet and dataset=hdf5, and what bad files are told."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import mlflow
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hydra import compose, initialize_config_dir
+
+from vssbench import bench, sources
+from vssbench.sources.files import DataFileError
+
+ROOT = Path(__file__).resolve().parents[1]
+DIM = 32
+# The columns scripts/export_dataset.py writes, named as a user names them.
+PARQUET = [
+    "dataset.columns.text=text",
+    "dataset.columns.query_text=text",
+    "dataset.columns.relevant=relevant",
+    "dataset.columns.grades=grades",
+    "dataset.columns.kind=kind",
+]
+SAME = ["recall_at_10", "mrr_at_10", "ndcg_at_10", "relevant_recall_at_10", "rows_returned_mean"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[str, Path]:
+    """The tiny corpus at dim 32 in both formats, written by the script as a user runs it."""
+    out = tmp_path_factory.mktemp("exported")
+    cache = tmp_path_factory.mktemp("export-cache")
+    subprocess.run(
+        [
+            sys.executable,
+            "scripts/export_dataset.py",
+            str(out),
+            "scale=tiny",
+            f"dim={DIM}",
+            f"cache_dir={cache}",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return {
+        "docs": out / "docs.parquet",
+        "queries": out / "queries.parquet",
+        "hdf5": out / f"tiny-d{DIM}-angular.hdf5",
+    }
+
+
+def _parquet(files: dict[str, Path], *more: str) -> list[str]:
+    return [
+        "dataset=parquet",
+        f"dataset.docs={files['docs']}",
+        f"dataset.queries={files['queries']}",
+        *PARQUET,
+        *more,
+    ]
+
+
+def _metrics(run_id: str) -> dict[str, float]:
+    return mlflow.get_run(run_id).data.metrics
+
+
+# One build thread: the HNSW graph, and so what it returns, is the same for the same vectors.
+COMMON = (f"dim={DIM}", "engine.threads=1", "bench.repeats=1", "bench.batch=false")
+
+
+def test_the_same_data_through_parquet_and_hdf5_gives_the_same_metrics(make_cfg, exported):
+    synthetic = bench.run(make_cfg(*COMMON))
+    parquet = bench.run(make_cfg(*COMMON, *_parquet(exported)))
+    hdf5 = bench.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    assert parquet.status == hdf5.status == "finished"
+    assert synthetic.name.startswith("duckdb_vss-tiny-d32")
+    assert parquet.name.startswith("duckdb_vss-docs-d32") and "tiny-d32-angular" in hdf5.name
+    for name in SAME:
+        assert parquet.metrics[name] == pytest.approx(synthetic.metrics[name], abs=1e-12), name
+    for kind in ("paraphrase", "entity", "keyword"):
+        name = f"ndcg_at_10.{kind}"
+        assert parquet.metrics[name] == pytest.approx(synthetic.metrics[name], abs=1e-12)
+    assert hdf5.metrics["recall_at_10"] == pytest.approx(synthetic.metrics["recall_at_10"])
+    difficulty = [n for n in synthetic.metrics if n.startswith("difficulty.")]
+    assert len(difficulty) == 8
+    for name in difficulty:
+        assert parquet.metrics[name] == pytest.approx(synthetic.metrics[name], rel=1e-5), name
+        assert hdf5.metrics[name] == pytest.approx(synthetic.metrics[name], rel=1e-5), name
+    # The file sets the sizes the run logs.
+    params = mlflow.get_run(parquet.run_id).data.params
+    assert (params["scale.n_docs"], params["scale.n_queries"]) == ("2000", "200")
+    # An hdf5 file without labels scores no MRR/nDCG rather than zeros.
+    assert "mrr_at_10" not in hdf5.metrics and "ndcg_at_10" not in hdf5.metrics
+
+
+def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_path):
+    first = bench.run(make_cfg(*COMMON, *_parquet(exported)))
+    moved = {role: tmp_path / f"moved-{path.name}" for role, path in exported.items()}
+    for role, path in exported.items():
+        shutil.copy(path, moved[role])
+    again = bench.run(make_cfg(*COMMON, *_parquet(moved)))
+    assert again.status == "skipped" and again.run_id == first.run_id
+    # One changed vector is other data.
+    table = pq.read_table(moved["docs"])
+    vectors = np.array(table.column("vector").to_pylist(), np.float32)
+    vectors[0, 0] += 0.5
+    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM)
+    pq.write_table(table.set_column(1, "vector", column), moved["docs"])
+    changed = bench.run(make_cfg(*COMMON, *_parquet(moved)))
+    assert changed.status == "finished" and changed.run_id != first.run_id
+
+
+def test_hdf5_shipped_neighbours_are_checked_on_a_sample_and_used(make_cfg, exported):
+    outcome = bench.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    metrics = outcome.metrics
+    assert metrics["groundtruth.shipped_verified_queries"] == 100  # of the file's 200
+    assert metrics["groundtruth.shipped_agreement"] == 1.0
+    params = mlflow.get_run(outcome.run_id).data.params
+    assert params["groundtruth"].startswith("the file's own")
+    assert params["labels"].startswith("none")
+    # A filter needs its own exact neighbours: the file's are unfiltered.
+    filtered = bench.run(
+        make_cfg(
+            *COMMON,
+            "dataset=hdf5",
+            f"dataset.path={exported['hdf5']}",
+            "filter=attribute",
+            "filter.selectivity=0.2",
+            "filter.strategy=exact",
+        )
+    )
+    assert "groundtruth.shipped_agreement" not in filtered.metrics
+    assert filtered.metrics["recall_at_10"] == 1.0
+
+
+def test_corrupted_shipped_neighbours_fail_with_the_numbers(make_cfg, exported, tmp_path):
+    path = tmp_path / "shifted.hdf5"
+    shutil.copy(exported["hdf5"], path)
+    with h5py.File(path, "r+") as f:
+        # Every query gets the next query's neighbours.
+        f["neighbors"][...] = np.roll(f["neighbors"][...], 1, axis=0)
+    with pytest.raises(DataFileError) as error:
+        bench.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}"))
+    message = str(error.value)
+    assert message.startswith(f"{path}: dataset 'neighbors': disagrees with exact search on ")
+    assert " of 100 sampled queries (they hold 0." in message
+    assert "\n" not in message
+
+
+def test_a_run_without_labels_has_no_label_metrics_and_says_so(make_cfg, exported, caplog):
+    with caplog.at_level("INFO"):
+        outcome = bench.run(
+            make_cfg(
+                *COMMON,
+                "dataset=parquet",
+                f"dataset.docs={exported['docs']}",
+                f"dataset.queries={exported['queries']}",
+            )
+        )
+    assert not [n for n in outcome.metrics if "mrr" in n or "ndcg" in n or "relevant" in n]
+    assert outcome.metrics["recall_at_10"] > 0.9
+    assert "labels: the queries have none (dataset.columns.relevant)" in caplog.text
+
+
+def _rewrite(source: Path, target: Path, change) -> Path:
+    pq.write_table(change(pq.read_table(source)), target)
+    return target
+
+
+def _nan_vector(table: pa.Table) -> pa.Table:
+    vectors = np.array(table.column("vector").to_pylist(), np.float32)
+    vectors[7, 3] = np.nan
+    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+    return table.set_column(table.column_names.index("vector"), "vector", column)
+
+
+def _duplicate_id(table: pa.Table) -> pa.Table:
+    ids = table.column("id").to_pylist()
+    ids[5] = ids[4]
+    return table.set_column(0, "id", pa.array(ids))
+
+
+def _short_query_vectors(table: pa.Table) -> pa.Table:
+    short = pc.list_slice(table.column("vector"), 0, 16)
+    return table.set_column(table.column_names.index("vector"), "vector", short)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "nan",
+            "docs.parquet: column 'vector': 1 vectors hold NaN or infinite values (first: row 7)",
+        ),
+        ("duplicate", "docs.parquet: column 'id': ids are not unique ('doc-0000004' repeats)"),
+        ("query_dim", "queries.parquet: column 'vector': has dim 16, the documents have dim 32"),
+        ("missing", "docs.parquet: column 'body': is missing (dataset.columns.text)"),
+        ("config_dim", "docs.parquet: vectors have dim 32, not dim=64; run with dim=32"),
+        ("no_test", ".hdf5: dataset 'test': is missing; the file has"),
+        ("metric", "its ground truth is for metric cosine, not hnsw.metric=l2sq"),
+    ],
+)
+def test_each_bad_file_gets_one_line_naming_it_before_any_index(exported, tmp_path, case, message):
+    docs, queries, h5 = exported["docs"], exported["queries"], exported["hdf5"]
+    overrides = [f"dim={DIM}"]
+    if case == "nan":
+        docs = _rewrite(docs, tmp_path / "docs.parquet", _nan_vector)
+    elif case == "duplicate":
+        docs = _rewrite(docs, tmp_path / "docs.parquet", _duplicate_id)
+    elif case == "query_dim":
+        queries = _rewrite(queries, tmp_path / "queries.parquet", _short_query_vectors)
+    elif case == "missing":
+        overrides.append("dataset.columns.text=body")
+    elif case == "config_dim":
+        overrides = ["dim=64"]
+    elif case == "no_test":
+        h5 = tmp_path / "no-test.hdf5"
+        shutil.copy(exported["hdf5"], h5)
+        with h5py.File(h5, "r+") as f:
+            del f["test"]
+    elif case == "metric":
+        overrides.append("hnsw.metric=l2sq")
+    if case in ("no_test", "metric"):
+        overrides += ["dataset=hdf5", f"dataset.path={h5}"]
+    else:
+        overrides += ["dataset=parquet", f"dataset.docs={docs}", f"dataset.queries={queries}"]
+    cache = tmp_path / "cache"
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[*overrides, f"cache_dir={cache}", f"tracking.dir={tmp_path / 'mlruns'}"],
+        )
+    with pytest.raises(DataFileError) as error:
+        bench.run(cfg)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    # Nothing was built: no index of any engine, no vectors made from the bad file.
+    built = [p.parent.name for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
+    assert not {"index", "vectors", "groundtruth"} & set(built), built
+
+
+def test_the_cli_names_a_bad_file_in_one_line_before_any_work(cli, tmp_path, exported):
+    result = cli(
+        "dataset=parquet",
+        f"dataset.docs={exported['docs']}",
+        f"dataset.queries={exported['queries']}",
+        "dataset.columns.id=doc_id",
+        f"dim={DIM}",
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == (
+        f"vssbench: bad data file: {exported['docs']}: column 'doc_id': is missing "
+        "(dataset.columns.id); the file has id, vector, text, category, region"
+    ), result.stderr
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_hybrid_on_a_file_needs_its_text_and_labels(make_cfg, exported):
+    cfg = make_cfg(
+        f"dim={DIM}",
+        "search=hybrid",
+        "dataset=parquet",
+        f"dataset.docs={exported['docs']}",
+        f"dataset.queries={exported['queries']}",
+    )
+    with pytest.raises(DataFileError, match=re.escape("search=hybrid: needs dataset.columns.text")):
+        sources.checked(cfg)
