@@ -35,8 +35,8 @@ def test_relative_contrast_falls_as_the_intrinsic_dimension_rises():
 
 def test_rc_and_lid_by_hand():
     knn = np.array([[1.0, 2.0, 4.0]])
-    # LID: -1 / mean(log(1/4), log(2/4)) = 1 / (1.5 log 2)
-    assert np.isclose(difficulty.lid_mle(knn)[0], 1 / (1.5 * np.log(2)))
+    # LID as VIBE computes it: -3 / (log(1/4) + log(2/4) + log(4/4)) = 1 / log 2
+    assert np.isclose(difficulty.lid_mle(knn)[0], 1 / np.log(2))
     assert np.isclose(difficulty.relative_contrast(np.array([8.0]), knn, k=3)[0], 2.0)
     s = difficulty.summary({"lid": np.array([1.0, 2.0, 3.0, np.nan])})
     assert s["difficulty.lid.mean"] == 2.0 and s["difficulty.lid.median"] == 2.0

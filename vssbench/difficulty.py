@@ -1,30 +1,26 @@
-"""How hard a dataset is for nearest-neighbour search, per query, as VIBE and earlier work
-characterise datasets: relative contrast (RC) and local intrinsic dimensionality (LID).
+"""How hard a dataset is for nearest-neighbour search, per query, computed as VIBE computes it
+(vector-index-bench/vibe, export_results.py), so the numbers compare with its published ones.
 
 RC_k (He, Kumar, Chang, ICML 2012): a query's mean distance to the corpus over its distance to
 its k-th nearest neighbour; near 1, every document is about as far as the neighbours (hard).
 LID (Levina and Bickel 2004; Amsaleg et al. 2015): the maximum-likelihood estimate from the k
-nearest distances, -1 / mean(log(d_i / d_k)); high LID, many directions to search (hard).
-Both are read in Euclidean space: unit vectors for cosine (their L2 distance orders as cosine
-distance does), the raw vectors otherwise.
+nearest distances, -k / sum(log(d_i / d_k)); high LID, many directions to search (hard).
+Distances are the index metric's own, as VIBE's: cosine distance 1 - cos for cosine, Euclidean
+for l2sq, and Euclidean over the raw vectors for ip (where VIBE leaves RC out: inner product is
+no metric).
 """
 
 import numpy as np
 
-from vssbench.groundtruth import exact_topk
+from vssbench.groundtruth import distances, exact_topk
 
-VERSION = 1  # keys the cached measurements: bump when what they compute changes
+VERSION = 2  # keys the cached measurements: bump when what they compute changes
 RC_K = 10
-LID_K = 20  # the neighbours the LID estimate reads (20-100 is usual; more smooths it)
+LID_K = 100  # the neighbours the LID estimate reads: VIBE's lid100
 MEAN_SAMPLE = 2000  # documents the mean distance of RC is estimated from
-
-
-def euclidean_space(vectors: np.ndarray, metric: str) -> np.ndarray:
-    """The vectors whose L2 distances the difficulty measures read."""
-    vectors = np.asarray(vectors, np.float32)
-    if metric != "cosine":
-        return vectors
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+# Queries measured at most (a seeded sample): a file's 10,000 queries against a million
+# documents would cost more than the run.
+MAX_QUERIES = 1000
 
 
 def relative_contrast(mean_dist: np.ndarray, knn_dist: np.ndarray, k: int = RC_K) -> np.ndarray:
@@ -34,30 +30,25 @@ def relative_contrast(mean_dist: np.ndarray, knn_dist: np.ndarray, k: int = RC_K
 
 def lid_mle(knn_dist: np.ndarray) -> np.ndarray:
     """Per query: the MLE of local intrinsic dimensionality from its k nearest distances
-    (ascending); distances of 0 (duplicates of the query) carry no information and are left out."""
-    d = np.where(knn_dist > 0, knn_dist, np.nan)
-    ratios = np.log(d[:, :-1] / d[:, -1:])
+    (ascending), as VIBE computes it; distances of about 0 (duplicates of the query) carry no
+    information and are left out."""
+    d = np.where(knn_dist > 1e-5, knn_dist, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return -1.0 / np.nanmean(ratios, axis=1)
+        logs = np.log(d / knn_dist[:, -1:])
+        return -np.sum(np.isfinite(logs), axis=1) / np.nansum(logs, axis=1)
 
 
 def measure(queries: np.ndarray, docs: np.ndarray, metric: str, seed: int) -> dict[str, np.ndarray]:
-    """Per-query RC_10 and LID of `queries` against `docs` (exact neighbours, a seeded sample
-    of documents for the mean distance)."""
-    q = euclidean_space(queries, metric)
-    k = min(max(RC_K, LID_K), len(docs))
-    if metric == "cosine":  # chunked over the documents, no normalised copy of them
-        _, cos_dist = exact_topk(q, docs, k, "cosine")
-        knn = np.sqrt(np.maximum(2 * cos_dist, 0))  # L2 between unit vectors
-    else:
-        _, knn = exact_topk(q, docs, k, "l2sq")
+    """Per-query RC_10 and LID of `queries` (at most MAX_QUERIES of them) against `docs` (exact
+    neighbours, a seeded sample of documents for the mean distance)."""
     rng = np.random.default_rng(seed)
-    sample = euclidean_space(
-        docs[np.sort(rng.choice(len(docs), min(MEAN_SAMPLE, len(docs)), False))], metric
-    )
-    squared = (q**2).sum(1)[:, None] + (sample**2).sum(1)[None, :] - 2 * q @ sample.T
-    d = np.sqrt(np.maximum(squared, 0))
-    return {"rc_10": relative_contrast(d.mean(1), knn), "lid": lid_mle(knn[:, :LID_K])}
+    if len(queries) > MAX_QUERIES:
+        queries = queries[np.sort(rng.choice(len(queries), MAX_QUERIES, False))]
+    space = "cosine" if metric == "cosine" else "l2sq"  # l2sq: Euclidean (groundtruth.py)
+    _, knn = exact_topk(queries, docs, min(max(RC_K, LID_K), len(docs)), space)
+    sample = docs[np.sort(rng.choice(len(docs), min(MEAN_SAMPLE, len(docs)), False))]
+    mean = distances(np.asarray(queries, np.float32), np.asarray(sample, np.float32), space).mean(1)
+    return {"rc_10": relative_contrast(mean, knn), "lid": lid_mle(knn[:, :LID_K])}
 
 
 def summary(per_query: dict[str, np.ndarray]) -> dict[str, float]:

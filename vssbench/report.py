@@ -29,9 +29,12 @@ from vssbench.engines.params import HEADLINE_EF
 from vssbench.engines.registry import ENGINES
 from vssbench.metric_defs import QPS, RECALL, curve_name
 from vssbench.report_figures import DUCKDB, ENGINE_RANK, FIGURES, recall_label
+from vssbench.schema import DatasetConfig, DatasetKind
 
 # Configuration columns: short name -> MLflow param.
 CONFIG = {
+    "dataset": "dataset.name",
+    "noise": "dataset.noise",
     "scale": "scale.name",
     "n_docs": "scale.n_docs",
     "dim": "dim",
@@ -129,6 +132,16 @@ def load_runs(
     )
     runs["engine"] = runs["engine"].fillna(DUCKDB)  # runs from before engines had a name
     runs["bm25"] = runs["bm25"].fillna("match_bm25")  # runs from before search.bm25
+    runs["dataset"] = runs["dataset"].fillna(DatasetKind.synthetic_ko.value)  # before datasets
+    # Synthetic data of another difficulty is other data: its scale says so, and every table,
+    # figure and finding keeps it apart. Runs from before the knob had no noise.
+    runs["noise"] = runs["noise"].fillna("0.0")
+    noise = pd.to_numeric(runs["noise"]).where(runs["dataset"] == DatasetKind.synthetic_ko)
+    other = noise.notna() & (noise != DatasetConfig().noise)
+    runs.loc[other, "scale"] = [
+        f"{scale} noise {value:g}"
+        for scale, value in zip(runs["scale"][other], noise[other], strict=True)
+    ]
     # Only filter=attribute reads filter.selectivity.
     runs["selectivity"] = pd.to_numeric(runs["selectivity"]).where(runs["filter"] == "attribute")
     old = runs["bench_version"] != tracking.BENCH_VERSION

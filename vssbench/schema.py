@@ -65,8 +65,9 @@ class ColumnsConfig:
 class DatasetConfig:
     name: DatasetKind = DatasetKind.synthetic_ko
     # synthetic_ko: per-vector Gaussian noise over the text's own vector, as a share of its
-    # length (vssbench/embed.py); higher makes nearest-neighbour search harder (README).
-    noise: float = 0.0
+    # length (vssbench/embed.py); higher makes nearest-neighbour search harder. 0.5 puts RC_10
+    # and LID where VIBE's text-embedding datasets sit (README: how hard the data is).
+    noise: float = 0.5
     # parquet: the documents file and the queries file.
     docs: str | None = None
     queries: str | None = None
