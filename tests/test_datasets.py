@@ -273,3 +273,29 @@ def test_hybrid_on_a_file_needs_its_text_and_labels(make_cfg, exported):
     )
     with pytest.raises(DataFileError, match=re.escape("search=hybrid: needs dataset.columns.text")):
         sources.checked(cfg)
+
+
+def test_the_noise_knob_makes_the_synthetic_data_harder(cache_dir):
+    from vssbench.corpus import QueryMix
+    from vssbench.dataset import DataSpec, load_dataset
+
+    medians = {}
+    for noise in (0.0, 0.5, 1.0):
+        spec = DataSpec(
+            2000, 200, DIM, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), None, noise=noise
+        )
+        hardness = load_dataset(spec, cache_dir).difficulty
+        medians[noise] = (np.median(hardness["rc_10"]), np.median(hardness["lid"]))
+    rc = [medians[n][0] for n in (0.0, 0.5, 1.0)]
+    lid = [medians[n][1] for n in (0.0, 0.5, 1.0)]
+    assert rc[0] > rc[1] > rc[2] > 1.0, medians
+    assert lid[0] < lid[1] < lid[2], medians
+
+
+def test_a_run_name_says_when_the_data_is_not_the_default(make_cfg):
+    from vssbench import tracking
+
+    assert "noise" not in tracking.run_name(make_cfg())
+    assert tracking.run_name(make_cfg("dataset.noise=1.0")).startswith(
+        "duckdb_vss-tiny-noise1-d128"
+    )

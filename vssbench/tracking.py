@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vssbench import sources
 from vssbench.engines.registry import ENGINES
-from vssbench.schema import NOT_IN_FINGERPRINT, DatasetKind
+from vssbench.schema import NOT_IN_FINGERPRINT, DatasetConfig, DatasetKind
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,9 @@ def run_name(cfg: DictConfig) -> str:
     """E.g. duckdb_vss-100k-d512-vector-category-post-cosine-M16-efc128-ef64 or
     usearch-10k-d256-hybrid-kiwi-match_bm25-convex-...: sorts and groups by engine in the UI."""
     parts = [cfg.engine.name.value, cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
+    noise = cfg.dataset.noise
+    if cfg.dataset.name == DatasetKind.synthetic_ko and noise != DatasetConfig().noise:
+        parts.insert(2, f"noise{noise:g}")  # other data than the default's
     if cfg.search.name.value == "hybrid":
         # The BM25 half: DuckDB's as search.bm25 writes it, or the engine's own full-text index.
         own = ENGINES[cfg.engine.name.value].native_hybrid
