@@ -16,7 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_dir
 
-from vssbench import bench, sources
+from vssbench import bench, sources, tracking
+from vssbench.corpus import QueryMix
+from vssbench.dataset import DataSpec, load_dataset
 from vssbench.sources.files import DataFileError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,9 +278,6 @@ def test_hybrid_on_a_file_needs_its_text_and_labels(make_cfg, exported):
 
 
 def test_the_noise_knob_makes_the_synthetic_data_harder(cache_dir):
-    from vssbench.corpus import QueryMix
-    from vssbench.dataset import DataSpec, load_dataset
-
     medians = {}
     for noise in (0.0, 0.5, 1.0):
         spec = DataSpec(
@@ -293,8 +292,6 @@ def test_the_noise_knob_makes_the_synthetic_data_harder(cache_dir):
 
 
 def test_a_run_name_says_when_the_data_is_not_the_default(make_cfg):
-    from vssbench import tracking
-
     assert "noise" not in tracking.run_name(make_cfg())
     assert tracking.run_name(make_cfg("dataset.noise=1.0")).startswith(
         "duckdb_vss-tiny-noise1-d128"
