@@ -1,7 +1,11 @@
+import json
+import platform
+
 import numpy as np
 import pytest
 
 from vssbench import cache
+from vssbench.engines.params import HnswBuild, cached_index
 
 
 def test_builds_once_then_reads(tmp_path):
@@ -38,7 +42,7 @@ def test_a_killed_builders_files_are_removed_before_a_new_build(tmp_path):
     """A kill mid-build leaves `.<entry>.<pid>.tmp` (with a .wal and a .tmp dir for a database);
     the next builder removes them, even when it got the dead builder's pid (a container)."""
     path = cache.entry(tmp_path, "index", {"a": 1}, ".duckdb")
-    dead = path.with_name(f".{path.name}.{__import__('os').getpid()}.tmp")
+    dead = cache._tmp(path)
     dead.write_bytes(b"half a database")
     dead.with_name(dead.name + ".wal").write_bytes(b"wal")
     (dead.with_name(dead.name + ".tmp")).mkdir()
@@ -48,7 +52,7 @@ def test_a_killed_builders_files_are_removed_before_a_new_build(tmp_path):
         tmp.write_bytes(b"index")
         return {"index_build_s": 1.0}
 
-    facts, hit = cache.cached_file(path, build_into)
+    facts, hit = cache.cached_file(path, build_into, lambda facts: None)
     assert not hit and facts == {"index_build_s": 1.0} and path.read_bytes() == b"index"
     assert sorted(p.name for p in tmp_path.joinpath("index").iterdir()) == sorted(
         [
@@ -92,3 +96,33 @@ def test_an_entry_from_before_checksums_is_rebuilt_not_kept(tmp_path):
     value, hit = cache.cached(path, lambda: np.arange(3.0), cache.save_array, np.load)
     assert not hit and list(value) == [0.0, 1.0, 2.0]
     assert list(path.parent.glob("*.bad-*")) == []  # nothing kept aside: it was not damaged
+
+
+def test_an_index_recorded_as_built_by_other_versions_is_set_aside_and_built_again(tmp_path):
+    """A cache dir shared by hosts: an index is read only by the versions that wrote it, and it
+    records the host that built it."""
+    build = HnswBuild("cosine", 16, 128, 2)
+    builds = []
+
+    def build_into(tmp):
+        builds.append(tmp)
+        tmp.write_bytes(b"index %d" % len(builds))
+        return {"index_build_s": 1.0}
+
+    def index():
+        return cached_index(
+            tmp_path, {"data": 1}, build, {"duckdb": "1.5.5"}, ".duckdb", build_into
+        )
+
+    path, facts, reused = index()
+    recorded = json.loads(path.with_name(path.name + ".build.json").read_text())["built_by"]
+    assert recorded == {"duckdb": "1.5.5", "arch": platform.machine(), "host": platform.node()}
+    assert "built_by" not in facts and not reused
+    assert index()[2]  # same versions: reused
+
+    facts_file = path.with_name(path.name + ".build.json")
+    facts_file.write_text(json.dumps({"index_build_s": 1.0, "built_by": {"duckdb": "1.4.0"}}))
+    again, _, reused = index()
+    assert again == path and not reused and len(builds) == 2
+    assert again.read_bytes() == b"index 2"
+    assert [p.name.split(".bad-")[0] for p in path.parent.glob("*.bad-*")] == [path.name]

@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -111,6 +112,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    scratch = cache_dir / "scratch" / platform.node()  # this host's runs' scratch dirs
     deadline = time.monotonic() + 300
     while True:
         found = runs()
@@ -120,7 +122,8 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
                 (found["tags.mlflow.runName"].str.startswith("duckdb_vss-tiny-d24"))
                 & (found["status"] == "RUNNING")
             ).any()
-            and any((cache_dir / "scratch").iterdir())
+            and scratch.exists()
+            and any(scratch.iterdir())
         ):
             break
         assert sweep.poll() is None, "the sweep ended before it could be killed"
@@ -128,7 +131,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         time.sleep(0.1)
     os.killpg(sweep.pid, signal.SIGKILL)
     sweep.wait()
-    left = list((cache_dir / "scratch").iterdir())
+    left = list(scratch.iterdir())
     assert len(left) == 1  # the killed run's scratch dir, named by its pid
     before = runs()
     first = before.loc[before["status"] == "FINISHED", "run_id"].tolist()
@@ -136,7 +139,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
 
     again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert not list((cache_dir / "scratch").iterdir())  # the dead run's, and each run's own
+    assert not list(scratch.iterdir())  # the dead run's, and each run's own
     assert "2 finished, 1 skipped" in again.stdout
     after = runs()
     statuses = (

@@ -152,6 +152,26 @@ def test_a_run_without_an_engine_param_is_duckdb_vss(tmp_path):
     assert list(runs["engine"]) == ["duckdb_vss"]
 
 
+def test_runs_of_one_configuration_on_two_hosts_stay_apart(tmp_path):
+    """Timings from two hosts are not one median: each host's runs get their own row and scale."""
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'hosts.db'}")
+    mlflow.set_experiment("vssbench")
+    for host, qps in (("node-a", 1000.0), ("node-a", 1200.0), ("node-b", 300.0)):
+        tags = {"fingerprint": "f", "bench_version": tracking.BENCH_VERSION, "process.host": host}
+        with mlflow.start_run(run_name="duckdb_vss-tiny-d16", tags=tags):
+            params = {"scale.name": "tiny", "scale.n_docs": 2000, "dim": 16, "k": 10}
+            mlflow.log_params({**params, "search.name": "vector", "filter.name": "none"})
+            mlflow.log_params({"filter.strategy": "none", "engine.name": "duckdb_vss"})
+            mlflow.log_params({"dataset.name": "synthetic_ko", "dataset.noise": 0.5})
+            mlflow.log_metrics({"recall_at_10": 0.99, "qps": qps})
+    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
+    summary = report.summarize(runs).set_index("host")
+    assert summary.loc["node-a", "qps"] == 1100.0 and summary.loc["node-a", "runs"] == 2
+    assert summary.loc["node-b", "qps"] == 300.0
+    assert sorted(summary["scale"]) == ["tiny @node-a", "tiny @node-b"]
+    assert list(report.table(summary.reset_index()).columns[:2]) == ["configuration", "host"]
+
+
 @needs("usearch")
 def test_frontier_figure_has_a_line_per_engine_in_its_colour(store):
     summary = _summary(store)

@@ -18,6 +18,7 @@ from vssbench.schema import ConfigError
 from vssbench.stopwatch import Stopwatch
 
 log = logging.getLogger("vssbench")
+
 # A sweep's worker process runs many jobs; only its first paid for starting the process.
 _started_process = False
 

@@ -1,8 +1,10 @@
 """One benchmark run: data, DuckDB indexes, plan check, timed queries, metrics, MLflow."""
 
 import logging
+import platform
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,11 +12,20 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from filelock import FileLock
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import difficulty, filters, metric_defs, metrics, plots, sources, timing, tracking
+from vssbench import (
+    claim,
+    difficulty,
+    filters,
+    metric_defs,
+    metrics,
+    plots,
+    sources,
+    timing,
+    tracking,
+)
 from vssbench.corpus import QueryMix
 from vssbench.dataset import Dataset, DataSpec, data_key, load_dataset, load_tokens
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
@@ -78,46 +89,52 @@ def run(
 ) -> Outcome:
     """Run one configuration, or return the stored metrics of a finished run with its fingerprint.
 
-    A lock per fingerprint makes two processes with the same configuration run it once. In a
-    sweep, the run is a child of the sweep's run (`parent_run_id`). `watch` times the stages.
+    A claim per fingerprint makes two processes with the same configuration, on one host or
+    on hosts sharing a tracking server, run it once (vssbench/claim.py). In a sweep, the run is
+    a child of the sweep's run (`parent_run_id`). `watch` times the stages.
     """
     cfg = sources.checked(cfg)
     watch = watch or Stopwatch()
-    with watch.stage("tracking_lookup"):
-        experiment_id = tracking.prepare(cfg.tracking)
     fp = tracking.fingerprint(cfg)
     name = tracking.run_name(cfg)
-    lock = Path(cfg.cache_dir) / "locks" / f"{fp}.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(lock)):
-        with watch.stage("tracking_lookup"):
-            tracking.mark_dead_runs(experiment_id)
-            done = None if cfg.force else tracking.find_finished(experiment_id, fp)
-        if done is not None:
-            log.info("skipped %s: finished run %s has fingerprint %s", name, done.info.run_id, fp)
-            return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
+    with watch.stage("tracking_lookup"):
+        experiment_id = tracking.prepare(cfg.tracking)
+        claim.mark_dead_runs(experiment_id, cfg.tracking.stale_s)
+        done = None if cfg.force else claim.find_finished(experiment_id, fp)
+    if done is not None:
+        return _skipped(name, done, fp)
 
-        hybrid = cfg.search.name == SearchKind.hybrid
-        process_mb = rss_mb()
-        estimate = estimate_mb(
-            cfg.scale.n_docs, cfg.dim, cfg.hnsw.M, hybrid, process_mb, kiwi_loaded()
-        )
-        if not cfg.force_memory:
-            check_memory(estimate, concurrent_jobs, available_mb())
-        tags = {
-            "fingerprint": fp,
-            "bench_version": tracking.BENCH_VERSION,
-            "concurrent_jobs": str(concurrent_jobs),
-            **tracking.hardware_tags(),
-            **tracking.process_tags(),
-        }
-        if parent_run_id:
-            tags["mlflow.parentRunId"] = parent_run_id
-        with watch.stage("start_run"):
-            active = tracking.start_run(
-                experiment_id, name, tags, cfg.tracking.system_metrics_interval_s
+    hybrid = cfg.search.name == SearchKind.hybrid
+    process_mb = rss_mb()
+    estimate = estimate_mb(cfg.scale.n_docs, cfg.dim, cfg.hnsw.M, hybrid, process_mb, kiwi_loaded())
+    if not cfg.force_memory:
+        check_memory(estimate, concurrent_jobs, available_mb())
+    tags = {
+        "bench_version": tracking.BENCH_VERSION,
+        "concurrent_jobs": str(concurrent_jobs),
+        **tracking.hardware_tags(),
+        **claim.process_tags(),
+    }
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    with ExitStack() as held_claim:
+        with watch.stage("claim"):  # waits while another process runs this fingerprint
+            held = held_claim.enter_context(
+                claim.claimed(
+                    cfg.tracking,
+                    experiment_id,
+                    fp,
+                    name,
+                    tags,
+                    skip_finished=not cfg.force,
+                    lock_dir=tracking.lock_dir(cfg.tracking),
+                )
             )
-        with active, scratch_dir(Path(cfg.cache_dir) / "scratch"):
+        if not isinstance(held, str):  # another process finished it while this one waited
+            return _skipped(name, held, fp)
+        with watch.stage("start_run"):
+            active = tracking.start_run(held, cfg.tracking.system_metrics_interval_s)
+        with active, scratch_dir(Path(cfg.cache_dir) / "scratch" / platform.node()):
             with watch.stage("log_params"):
                 mlflow.log_params(tracking.flat_params(cfg))
                 mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
@@ -131,6 +148,11 @@ def run(
             mlflow.log_metrics(watch.metrics())
     log.info("finished %s: %s", name, _summary(result.metrics, cfg.k))
     return Outcome("finished", name, active.info.run_id, result.metrics)
+
+
+def _skipped(name: str, done: mlflow.entities.Run, fp: str) -> Outcome:
+    log.info("skipped %s: finished run %s has fingerprint %s", name, done.info.run_id, fp)
+    return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
 
 
 def data_spec(cfg: DictConfig) -> DataSpec:

@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import shutil
 import time
 import zlib
@@ -41,7 +42,7 @@ def cached(
             return load(path), True
         _remove_leftovers(path)
         value = build()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = _tmp(path)
         try:
             save(value, tmp)
             _seal(tmp, path)
@@ -50,25 +51,38 @@ def cached(
         return value, False
 
 
-def cached_file(path: Path, build_into: Callable[[Path], dict]) -> tuple[dict, bool]:
+def cached_file(
+    path: Path, build_into: Callable[[Path], dict], usable: Callable[[dict], str | None]
+) -> tuple[dict, bool]:
     """Like `cached` for a file that a builder writes itself (a database): build_into(tmp) writes
-    the file and returns facts about the build, kept beside it. Returns (facts, hit)."""
+    the file and returns facts about the build, kept beside it. `usable(facts)` says why an
+    existing entry must not be used (None: it may), and it is then set aside and built again.
+    Returns (facts, hit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     facts_path = path.with_name(path.name + ".build.json")
     with FileLock(str(path) + ".lock"):
         if facts_path.exists() and _verified(path):
-            return json.loads(facts_path.read_text()), True
+            facts = json.loads(facts_path.read_text())
+            if (why := usable(facts)) is None:
+                return facts, True
+            _set_aside(path, why)
         _remove_leftovers(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp = _tmp(path)
         try:
             facts = build_into(tmp)
-            facts_tmp = facts_path.with_name(f".{facts_path.name}.{os.getpid()}.tmp")
+            facts_tmp = _tmp(facts_path)
             facts_tmp.write_text(json.dumps(facts))
             os.replace(facts_tmp, facts_path)
             _seal(tmp, path)
         finally:
             _remove_leftovers(path)  # the database's .wal and spill dir, or a failed build
         return facts, False
+
+
+def _tmp(path: Path) -> Path:
+    """A writer's temp file beside `path`: named by host and pid, as a shared cache dir has
+    writers on several hosts."""
+    return path.with_name(f".{path.name}.{platform.node()}.{os.getpid()}.tmp")
 
 
 def _digest(path: Path) -> str:
@@ -89,7 +103,7 @@ def _digest(path: Path) -> str:
 def _seal(tmp: Path, path: Path) -> None:
     """Record the checksum of the finished temp file, then move it into place."""
     sums = path.with_name(path.name + ".crc32")
-    sums_tmp = sums.with_name(f".{sums.name}.{os.getpid()}.tmp")
+    sums_tmp = _tmp(sums)
     sums_tmp.write_text(_digest(tmp))
     os.replace(sums_tmp, sums)
     os.replace(tmp, path)
@@ -108,14 +122,15 @@ def _verified(path: Path) -> bool:
         return False
     if sums.read_text().strip() == _digest(path):
         return True
+    _set_aside(path, "it does not match its checksum")
+    return False
+
+
+def _set_aside(path: Path, why: str) -> None:
+    """Move a bad entry aside (kept for a look, never used) so that it is built again."""
     aside = path.with_name(f"{path.name}.bad-{time.time():.0f}")
     os.replace(path, aside)
-    log.warning(
-        "cache entry %s does not match its checksum: moved to %s, building it again",
-        path,
-        aside.name,
-    )
-    return False
+    log.warning("cache entry %s: %s; moved to %s, building it again", path, why, aside.name)
 
 
 def _remove_leftovers(path: Path) -> None:
@@ -138,7 +153,7 @@ def entry(root: Path, kind: str, key: dict, suffix: str) -> Path:
     meta = path.with_suffix(".json")
     if not meta.exists():
         meta.parent.mkdir(parents=True, exist_ok=True)
-        tmp = meta.with_name(f".{meta.name}.{os.getpid()}.tmp")
+        tmp = _tmp(meta)
         tmp.write_text(json.dumps(key, sort_keys=True, default=str, ensure_ascii=False))
         os.replace(tmp, meta)
     return path

@@ -1,6 +1,7 @@
 """Hydra callbacks: the MLflow store and the sweep's parent run before jobs fan out, a line per
 job as it ends, and a sweep summary after."""
 
+import atexit
 import json
 import logging
 import time
@@ -13,7 +14,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench import preflight, sources, sweep, tracking
+from vssbench import claim, preflight, sources, sweep, tracking
 from vssbench.schema import ConfigError
 
 log = logging.getLogger("vssbench")
@@ -48,14 +49,21 @@ class PrepareTracking(Callback):
         _claim_sweep_dir(sweep_dir)
         sweep.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
         experiment_id = tracking.prepare(config.tracking)
-        tracking.mark_dead_runs(experiment_id)
+        claim.mark_dead_runs(experiment_id, config.tracking.stale_s)
         total = sweep.job_count(config)
         n_jobs = int(config.hydra.launcher.get("n_jobs", 1) or 1)
         parent = sweep.open_parent(experiment_id, config, total, n_jobs)
         sweep.write_sweep_file(sweep_dir, parent, total)
+        # A launcher that raises (joblib or submitit when a worker dies) skips on_multirun_end;
+        # Hydra then exits through sys.exit, which still runs this.
+        atexit.register(_end_sweep, config, aborted=True)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._job_started = time.monotonic()
+        if sweep.read_sweep_file(Path(config.hydra.sweep.dir)) is not None:
+            # Replaced when the job ends; left behind, it says the job's process died.
+            status_file = Path(config.hydra.runtime.output_dir, sweep.STATUS_FILE)
+            status_file.write_text(json.dumps(sweep.started()))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         status_file = Path(config.hydra.runtime.output_dir, sweep.STATUS_FILE)
@@ -70,7 +78,7 @@ class PrepareTracking(Callback):
         statuses = [
             s for _, s, _ in sweep.job_statuses(Path(config.hydra.sweep.dir), info["total"])
         ]
-        done = sweep.counts([s for s in statuses if s["status"] != "not run"])
+        done = sweep.counts([s for s in statuses if s["status"] not in ("not run", "running")])
         log.info(
             sweep.job_line(
                 name,
@@ -83,30 +91,41 @@ class PrepareTracking(Callback):
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        info = sweep.read_sweep_file(sweep_dir)
-        if info is None:
-            return
-        rows = sweep.job_statuses(sweep_dir, info["total"])
-        counts = sweep.counts([status for _, status, _ in rows])
-        log.info(
-            "sweep summary (%s): %s",
-            sweep_dir,
-            ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n),
-        )
-        for number, status, label in rows:
-            detail = status.get("run") or status.get("error", "")
-            log.info("  #%s %-8s %s  %s", number, status["status"], label, detail)
-        tracking.prepare(config.tracking)
-        results = sweep_dir / "optimization_results.yaml"
-        if results.exists():
-            log.info("optuna results:\n%s", results.read_text())
-            mlflow.MlflowClient().log_artifact(info["parent_run_id"], str(results))
-        sweep.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
-        if (lock := _SWEEP_LOCKS.pop(str(sweep_dir), None)) is not None:
-            lock.release()
-        if counts["failed"]:
-            raise SystemExit(f"vssbench: {counts['failed']} of {len(rows)} jobs failed")
+        _end_sweep(config, aborted=False)
+
+
+def _end_sweep(config: DictConfig, aborted: bool) -> None:
+    """The sweep summary and the parent run's end; `aborted`: the launcher raised (a worker
+    process died under joblib or submitit, or under Ray more often than it retries)."""
+    sweep_dir = Path(config.hydra.sweep.dir)
+    lock = _SWEEP_LOCKS.pop(str(sweep_dir), None)
+    info = sweep.read_sweep_file(sweep_dir)
+    if lock is None or info is None:  # ended already, or never started
+        return
+    rows = [
+        (n, sweep.ended(s), label) for n, s, label in sweep.job_statuses(sweep_dir, info["total"])
+    ]
+    counts = sweep.counts([status for _, status, _ in rows])
+    log.info(
+        "sweep summary (%s)%s: %s",
+        sweep_dir,
+        " after the launcher stopped" if aborted else "",
+        ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n),
+    )
+    for number, status, label in rows:
+        detail = status.get("run") or status.get("error", "")
+        log.info("  #%s %-8s %s  %s", number, status["status"], label, detail)
+    tracking.prepare(config.tracking)
+    results = sweep_dir / "optimization_results.yaml"
+    if results.exists():
+        log.info("optuna results:\n%s", results.read_text())
+        mlflow.MlflowClient().log_artifact(info["parent_run_id"], str(results))
+    sweep.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
+    lock.release()
+    if aborted:
+        log.info("run the same command again: finished jobs are skipped, the others redone")
+    elif counts["failed"]:
+        raise SystemExit(f"vssbench: {counts['failed']} of {len(rows)} jobs failed")
 
 
 def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:

@@ -117,6 +117,7 @@ def load_runs(
             "configuration": raw["tags.mlflow.runName"],
             "fingerprint": raw["tags.fingerprint"],
             "bench_version": raw["tags.bench_version"],
+            "host": raw.get("tags.process.host", pd.Series(None, raw.index)).fillna("unknown"),
             "run_id": raw["run_id"],
             "disturbed": raw.get("tags.timing_disturbed", pd.Series("false", raw.index))
             .fillna("false")
@@ -142,6 +143,10 @@ def load_runs(
         f"{scale} noise {value:g}"
         for scale, value in zip(runs["scale"][other], noise[other], strict=True)
     ]
+    # Timings from different hosts are different measurements: with runs from several hosts,
+    # each host's runs are a scale of their own, so no median, figure or finding mixes them.
+    if runs["host"].nunique() > 1:
+        runs["scale"] = runs["scale"] + " @" + runs["host"]
     # Only filter=attribute reads filter.selectivity.
     runs["selectivity"] = pd.to_numeric(runs["selectivity"]).where(runs["filter"] == "attribute")
     old = runs["bench_version"] != tracking.BENCH_VERSION
@@ -196,7 +201,7 @@ def order_key(frame: pd.DataFrame) -> pd.Series:
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration (fingerprint): medians, and the spread where there are repeats."""
-    keys = ["fingerprint", "bench_version", "configuration", *CONFIG]
+    keys = ["fingerprint", "bench_version", "configuration", "host", *CONFIG]
     grouped = runs.groupby(keys, dropna=False)
     summary = grouped[list(METRICS)].median().reset_index()
     summary["runs"] = grouped.size().to_numpy()
@@ -226,14 +231,14 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
 def attach_curves(summary: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """Each configuration's ef points as a frame in column `curve`: per effective ef, the median
     recall and QPS over its undisturbed runs (empty when all were disturbed)."""
-    by_run = curves.merge(runs[["run_id", "fingerprint"]], on="run_id")
+    by_run = curves.merge(runs[["run_id", "fingerprint", "host"]], on="run_id")
     out = summary.copy()
     curves = [
-        by_run[by_run["fingerprint"] == fp]
+        by_run[(by_run["fingerprint"] == fp) & (by_run["host"] == host)]
         .groupby("ef", dropna=False)[["recall", "qps"]]
         .median()
         .reset_index()
-        for fp in summary["fingerprint"]
+        for fp, host in zip(summary["fingerprint"], summary["host"], strict=True)
     ]
     # A Series of objects: a plain list of frames would be unpacked by pandas.
     out["curve"] = pd.Series(curves, index=out.index, dtype=object)
@@ -453,6 +458,8 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 
 def table(summary: pd.DataFrame) -> pd.DataFrame:
     columns = ["configuration", "engine", "runs", "disturbed_runs"]
+    if summary["host"].nunique() > 1:
+        columns.insert(1, "host")
     for metric in TABLE_METRICS:
         columns.append(metric)
         if (summary["runs"] > 1).any():

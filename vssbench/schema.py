@@ -178,6 +178,12 @@ class TrackingConfig:
     uri: str | None = None
     # MLflow's own CPU and memory curves (system/*), sampled every this many seconds; 0: off.
     system_metrics_interval_s: float = 1.0
+    # A run refreshes its heartbeat tag this often; a RUNNING run on another host whose heartbeat
+    # is older than stale_s is dead. A claim through a tracking server is checked again after
+    # settle_s (more than the hosts' clock skew and request latency; vssbench/claim.py).
+    heartbeat_s: float = 15.0
+    stale_s: float = 120.0
+    settle_s: float = 2.0
 
 
 class Objective(StrEnum):
@@ -272,6 +278,15 @@ def validate(cfg: DictConfig) -> None:
             cfg.tracking.uri,
             f"must start with one of {', '.join(s + ':' for s in TRACKING_SCHEMES)}",
         )
+    t = cfg.tracking
+    _check(t.heartbeat_s > 0, "tracking.heartbeat_s", t.heartbeat_s, "must be > 0")
+    _check(
+        t.stale_s >= 4 * t.heartbeat_s,
+        "tracking.stale_s",
+        t.stale_s,
+        f"must be at least 4 heartbeats ({4 * t.heartbeat_s:g}): a live run must not pass for dead",
+    )
+    _check(t.settle_s >= 0, "tracking.settle_s", t.settle_s, "must be >= 0")
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
     _check(
         0 <= cfg.dataset.noise <= 10, "dataset.noise", cfg.dataset.noise, "must be between 0 and 10"

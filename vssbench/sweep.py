@@ -4,6 +4,8 @@ and one console line per job as it ends."""
 import hashlib
 import json
 import logging
+import os
+import platform
 import time
 import traceback
 from pathlib import Path
@@ -16,7 +18,7 @@ from hydra.errors import ConfigCompositionException
 from mlflow.entities import Metric
 from omegaconf import DictConfig, ValidationError
 
-from vssbench import sources, tracking
+from vssbench import claim, sources, tracking
 from vssbench.schema import RUN_CONTROL_KEYS, ConfigError
 
 log = logging.getLogger("vssbench")
@@ -79,7 +81,7 @@ def open_parent(experiment_id: str, config: DictConfig, total: int, n_jobs: int)
         "sweep_overrides": " ".join(overrides),
         "sweep_jobs": str(total),
         "sweep_n_jobs": str(n_jobs),
-        **tracking.process_tags(),
+        **claim.process_tags(),
         **tracking.hardware_tags(),
     }
     if found:
@@ -103,6 +105,21 @@ def failure(error: BaseException) -> dict:
         "status": "failed",
         "error": f"{type(error).__name__}: {error}",
         "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def started() -> dict:
+    """A job's status while it runs: who runs it, for the summary if its process dies."""
+    return {"status": "running", "host": platform.node(), "pid": os.getpid()}
+
+
+def ended(status: dict) -> dict:
+    """A job's status once the sweep has ended: one still running had its process die."""
+    if status["status"] != "running":
+        return status
+    return {
+        "status": "failed",
+        "error": f"its process ({status['host']}, pid {status['pid']}) died: killed?",
     }
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import mlflow
 import psutil
 from filelock import FileLock
-from mlflow.entities import Run
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from omegaconf import DictConfig, OmegaConf
 
@@ -52,6 +51,13 @@ def sqlite_path(tracking: DictConfig) -> Path | None:
     """The database file of a local sqlite store; None for any other store."""
     uri = tracking_uri(tracking)
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def lock_dir(tracking: DictConfig) -> Path | None:
+    """Where per-fingerprint locks of a local sqlite store live (its host is the only one that
+    writes it); None for a server, where runs claim their fingerprint through the server."""
+    db = sqlite_path(tracking)
+    return None if db is None else db.parent / "locks"
 
 
 def prepare(tracking: DictConfig) -> str:
@@ -96,22 +102,15 @@ def _experiment_id(tracking: DictConfig) -> str:
     return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts, tags=tags)
 
 
-def start_run(
-    experiment_id: str, name: str, tags: dict[str, str], system_metrics_interval_s: float
-) -> mlflow.ActiveRun:
-    """A run that also records MLflow's own CPU and memory curves (system/*), unless the
-    interval is 0."""
+def start_run(run_id: str, system_metrics_interval_s: float) -> mlflow.ActiveRun:
+    """The claimed run made active, also recording MLflow's own CPU and memory curves
+    (system/*) unless the interval is 0."""
     if system_metrics_interval_s > 0:
         # Their start and stop messages are not worth a console line in every run.
         logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
         mlflow.system_metrics.set_system_metrics_sampling_interval(system_metrics_interval_s)
         mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
-    return mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=name,
-        tags=tags,
-        log_system_metrics=system_metrics_interval_s > 0,
-    )
+    return mlflow.start_run(run_id=run_id, log_system_metrics=system_metrics_interval_s > 0)
 
 
 def fingerprint(cfg: DictConfig) -> str:
@@ -125,54 +124,6 @@ def fingerprint(cfg: DictConfig) -> str:
         data.pop("scale", None)
     data["bench_version"] = BENCH_VERSION
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def process_tags() -> dict[str, str]:
-    """Who runs this: lets a later start tell a crashed run (its process gone) from a live one."""
-    me = psutil.Process()
-    return {
-        "process.host": platform.node(),
-        "process.pid": str(me.pid),
-        "process.started": f"{me.create_time():.3f}",
-    }
-
-
-def _alive(run: Run) -> bool:
-    tags = run.data.tags
-    if tags.get("process.host") != platform.node() or "process.pid" not in tags:
-        return True  # another machine's run: not ours to judge
-    try:
-        proc = psutil.Process(int(tags["process.pid"]))
-        return f"{proc.create_time():.3f}" == tags.get("process.started")
-    except psutil.NoSuchProcess:
-        return False
-
-
-def mark_dead_runs(experiment_id: str) -> list[str]:
-    """Mark RUNNING runs whose process is gone (kill -9, OOM, a killed worker) as KILLED."""
-    running = mlflow.search_runs(
-        experiment_ids=[experiment_id],
-        filter_string="attributes.status = 'RUNNING'",
-        output_format="list",
-    )
-    dead = [run for run in running if not _alive(run)]
-    client = mlflow.MlflowClient()
-    for run in dead:
-        client.set_terminated(run.info.run_id, status="KILLED")
-        log.warning(
-            "marked run %s (%s) KILLED: its process is gone", run.info.run_id, run.info.run_name
-        )
-    return [run.info.run_id for run in dead]
-
-
-def find_finished(experiment_id: str, fp: str) -> Run | None:
-    runs = mlflow.search_runs(
-        experiment_ids=[experiment_id],
-        filter_string=f"tags.fingerprint = '{fp}' and attributes.status = 'FINISHED'",
-        max_results=1,
-        output_format="list",
-    )
-    return runs[0] if runs else None
 
 
 def run_name(cfg: DictConfig) -> str:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,13 +45,29 @@ def cached_index(
 ) -> tuple[Path, dict, bool]:
     """An engine's index in the cache, built by `build_into(tmp)` if missing: its path, the
     facts its build recorded, and whether it was reused."""
-    key = index_key(data_key, build, {"facts": BUILD_FACTS, **versions})
+    # A cache dir shared by hosts: another CPU architecture writes its own index (the engines'
+    # files are native binaries), and an index is only read by the versions that wrote it.
+    made_by = {**versions, "arch": platform.machine()}
+    key = index_key(data_key, build, {"facts": BUILD_FACTS, **made_by})
+
+    def build_recorded(tmp: Path) -> dict:
+        return {**build_into(tmp), "built_by": {**made_by, "host": platform.node()}}
+
+    def usable(facts: dict) -> str | None:
+        recorded = {k: v for k, v in facts.get("built_by", {}).items() if k != "host"}
+        if recorded == made_by:
+            return None
+        return f"it was built with {recorded or 'unrecorded versions'}, this host has {made_by}"
+
     path = cache.entry(root, "index", key, suffix)
-    facts, reused = cache.cached_file(path, build_into)
+    facts, reused = cache.cached_file(path, build_recorded, usable)
+    facts = dict(facts)
+    built_by = facts.pop("built_by")
     log.info(
-        "index %s (its build took %.1f s)",
+        "index %s (its build took %.1f s on %s)",
         "reused from the cache" if reused else "built",
         facts["index_build_s"],
+        built_by["host"],
     )
     return path, facts, reused
 
