@@ -25,6 +25,10 @@ pytestmark = pytest.mark.slow
         ("dim=0", "dim=0: must be between 2 and 4096"),
         ("k=5000", "k=5000: must be between 1 and scale.n_docs (2000)"),
         ("hnsw.metric=foo", "Invalid value 'foo', expected one of [l2sq, cosine, ip]"),
+        (
+            "tracking.stale_s=30",
+            "tracking.stale_s=30.0: must be at least 4 heartbeats (60): a live run must not pass",
+        ),
     ],
 )
 def test_bad_override_stops_before_any_work(cli, tmp_path, override, message):

@@ -7,11 +7,9 @@ The launchers are optional extras: their tests skip with the extra to install, e
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -20,6 +18,7 @@ from hydra import compose, initialize_config_dir
 from mlflow.entities import ViewType
 
 from vssbench import claim, tracking
+from vssbench.local_server import mlflow_server
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REQUIRED = os.environ.get("VSSBENCH_REQUIRE_LAUNCHERS") == "1"
@@ -43,37 +42,8 @@ needs_submitit = needs("hydra_plugins.hydra_submitit_launcher", "submitit")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A real `mlflow server` on 127.0.0.1 with a sqlite store, stopped by its PID after."""
-    root = tmp_path_factory.mktemp("server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "mlflow", "server"),
-            *("--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"),
-            *("--artifacts-destination", str(root / "artifacts")),
-            *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-        ],
-        cwd=root,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=open(root / "server.log", "w"),  # noqa: SIM115 - the server's lifetime
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None, (root / "server.log").read_text()
-        assert time.monotonic() < deadline, "mlflow server not healthy in 120 s"
-        time.sleep(0.5)
-    yield uri
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=60)
+    with mlflow_server(tmp_path_factory.mktemp("server")) as uri:
+        yield uri
 
 
 @pytest.fixture
