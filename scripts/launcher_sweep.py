@@ -52,7 +52,12 @@ def sweep(launchers: list[str], uri: str, out: Path) -> None:
         done = subprocess.run(
             command,
             cwd=out,
-            env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+            # A local Ray instance on loopback only (README, "Running on a cluster").
+            env={
+                **os.environ,
+                "MLFLOW_TRACKING_URI": uri,
+                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            },
             capture_output=True,
             text=True,
         )

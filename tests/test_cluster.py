@@ -4,6 +4,7 @@ Ray and submitit launchers, claims on a fingerprint through the server, and kill
 The launchers are optional extras: their tests skip with the extra to install, except in CI
 (.ci/run), which installs every extra and sets VSSBENCH_REQUIRE_LAUNCHERS=1."""
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import psutil
 import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.entities import ViewType
@@ -22,8 +24,11 @@ from vssbench.local_server import mlflow_server
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REQUIRED = os.environ.get("VSSBENCH_REQUIRE_LAUNCHERS") == "1"
-# A local Ray instance on 2 CPUs, its dashboard off (conf/hydra/launcher/ray.yaml).
+# A local Ray instance on 2 CPUs, its dashboard off (conf/hydra/launcher/ray.yaml), on loopback
+# only: Ray's single-machine switch (README, "Running on a cluster").
 RAY = ["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2"]
+RAY_ON_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +59,7 @@ def vss(tmp_path, cache_dir, server):
         return subprocess.Popen(
             [sys.executable, "-m", "vssbench", *args, f"cache_dir={cache_dir}"],
             cwd=tmp_path,
-            env={**os.environ, "MLFLOW_TRACKING_URI": server},
+            env={**os.environ, **RAY_ON_LOOPBACK, "MLFLOW_TRACKING_URI": server},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -62,6 +67,22 @@ def vss(tmp_path, cache_dir, server):
         )
 
     return start
+
+
+def listening(proc: subprocess.Popen) -> set[str]:
+    """The addresses that the process's descendants (a local Ray instance's servers and
+    workers) listen on."""
+    found = set()
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return found
+    for child in children:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            found |= {
+                c.laddr.ip for c in child.net_connections("tcp") if c.status == psutil.CONN_LISTEN
+            }
+    return found
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str]:
@@ -107,9 +128,16 @@ def test_a_two_job_sweep_finishes_through_the_launcher_and_a_rerun_skips_both(
 ):
     experiment = f"two-jobs-{launcher[0].rsplit('=', 1)[1]}"
     sweep = ["-m", "scale=tiny", "dim=16,24", *launcher, f"tracking.experiment={experiment}"]
-    code, out = finish(vss(*sweep))
+    proc = vss(*sweep)
+    addresses = set()
+    while proc.poll() is None:
+        addresses |= listening(proc)
+        time.sleep(0.2)
+    code, out = finish(proc)
     assert code == 0, out
     assert "2 finished" in out
+    if launcher == RAY:  # Ray's GCS, raylet and workers listened, on loopback only
+        assert addresses and addresses <= LOOPBACK, addresses
 
     done = benchmark_runs(server, experiment, "FINISHED")
     assert sorted(r.data.params["dim"] for r in done) == ["16", "24"]

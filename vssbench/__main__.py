@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from vssbench import bench, sweep
+from vssbench import bench, preflight, sweep
 from vssbench.monitor import MemoryGuardError
 from vssbench.objective import objective
 from vssbench.schema import ConfigError
@@ -27,6 +27,7 @@ _started_process = False
 def main(cfg: DictConfig) -> float | list[float]:
     """Returns the objective sweepers optimise (recall@k unless hpo.objective says otherwise)."""
     hydra_cfg = HydraConfig.get()
+    cfg = preflight.anchored(cfg, Path(hydra_cfg.runtime.cwd))
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     jobs = int(hydra_cfg.launcher.get("n_jobs", 1) or 1) if multirun else 1
     global _started_process

@@ -44,8 +44,13 @@ class PrepareTracking(Callback):
                 f"vssbench: bad configuration in {len(bad)} of {len(jobs)} jobs:\n  "
                 + "\n  ".join(bad)
             )
-        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
         _check_dirs(config, "hydra.sweep.dir", str(sweep_dir))
+        # Launchers compose each job's config again from these overrides, maybe in another dir
+        # (Ray under `uv run` runs its workers in a copy of the working dir): the jobs must
+        # write their dirs and statuses where this process reads them.
+        quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
+        config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
         _claim_sweep_dir(sweep_dir)
         sweep.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
         experiment_id = tracking.prepare(config.tracking)
@@ -97,7 +102,7 @@ class PrepareTracking(Callback):
 def _end_sweep(config: DictConfig, aborted: bool) -> None:
     """The sweep summary and the parent run's end; `aborted`: the launcher raised (a worker
     process died under joblib or submitit, or under Ray more often than it retries)."""
-    sweep_dir = Path(config.hydra.sweep.dir)
+    sweep_dir = Path(config.hydra.sweep.dir).resolve()
     lock = _SWEEP_LOCKS.pop(str(sweep_dir), None)
     info = sweep.read_sweep_file(sweep_dir)
     if lock is None or info is None:  # ended already, or never started
