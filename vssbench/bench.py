@@ -97,9 +97,8 @@ def run(
     watch = watch or Stopwatch()
     fp = tracking.fingerprint(cfg)
     name = tracking.run_name(cfg)
-    with watch.stage("tracking_lookup"):
+    with watch.stage("tracking_lookup"):  # a finished run is skipped before the memory guard
         experiment_id = tracking.prepare(cfg.tracking)
-        claim.mark_dead_runs(experiment_id, cfg.tracking.stale_s)
         done = None if cfg.force else claim.find_finished(experiment_id, fp)
     if done is not None:
         return _skipped(name, done, fp)

@@ -100,11 +100,10 @@ class _Heartbeat:
     def _beat(self) -> None:
         client = mlflow.MlflowClient()
         while not self._stop.wait(self._interval_s):
+            # A server restart must not end the run: the next beat may land.
             try:
                 client.set_tag(self._run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
-            except (
-                Exception
-            ) as error:  # a server restart must not end the run; the next beat may land
+            except Exception as error:
                 log.warning("heartbeat of run %s not stored: %s", self._run_id, error)
 
     def stop(self) -> None:
