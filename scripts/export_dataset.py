@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hydra import compose, initialize_config_dir
 
-from vssbench import sources
-from vssbench.bench import data_spec
-from vssbench.dataset import document_texts, load_dataset
-from vssbench.groundtruth import exact_topk
-from vssbench.sources.hdf5 import WRITTEN_AS
+from vssbench.data import sources
+from vssbench.data.groundtruth import exact_topk
+from vssbench.data.load import document_texts, load_dataset
+from vssbench.data.sources.hdf5 import WRITTEN_AS
+from vssbench.run.runner import data_spec
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 NEIGHBORS = 100  # neighbours per query in the hdf5 file, as ann-benchmarks ships

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vssbench.local_server import mlflow_server
+from vssbench.track.local_server import mlflow_server
 
 SWEEP = ["-m", "scale=tiny", "dim=16,24,32,48"]
 LAUNCHERS = {

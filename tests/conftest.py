@@ -25,7 +25,7 @@ def _no_outside_tracking(monkeypatch):
 
     mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI, so earlier tests leave it behind.
     """
-    monkeypatch.setattr("vssbench.tracking.USER_TRACKING_URI", None)
+    monkeypatch.setattr("vssbench.track.store.USER_TRACKING_URI", None)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 

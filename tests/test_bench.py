@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vssbench import bench, tracking
+from vssbench.run import runner
+from vssbench.track import store
 
 
 def _runs(cfg) -> pd.DataFrame:
@@ -18,8 +19,8 @@ def _runs(cfg) -> pd.DataFrame:
 
 
 def test_low_ef_loses_recall_default_keeps_it(make_cfg):
-    weak = bench.run(make_cfg("hnsw.M=2", "hnsw.ef_construction=4", "hnsw.ef_search=2")).metrics
-    strong = bench.run(make_cfg()).metrics
+    weak = runner.run(make_cfg("hnsw.M=2", "hnsw.ef_construction=4", "hnsw.ef_search=2")).metrics
+    strong = runner.run(make_cfg()).metrics
     assert weak["recall_at_10"] < 0.8
     assert strong["recall_at_10"] > 0.95
     assert strong["rows_returned_mean"] == 10
@@ -32,7 +33,7 @@ def test_ef_search_below_the_limit_is_the_limit(make_cfg, tmp_path):
     base = ("dim=20", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8")
     returned = []
     for ef in (4, 10):
-        run_id = bench.run(make_cfg(*base, f"hnsw.ef_search={ef}")).run_id
+        run_id = runner.run(make_cfg(*base, f"hnsw.ef_search={ef}")).run_id
         local = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path / run_id)
         )
@@ -41,9 +42,9 @@ def test_ef_search_below_the_limit_is_the_limit(make_cfg, tmp_path):
 
 
 def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
-    post = bench.run(make_cfg("filter=region")).metrics
-    overfetch = bench.run(make_cfg("filter=region", "filter.strategy=overfetch")).metrics
-    exact = bench.run(make_cfg("filter=region", "filter.strategy=exact")).metrics
+    post = runner.run(make_cfg("filter=region")).metrics
+    overfetch = runner.run(make_cfg("filter=region", "filter.strategy=overfetch")).metrics
+    exact = runner.run(make_cfg("filter=region", "filter.strategy=exact")).metrics
     assert post["rows_returned_mean"] < 5 and post["short_result_share"] > 0.9
     assert post["recall_at_10"] < 0.5
     assert overfetch["rows_returned_mean"] > post["rows_returned_mean"]
@@ -55,7 +56,7 @@ def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
 
 def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     cfg = make_cfg("dim=64")
-    result = bench.run(cfg).metrics
+    result = runner.run(cfg).metrics
     runs = _runs(cfg)
     assert len(runs) == 1 and runs["status"].iat[0] == "FINISHED"
     run = runs.iloc[0]
@@ -106,26 +107,26 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
 
 def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
     cfg = make_cfg("dim=32")
-    first = bench.run(cfg)
-    again = bench.run(cfg)
+    first = runner.run(cfg)
+    again = runner.run(cfg)
     assert len(_runs(cfg)) == 1
     assert (first.status, again.status) == ("finished", "skipped")
     assert again.run_id == first.run_id
     # The stored metrics: what the run measured, plus MLflow's system/* curves.
     assert {k: again.metrics[k] for k in first.metrics} == pytest.approx(first.metrics)
 
-    bench.run(make_cfg("dim=32", "force=true"))
+    runner.run(make_cfg("dim=32", "force=true"))
     assert len(_runs(cfg)) == 2
 
     other = make_cfg("dim=32", "hnsw.ef_search=20")
-    assert tracking.fingerprint(other) != tracking.fingerprint(cfg)
+    assert store.fingerprint(other) != store.fingerprint(cfg)
     # A crashed run with the same fingerprint does not count as done.
     client = mlflow.MlflowClient()
-    experiment_id = tracking.prepare(other.tracking)
-    crashed = client.create_run(experiment_id, tags={"fingerprint": tracking.fingerprint(other)})
+    experiment_id = store.prepare(other.tracking)
+    crashed = client.create_run(experiment_id, tags={"fingerprint": store.fingerprint(other)})
     client.set_terminated(crashed.info.run_id, status="FAILED")
-    bench.run(other)
-    statuses = _runs(cfg).query("`tags.fingerprint` == @tracking.fingerprint(@other)")["status"]
+    runner.run(other)
+    statuses = _runs(cfg).query("`tags.fingerprint` == @store.fingerprint(@other)")["status"]
     assert sorted(statuses) == ["FAILED", "FINISHED"]
 
 
@@ -133,24 +134,24 @@ def test_each_run_goes_to_its_own_configured_store(make_cfg, tmp_path):
     """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; a second store must still be used."""
     first = make_cfg("dim=16", f"tracking.dir={tmp_path / 'a'}")
     second = make_cfg("dim=16", f"tracking.dir={tmp_path / 'b'}")
-    bench.run(first)
-    bench.run(second)  # same fingerprint, other store: not skipped
+    runner.run(first)
+    runner.run(second)  # same fingerprint, other store: not skipped
     assert len(_runs(first)) == 1 and len(_runs(second)) == 1
 
 
 def test_fingerprint_ignores_where_results_go(make_cfg, tmp_path):
     base = make_cfg()
     moved = make_cfg(f"tracking.dir={tmp_path / 'elsewhere'}", f"cache_dir={tmp_path / 'c'}")
-    assert tracking.fingerprint(base) == tracking.fingerprint(moved)
-    assert tracking.fingerprint(base) != tracking.fingerprint(make_cfg("engine.threads=1"))
+    assert store.fingerprint(base) == store.fingerprint(moved)
+    assert store.fingerprint(base) != store.fingerprint(make_cfg("engine.threads=1"))
 
 
 def test_reused_index_gives_the_results_of_a_fresh_build(make_cfg, tmp_path):
     # One build thread: multi-threaded HNSW builds are not deterministic in this vss build.
     base = ("dim=24", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8", "hnsw.ef_search=8")
-    fresh = bench.run(make_cfg(*base, "engine.reuse_index=false")).metrics
-    built = bench.run(make_cfg(*base)).metrics
-    reused = bench.run(make_cfg(*base, "force=true")).metrics
+    fresh = runner.run(make_cfg(*base, "engine.reuse_index=false")).metrics
+    built = runner.run(make_cfg(*base)).metrics
+    reused = runner.run(make_cfg(*base, "force=true")).metrics
     assert fresh["recall_at_10"] == built["recall_at_10"] == reused["recall_at_10"] < 1
     assert reused["index_build_s"] == built["index_build_s"]  # the build's own time, kept
     runs = _runs(make_cfg(*base)).sort_values("start_time")
@@ -172,7 +173,7 @@ def test_corrupted_vectors_in_the_cache_are_rebuilt_not_used(make_cfg, tmp_path)
     """Issue 9's case: overwritten bytes in the document vectors once gave a FINISHED run with
     recall@10 0.476; the checksum now sends the entry aside and the vectors are built again."""
     cache_dir = tmp_path / "cache"
-    first = bench.run(make_cfg("dim=32", f"cache_dir={cache_dir}")).metrics
+    first = runner.run(make_cfg("dim=32", f"cache_dir={cache_dir}")).metrics
     docs = [
         p
         for p in (cache_dir / "vectors").glob("*.npy")
@@ -184,7 +185,7 @@ def test_corrupted_vectors_in_the_cache_are_rebuilt_not_used(make_cfg, tmp_path)
     data[half:] = np.random.default_rng(0).bytes(len(data) - half)  # half the vectors garbled
     docs[0].write_bytes(bytes(data))
     shutil.rmtree(cache_dir / "index")
-    again = bench.run(make_cfg("dim=32", f"cache_dir={cache_dir}", "force=true")).metrics
+    again = runner.run(make_cfg("dim=32", f"cache_dir={cache_dir}", "force=true")).metrics
     assert again["recall_at_10"] == pytest.approx(first["recall_at_10"], abs=0.01)
     assert again["recall_at_10"] > 0.95
     assert len(list((cache_dir / "vectors").glob("*.bad-*"))) == 1

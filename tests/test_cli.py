@@ -13,7 +13,7 @@ import pytest
 from filelock import FileLock
 from omegaconf import OmegaConf
 
-from vssbench import tracking
+from vssbench.track import store
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +100,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # The store exists before the sweep starts, so this test's polling cannot race the
     # sweep's creation of a new sqlite schema (which corrupts it).
-    tracking.prepare(
+    store.prepare(
         OmegaConf.create({"experiment": "vssbench", "dir": str(tmp_path / "mlruns"), "uri": None})
     )
 

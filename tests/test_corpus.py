@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vssbench.corpus import QueryMix, generate_corpus, generate_queries
-from vssbench.korean import attach, hangul_share
-from vssbench.vocab import load_vocabulary
+from vssbench.data.synthetic.corpus import QueryMix, generate_corpus, generate_queries
+from vssbench.data.synthetic.korean import attach, hangul_share
+from vssbench.data.synthetic.vocab import load_vocabulary
 
 MIX = QueryMix(paraphrase=0.4, entity=0.3, keyword=0.3)
 

@@ -12,15 +12,17 @@ import mlflow
 import numpy as np
 import pytest
 
-from vssbench import bench, report, timing
-from vssbench.corpus import QueryMix
-from vssbench.dataset import DataSpec, data_key, load_dataset
-from vssbench.engines.duckdb_vss import DuckDBVss
+from vssbench import report
+from vssbench.config.schema import ConfigError, validate
+from vssbench.data.load import DataSpec, data_key, load_dataset
+from vssbench.data.synthetic.corpus import QueryMix
+from vssbench.engines.duckdb.vss import DuckDBVss
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, index_key
 from vssbench.engines.seam import Unsupported
-from vssbench.objective import objective
-from vssbench.schema import ConfigError, validate
+from vssbench.measure import timing
+from vssbench.run import runner
 from vssbench.stopwatch import Stopwatch
+from vssbench.sweep.objective import objective
 
 
 def _history(run_id: str, name: str) -> dict[int, float]:
@@ -38,7 +40,7 @@ def test_an_ef_list_is_one_build_and_a_curve(make_cfg, tmp_path):
         "hnsw.ef_search=[4,10,16,32,128]",
         f"cache_dir={cache}",
     )
-    outcome = bench.run(cfg)
+    outcome = runner.run(cfg)
     assert len(list((cache / "index").glob("*.duckdb"))) == 1  # one build for five points
     recall = _history(outcome.run_id, "ef_curve.recall_at_10")
     qps = _history(outcome.run_id, "ef_curve.qps")
@@ -63,7 +65,7 @@ def test_ef_points_merge_below_the_limit_and_exact_is_one_point():
 
 
 def test_batch_finds_the_single_query_ids_through_the_index_join(make_cfg):
-    outcome = bench.run(make_cfg("dim=32"))
+    outcome = runner.run(make_cfg("dim=32"))
     run = mlflow.get_run(outcome.run_id)
     assert run.data.params["batch_plan_uses_hnsw"] == "True"
     assert "LATERAL" in run.data.params["batch_sql"]
@@ -75,7 +77,7 @@ def test_batch_finds_the_single_query_ids_through_the_index_join(make_cfg):
 
 
 def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir):
-    outcome = bench.run(make_cfg("dim=32", "filter=region", "filter.strategy=overfetch"))
+    outcome = runner.run(make_cfg("dim=32", "filter=region", "filter.strategy=overfetch"))
     params = mlflow.get_run(outcome.run_id).data.params
     assert params["batch"].startswith("not measured: batch search with a filter")
     assert "batch_qps" not in outcome.metrics
@@ -94,7 +96,7 @@ def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir
 
 
 def test_two_clients_log_two_points(make_cfg):
-    outcome = bench.run(make_cfg("dim=16", "bench.clients=[1,2]", "bench.repeats=1"))
+    outcome = runner.run(make_cfg("dim=16", "bench.clients=[1,2]", "bench.repeats=1"))
     qps = _history(outcome.run_id, "clients.qps")
     p99 = _history(outcome.run_id, "clients.latency_p99_ms")
     assert sorted(qps) == sorted(p99) == [1, 2]
@@ -165,22 +167,22 @@ def test_timing_keeps_the_best_pass_and_reports_the_spread():
 CONCURRENT_SEARCHES = """
 import sys, threading
 import numpy as np, pandas as pd
-from vssbench import engine
+from vssbench.engines.duckdb import sql
 clients, threads = int(sys.argv[1]), int(sys.argv[2])
 n, dim = 20_000, 32
 rng = np.random.default_rng(0)
 corpus = pd.DataFrame({"id": np.arange(n, dtype=np.int32), "category": "a", "region": "b",
                        "attribute": 0.5, "published": pd.Timestamp("2024-01-01"),
                        "price": np.arange(n)})
-con = engine.connect(threads, 0)
-engine.load_documents(con, corpus, rng.standard_normal((n, dim)).astype(np.float32))
-engine.build_hnsw(con, "cosine", 16, 64)
+con = sql.connect(threads, 0)
+sql.load_documents(con, corpus, rng.standard_normal((n, dim)).astype(np.float32))
+sql.build_hnsw(con, "cosine", 16, 64)
 queries = rng.standard_normal((2000, dim)).astype(np.float32)
-sql = f"SELECT id FROM docs ORDER BY array_cosine_distance(vec, ?::FLOAT[{dim}]) LIMIT 10"
+statement = f"SELECT id FROM docs ORDER BY array_cosine_distance(vec, ?::FLOAT[{dim}]) LIMIT 10"
 def client(c):
     cursor = con.cursor()
     for i in range(c, len(queries), clients):
-        cursor.execute(sql, [queries[i]]).fetchall()
+        cursor.execute(statement, [queries[i]]).fetchall()
 workers = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
 [w.start() for w in workers]
 [w.join() for w in workers]
@@ -224,8 +226,8 @@ def test_k_20_reads_the_same_in_logging_console_report_and_objective(make_cfg, t
         "hpo.objective=recall_qps",
         "bench.max_other_cpu_share=1.0",  # never left out of the report, however busy the machine
     )
-    with caplog.at_level("INFO", logger="vssbench.bench"):
-        outcome = bench.run(cfg)
+    with caplog.at_level("INFO", logger="vssbench.run.runner"):
+        outcome = runner.run(cfg)
     m = outcome.metrics
     assert "recall_at_20" in m and "recall_at_10" not in m
     assert f"recall@20={m['recall_at_20']:.3f}" in caplog.text
@@ -240,7 +242,7 @@ def test_k_20_reads_the_same_in_logging_console_report_and_objective(make_cfg, t
 
 
 def test_the_report_leaves_out_the_timings_of_a_disturbed_run(make_cfg, tmp_path):
-    outcome = bench.run(make_cfg("dim=16", "hnsw.ef_search=[16,32]", "bench.repeats=1"))
+    outcome = runner.run(make_cfg("dim=16", "hnsw.ef_search=[16,32]", "bench.repeats=1"))
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     mlflow.MlflowClient().set_tag(outcome.run_id, "timing_disturbed", "true")
     runs, _ = report.load_runs("vssbench", {}, all_versions=False)

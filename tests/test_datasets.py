@@ -16,10 +16,12 @@ import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_dir
 
-from vssbench import bench, sources, tracking
-from vssbench.corpus import QueryMix
-from vssbench.dataset import DataSpec, load_dataset
-from vssbench.sources.files import DataFileError
+from vssbench.data import sources
+from vssbench.data.load import DataSpec, load_dataset
+from vssbench.data.sources.files import DataFileError
+from vssbench.data.synthetic.corpus import QueryMix
+from vssbench.run import runner
+from vssbench.track import store
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 32
@@ -79,9 +81,9 @@ COMMON = (f"dim={DIM}", "engine.threads=1", "bench.repeats=1", "bench.batch=fals
 
 
 def test_the_same_data_through_parquet_and_hdf5_gives_the_same_metrics(make_cfg, exported):
-    synthetic = bench.run(make_cfg(*COMMON))
-    parquet = bench.run(make_cfg(*COMMON, *_parquet(exported)))
-    hdf5 = bench.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    synthetic = runner.run(make_cfg(*COMMON))
+    parquet = runner.run(make_cfg(*COMMON, *_parquet(exported)))
+    hdf5 = runner.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
     assert parquet.status == hdf5.status == "finished"
     assert synthetic.name.startswith("duckdb_vss-tiny-d32")
     assert parquet.name.startswith("duckdb_vss-docs-d32") and "tiny-d32-angular" in hdf5.name
@@ -104,11 +106,11 @@ def test_the_same_data_through_parquet_and_hdf5_gives_the_same_metrics(make_cfg,
 
 
 def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_path):
-    first = bench.run(make_cfg(*COMMON, *_parquet(exported)))
+    first = runner.run(make_cfg(*COMMON, *_parquet(exported)))
     moved = {role: tmp_path / f"moved-{path.name}" for role, path in exported.items()}
     for role, path in exported.items():
         shutil.copy(path, moved[role])
-    again = bench.run(make_cfg(*COMMON, *_parquet(moved)))
+    again = runner.run(make_cfg(*COMMON, *_parquet(moved)))
     assert again.status == "skipped" and again.run_id == first.run_id
     # One changed vector is other data.
     table = pq.read_table(moved["docs"])
@@ -116,12 +118,12 @@ def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_pat
     vectors[0, 0] += 0.5
     column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM)
     pq.write_table(table.set_column(1, "vector", column), moved["docs"])
-    changed = bench.run(make_cfg(*COMMON, *_parquet(moved)))
+    changed = runner.run(make_cfg(*COMMON, *_parquet(moved)))
     assert changed.status == "finished" and changed.run_id != first.run_id
 
 
 def test_hdf5_shipped_neighbours_are_checked_on_a_sample_and_used(make_cfg, exported):
-    outcome = bench.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    outcome = runner.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
     metrics = outcome.metrics
     assert metrics["groundtruth.shipped_verified_queries"] == 100  # of the file's 200
     assert metrics["groundtruth.shipped_agreement"] == 1.0
@@ -129,7 +131,7 @@ def test_hdf5_shipped_neighbours_are_checked_on_a_sample_and_used(make_cfg, expo
     assert params["groundtruth"].startswith("the file's own")
     assert params["labels"].startswith("none")
     # A filter needs its own exact neighbours: the file's are unfiltered.
-    filtered = bench.run(
+    filtered = runner.run(
         make_cfg(
             *COMMON,
             "dataset=hdf5",
@@ -150,7 +152,7 @@ def test_corrupted_shipped_neighbours_fail_with_the_numbers(make_cfg, exported, 
         # Every query gets the next query's neighbours.
         f["neighbors"][...] = np.roll(f["neighbors"][...], 1, axis=0)
     with pytest.raises(DataFileError) as error:
-        bench.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}"))
+        runner.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}"))
     message = str(error.value)
     assert message.startswith(f"{path}: dataset 'neighbors': disagrees with exact search on ")
     assert " of 100 sampled queries (they hold 0." in message
@@ -159,7 +161,7 @@ def test_corrupted_shipped_neighbours_fail_with_the_numbers(make_cfg, exported, 
 
 def test_a_run_without_labels_has_no_label_metrics_and_says_so(make_cfg, exported, caplog):
     with caplog.at_level("INFO"):
-        outcome = bench.run(
+        outcome = runner.run(
             make_cfg(
                 *COMMON,
                 "dataset=parquet",
@@ -241,7 +243,7 @@ def test_each_bad_file_gets_one_line_naming_it_before_any_index(exported, tmp_pa
             overrides=[*overrides, f"cache_dir={cache}", f"tracking.dir={tmp_path / 'mlruns'}"],
         )
     with pytest.raises(DataFileError) as error:
-        bench.run(cfg)
+        runner.run(cfg)
     assert message in str(error.value) and "\n" not in str(error.value)
     # Nothing was built: no index of any engine, no vectors made from the bad file.
     built = [p.parent.name for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
@@ -292,7 +294,5 @@ def test_the_noise_knob_makes_the_synthetic_data_harder(cache_dir):
 
 
 def test_a_run_name_says_when_the_data_is_not_the_default(make_cfg):
-    assert "noise" not in tracking.run_name(make_cfg())
-    assert tracking.run_name(make_cfg("dataset.noise=1.0")).startswith(
-        "duckdb_vss-tiny-noise1-d128"
-    )
+    assert "noise" not in store.run_name(make_cfg())
+    assert store.run_name(make_cfg("dataset.noise=1.0")).startswith("duckdb_vss-tiny-noise1-d128")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from vssbench import difficulty
+from vssbench.data import difficulty
 
 
 def _subspace(n: int, intrinsic: int, ambient: int, seed: int) -> np.ndarray:

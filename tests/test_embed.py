@@ -1,6 +1,6 @@
 import numpy as np
 
-from vssbench.embed import embed, feature_matrix
+from vssbench.data.synthetic.embed import embed, feature_matrix
 
 
 def _vectors(texts, dim):

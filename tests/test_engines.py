@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 from peers import needs
 
-from vssbench import bench, filters
-from vssbench.corpus import QueryMix
-from vssbench.dataset import DataSpec, data_key, load_dataset
+from vssbench.data import filters
+from vssbench.data.load import DataSpec, data_key, load_dataset
+from vssbench.data.synthetic.corpus import QueryMix
 from vssbench.engines.params import HnswBuild, QuerySettings
 from vssbench.engines.registry import ENGINES, engine_class
-from vssbench.evaluation import exact_recall, filter_values
+from vssbench.run import runner
+from vssbench.run.scoring import exact_recall, filter_values
 from vssbench.stopwatch import Stopwatch
 
 APPROXIMATE = [name for name, e in ENGINES.items() if not e.exact]
@@ -158,7 +159,7 @@ def test_attribute_ground_truth_is_the_exact_top_k_among_the_kept_documents(tiny
 
 @pytest.mark.parametrize("name", engine_param(["duckdb_exact", "faiss_flat"]))
 def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
-    outcome = bench.run(make_cfg("dim=32", f"engine={name}", "hnsw.ef_search=[16,64]"))
+    outcome = runner.run(make_cfg("dim=32", f"engine={name}", "hnsw.ef_search=[16,64]"))
     m = outcome.metrics
     assert m["recall_at_10"] == 1.0 and m["batch_recall_at_10"] == 1.0
     assert "index_build_s" not in m or name == "faiss_flat"
@@ -173,8 +174,8 @@ def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
 @pytest.mark.parametrize("name", engine_param(["usearch", "hnswlib", "faiss_hnsw"]))
 def test_a_library_index_is_built_once_and_logs_build_facts(name, make_cfg, tmp_path):
     cache = tmp_path / "cache"
-    first = bench.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}"))
-    again = bench.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}", "force=true"))
+    first = runner.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}"))
+    again = runner.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}", "force=true"))
     files = [p for p in (cache / "index").iterdir() if p.suffix not in (".json", ".lock", ".crc32")]
     assert len(files) == 1, files
     m = first.metrics
@@ -241,7 +242,7 @@ def test_a_missing_engine_names_the_extra_to_install(tmp_path):
     ],
 )
 def test_what_an_engine_cannot_run_is_refused_in_one_line(overrides, message, make_cfg):
-    from vssbench.schema import ConfigError, validate
+    from vssbench.config.schema import ConfigError, validate
 
     with pytest.raises(ConfigError) as refused:
         validate(make_cfg(*overrides))
@@ -250,7 +251,7 @@ def test_what_an_engine_cannot_run_is_refused_in_one_line(overrides, message, ma
 
 @pytest.mark.parametrize("name", engine_param(["lancedb"]))
 def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg, tmp_path):
-    outcome = bench.run(
+    outcome = runner.run(
         make_cfg(
             f"engine={name}",
             "search=hybrid",
@@ -269,7 +270,7 @@ def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg,
 
 @pytest.mark.parametrize("name", engine_param(["usearch", "lancedb"]))
 def test_a_library_serves_more_clients_and_a_batch_with_the_single_query_ids(name, make_cfg):
-    outcome = bench.run(
+    outcome = runner.run(
         make_cfg("dim=16", f"engine={name}", "bench.clients=[1,2,3]", "bench.repeats=1")
     )
     m = outcome.metrics

@@ -1,6 +1,6 @@
 import numpy as np
 
-from vssbench.fusion import convex, rrf
+from vssbench.measure.fusion import convex, rrf
 
 
 def test_rrf_on_hand_made_lists():

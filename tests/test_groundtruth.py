@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vssbench.groundtruth import distances, exact_topk
+from vssbench.data.groundtruth import distances, exact_topk
 
 
 @pytest.mark.parametrize("metric", ["l2sq", "cosine", "ip"])

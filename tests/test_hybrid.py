@@ -5,12 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vssbench import bench
-from vssbench.hybrid import BM25CheckError
+from vssbench.run import runner
+from vssbench.run.hybrid import BM25CheckError
 
 
 def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
-    result = bench.run(
+    result = runner.run(
         make_cfg("search=hybrid", "search.tokenizer=bigram", "hnsw.ef_search=4")
     ).metrics
     # The vector half asks for search.candidates (50) rows: the index searches with ef 50.
@@ -36,14 +36,14 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
 
 def test_rrf_run_reports_its_loss_honestly(make_cfg):
     """RRF is kept selectable; on this corpus it loses to the vector half (README)."""
-    result = bench.run(
+    result = runner.run(
         make_cfg("search=hybrid", "search.tokenizer=bigram", "search.fusion=rrf")
     ).metrics
     assert result["hybrid_ndcg_at_10"] < result["vector_ndcg_at_10"]
 
 
 def test_both_halves_respect_the_filter(make_cfg, tmp_path):
-    bench.run(
+    runner.run(
         make_cfg(
             "search=hybrid", "search.tokenizer=bigram", "filter=region", "filter.strategy=exact"
         )
@@ -55,7 +55,7 @@ def test_both_halves_respect_the_filter(make_cfg, tmp_path):
             run_id=run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path)
         )
     )
-    from vssbench.corpus import generate_corpus
+    from vssbench.data.synthetic.corpus import generate_corpus
 
     regions = generate_corpus(2000, 42)["region"].to_numpy(dtype=str)
     for column in ("vector_ids", "bm25_ids", "returned_ids"):
@@ -65,7 +65,7 @@ def test_both_halves_respect_the_filter(make_cfg, tmp_path):
 
 def test_run_fails_loudly_when_bm25_scores_too_few(make_cfg, tmp_path):
     with pytest.raises(BM25CheckError, match="BM25 scores only"):
-        bench.run(
+        runner.run(
             make_cfg("search=hybrid", "search.tokenizer=bigram", "search.min_bm25_hit_rate=1.0")
         )
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
@@ -75,11 +75,11 @@ def test_run_fails_loudly_when_bm25_scores_too_few(make_cfg, tmp_path):
 @pytest.mark.parametrize("column", [None, "region"])
 def test_the_two_duckdb_bm25_implementations_rank_alike(column, cache_dir):
     """search.bm25=fts_tables is the macro's BM25 as one top-k query: same ids, same scores."""
-    from vssbench.corpus import QueryMix
-    from vssbench.dataset import DataSpec, data_key, load_dataset, load_tokens
-    from vssbench.engines.duckdb_vss import DuckDBVss
+    from vssbench.data.load import DataSpec, data_key, load_dataset, load_tokens
+    from vssbench.data.synthetic.corpus import QueryMix
+    from vssbench.engines.duckdb.vss import DuckDBVss
     from vssbench.engines.params import HnswBuild, QuerySettings
-    from vssbench.evaluation import filter_values
+    from vssbench.run.scoring import filter_values
     from vssbench.stopwatch import Stopwatch
 
     spec = DataSpec(2000, 200, 16, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), column)

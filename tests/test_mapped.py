@@ -3,7 +3,7 @@
 import numpy as np
 
 from vssbench import mapped
-from vssbench.monitor import rss_mb
+from vssbench.measure.memory import rss_mb
 
 
 def test_scattered_rows_are_exact_and_do_not_map_the_file(tmp_path):

@@ -3,7 +3,7 @@ import time
 import numpy as np
 import pytest
 
-from vssbench.monitor import MemoryGuardError, PeakRss, check_memory, estimate_mb
+from vssbench.measure.memory import MemoryGuardError, PeakRss, check_memory, estimate_mb
 from vssbench.stopwatch import Stopwatch
 
 # Peak RSS of the cold 12-run grid -m scale=10k,100k,250k dim=128,256,512,1024 (README, Memory).

@@ -1,6 +1,12 @@
 import numpy as np
 
-from vssbench.metrics import latency_summary, ndcg, recall_at_k, recall_by_rank, reciprocal_rank
+from vssbench.measure.accuracy import (
+    latency_summary,
+    ndcg,
+    recall_at_k,
+    recall_by_rank,
+    reciprocal_rank,
+)
 
 
 def test_recall_counts_true_distances_with_ties():

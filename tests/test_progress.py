@@ -25,14 +25,14 @@ def test_heartbeat_logs_duckdbs_percentage_while_an_index_builds(caplog, metadat
     """A real HNSW build, with the heartbeat polling the connection's query_progress()."""
     import numpy as np
 
-    from vssbench import engine
+    from vssbench.engines.duckdb import sql
     from vssbench.progress import heartbeat
 
     caplog.set_level(logging.INFO, logger="vssbench")
     vectors = np.random.default_rng(0).standard_normal((20_000, 64)).astype(np.float32)
     corpus = metadata(20_000)
-    con = engine.connect(threads=1, late_materialization_max_rows=0)
-    engine.load_documents(con, corpus, vectors)
+    con = sql.connect(threads=1, late_materialization_max_rows=0)
+    sql.load_documents(con, corpus, vectors)
     with heartbeat("test build", con.query_progress, interval=0.2):
         con.execute("CREATE INDEX h ON docs USING HNSW (vec) WITH (metric = 'cosine')")
     beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test build")]

@@ -10,8 +10,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from peers import installed, needs
 
-from vssbench import bench, report, timing, tracking
-from vssbench.report_figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
+from vssbench import report
+from vssbench.measure import timing
+from vssbench.report.figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
+from vssbench.run import runner
+from vssbench.track import store
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EF_LIST = "hnsw.ef_search=[10,16,32,64]"
@@ -34,10 +37,10 @@ class _QuietMachine:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, cache_dir):
-    """A store with vector and hybrid runs, a filtered run, two scales' worth of dims, and at
+def runs_store(tmp_path_factory, cache_dir):
+    """A runs_store with vector and hybrid runs, a filtered run, two scales' worth of dims, and at
     tiny x d32 duckdb_vss and usearch over the same ef list beside the exact scan."""
-    root = tmp_path_factory.mktemp("report-store")
+    root = tmp_path_factory.mktemp("report-runs_store")
     with (
         initialize_config_dir(config_dir=str(CONF), version_base="1.3"),
         pytest.MonkeyPatch.context() as patch,
@@ -67,14 +70,14 @@ def store(tmp_path_factory, cache_dir):
                     f"tracking.dir={root}",
                 ],
             )
-            bench.run(cfg)
+            runner.run(cfg)
     return root
 
 
-def test_report_has_every_figure_embedded_and_mlflow_numbers(store, tmp_path, monkeypatch):
-    monkeypatch.setattr("vssbench.tracking.USER_TRACKING_URI", None)
+def test_report_has_every_figure_embedded_and_mlflow_numbers(runs_store, tmp_path, monkeypatch):
+    monkeypatch.setattr("vssbench.track.store.USER_TRACKING_URI", None)
     out = tmp_path / "report"
-    report.main(["--tracking-uri", f"sqlite:///{store / 'mlflow.db'}", "--out", str(out)])
+    report.main(["--tracking-uri", f"sqlite:///{runs_store / 'mlflow.db'}", "--out", str(out)])
     page = (out / "report.html").read_text()
     for name in FIGURES:
         png = (out / f"{name}.png").read_bytes()
@@ -96,23 +99,23 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(store, tmp_path, mo
     assert {"report.html", "summary.md", "recall_vs_qps.png"} <= logged
 
 
-def test_filters_select_runs(store, tmp_path):
-    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+def test_filters_select_runs(runs_store, tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs, _ = report.load_runs("vssbench", {"search": "hybrid"}, all_versions=False)
     assert set(runs["search"]) == {"hybrid"} and len(runs) == 2
     with pytest.raises(report.ReportError, match="unknown filter"):
         report.load_runs("vssbench", {"colour": "red"}, all_versions=False)
 
 
-def _summary(store: Path) -> pd.DataFrame:
-    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+def _summary(runs_store: Path) -> pd.DataFrame:
+    mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs, _ = report.load_runs("vssbench", {}, all_versions=False)
     return report.attach_curves(report.summarize(runs), runs, report.load_curves(runs))
 
 
-def _logged_curves(store: Path, dim: int) -> dict[str, dict[int, tuple[float, float]]]:
+def _logged_curves(runs_store: Path, dim: int) -> dict[str, dict[int, tuple[float, float]]]:
     """Per engine, its one vector run at tiny x `dim`: {ef: (recall@10, QPS)} as MLflow logged."""
-    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs = mlflow.search_runs(
         experiment_names=["vssbench"],
         filter_string=f"params.dim = '{dim}' and params.`search.name` = 'vector'",
@@ -127,8 +130,8 @@ def _logged_curves(store: Path, dim: int) -> dict[str, dict[int, tuple[float, fl
 
 
 @needs("usearch")
-def test_engine_is_a_column_and_a_filter(store):
-    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+def test_engine_is_a_column_and_a_filter(runs_store):
+    mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs, _ = report.load_runs("vssbench", {}, all_versions=False)
     logged = mlflow.search_runs(experiment_names=["vssbench"]).set_index("run_id")
     assert (runs["engine"] == logged.loc[runs["run_id"], "params.engine.name"].to_numpy()).all()
@@ -144,7 +147,7 @@ def test_a_run_without_an_engine_param_is_duckdb_vss(tmp_path):
     """Runs logged before engines existed have no engine param: they measured duckdb_vss."""
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'old.db'}")
     mlflow.set_experiment("vssbench")
-    tags = {"fingerprint": "f", "bench_version": tracking.BENCH_VERSION}
+    tags = {"fingerprint": "f", "bench_version": store.BENCH_VERSION}
     with mlflow.start_run(run_name="tiny-d16-vector-none-cosine-M16-efc128-ef64", tags=tags):
         mlflow.log_params({"scale.name": "tiny", "scale.n_docs": 2000, "dim": 16, "k": 10})
         mlflow.log_metric("recall_at_10", 0.99)
@@ -157,7 +160,7 @@ def test_runs_of_one_configuration_on_two_hosts_stay_apart(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'hosts.db'}")
     mlflow.set_experiment("vssbench")
     for host, qps in (("node-a", 1000.0), ("node-a", 1200.0), ("node-b", 300.0)):
-        tags = {"fingerprint": "f", "bench_version": tracking.BENCH_VERSION, "process.host": host}
+        tags = {"fingerprint": "f", "bench_version": store.BENCH_VERSION, "process.host": host}
         with mlflow.start_run(run_name="duckdb_vss-tiny-d16", tags=tags):
             params = {"scale.name": "tiny", "scale.n_docs": 2000, "dim": 16, "k": 10}
             mlflow.log_params({**params, "search.name": "vector", "filter.name": "none"})
@@ -173,8 +176,8 @@ def test_runs_of_one_configuration_on_two_hosts_stay_apart(tmp_path):
 
 
 @needs("usearch")
-def test_frontier_figure_has_a_line_per_engine_in_its_colour(store):
-    summary = _summary(store)
+def test_frontier_figure_has_a_line_per_engine_in_its_colour(runs_store):
+    summary = _summary(runs_store)
     fig = recall_vs_qps(summary)
     panels = {ax.get_title(): ax for ax in fig.axes}
     colours = {}  # engine -> colours of its lines, over all panels
@@ -193,8 +196,8 @@ def test_frontier_figure_has_a_line_per_engine_in_its_colour(store):
 
 
 @needs("usearch")
-def test_overhead_finding_equals_the_logged_curves(store):
-    curves = _logged_curves(store, 32)
+def test_overhead_finding_equals_the_logged_curves(runs_store):
+    curves = _logged_curves(runs_store, 32)
     duckdb, usearch = curves["duckdb_vss"], curves["usearch"]
     shared = sorted(set(duckdb) & set(usearch))
     assert shared == [10, 16, 32, 64]
@@ -205,14 +208,14 @@ def test_overhead_finding_equals_the_logged_curves(store):
         f"of duckdb_vss at ef 64 ({abs(extra_ms):.2f} ms {'more' if extra_ms >= 0 else 'less'} "
         f"per query in DuckDB; ef 10-64: {min(ratios):.1f}-{max(ratios):.1f}x)."
     )
-    facts = report.findings(_summary(store))
+    facts = report.findings(_summary(runs_store))
     assert [f for f in facts if " answers " in f] == [expected]
 
 
 @needs("usearch")
-def test_qps_at_recall_finding_equals_the_logged_curves(store):
+def test_qps_at_recall_finding_equals_the_logged_curves(runs_store):
     parts = []  # (QPS or -1, text) per engine
-    for engine, curve in _logged_curves(store, 32).items():
+    for engine, curve in _logged_curves(runs_store, 32).items():
         reached = {ef: qps for ef, (recall, qps) in curve.items() if recall >= 0.95}
         if not reached:
             best = max(recall for recall, _ in curve.values())
@@ -225,7 +228,7 @@ def test_qps_at_recall_finding_equals_the_logged_curves(store):
     expected = "tiny d32, highest QPS at recall@10 >= 0.95: " + "; ".join(
         text for _, text in sorted(parts, reverse=True)
     )
-    assert expected + "." in report.findings(_summary(store))
+    assert expected + "." in report.findings(_summary(runs_store))
 
 
 def _config(engine: str, ef, recall, qps, **columns) -> dict:
@@ -289,15 +292,15 @@ def test_pareto_front():
     assert list(pareto_front(np.array(recall), np.array(qps))) == [0, 1, 2]
 
 
-def test_selectivity_figure_draws_the_logged_rows_and_recall(store):
-    from vssbench.report_figures import selectivity
+def test_selectivity_figure_draws_the_logged_rows_and_recall(runs_store):
+    from vssbench.report.figures import selectivity
 
-    fig = selectivity(_summary(store))
+    fig = selectivity(_summary(runs_store))
     rows_ax, recall_ax = fig.axes[:2]
     (rows_line,) = [line for line in rows_ax.lines if line.get_label() == "duckdb_vss post"]
     (recall_line,) = [line for line in recall_ax.lines if line.get_label() == "duckdb_vss post"]
     assert list(rows_line.get_xdata()) == [5.0, 50.0]
-    mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs = mlflow.search_runs(
         experiment_names=["vssbench"], filter_string="params.`filter.name` = 'attribute'"
     )

@@ -5,7 +5,7 @@ import tempfile
 
 import psutil
 
-from vssbench.scratch import remove_dead, scratch_dir
+from vssbench.track.scratch import remove_dead, scratch_dir
 
 
 def test_dead_owners_dirs_are_removed_and_live_ones_kept(tmp_path):

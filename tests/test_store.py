@@ -10,7 +10,7 @@ import mlflow
 import pytest
 from omegaconf import OmegaConf
 
-from vssbench import tracking
+from vssbench.track import store
 
 pytestmark = pytest.mark.slow
 PREPARE = (
@@ -56,7 +56,7 @@ def test_a_kill_while_the_store_is_created_leaves_none_half_made(tmp_path, delay
     time.sleep(delay)
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=60)
-    experiment_id = tracking.prepare(_settings(store_dir))
+    experiment_id = store.prepare(_settings(store_dir))
     run = mlflow.MlflowClient().create_run(experiment_id)
     mlflow.MlflowClient().set_terminated(run.info.run_id)
     assert mlflow.get_run(run.info.run_id).info.status == "FINISHED"

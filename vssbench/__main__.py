@@ -11,11 +11,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from vssbench import bench, preflight, sweep
-from vssbench.monitor import MemoryGuardError
-from vssbench.objective import objective
-from vssbench.schema import ConfigError
+from vssbench.config.schema import ConfigError
+from vssbench.measure.memory import MemoryGuardError
+from vssbench.run import runner
 from vssbench.stopwatch import Stopwatch
+from vssbench.sweep import state
+from vssbench.sweep.objective import objective
+from vssbench.track import preflight
 
 log = logging.getLogger("vssbench")
 
@@ -35,11 +37,11 @@ def main(cfg: DictConfig) -> float | list[float]:
     if not _started_process:
         watch.seconds["startup"] = time.time() - psutil.Process().create_time()
         _started_process = True
-    info = sweep.read_sweep_file(Path(hydra_cfg.sweep.dir)) if multirun else None
+    info = state.read_sweep_file(Path(hydra_cfg.sweep.dir)) if multirun else None
     parent = info["parent_run_id"] if info else None
-    status_file = Path(hydra_cfg.runtime.output_dir, sweep.STATUS_FILE)
+    status_file = Path(hydra_cfg.runtime.output_dir, state.STATUS_FILE)
     try:
-        outcome = bench.run(cfg, concurrent_jobs=jobs, parent_run_id=parent, watch=watch)
+        outcome = runner.run(cfg, concurrent_jobs=jobs, parent_run_id=parent, watch=watch)
     except Exception as error:
         if not multirun:
             if isinstance(error, ConfigError | MemoryGuardError):
@@ -49,7 +51,7 @@ def main(cfg: DictConfig) -> float | list[float]:
         # In a sweep the job fails and the sweep goes on: Hydra's sweeper would stop at the
         # first exception and print no summary. The traceback goes to the job's status file.
         log.error("job failed: %s: %s", type(error).__name__, error)
-        status_file.write_text(json.dumps(sweep.failure(error)))
+        status_file.write_text(json.dumps(state.failure(error)))
         return float("nan")
     status = {"status": outcome.status, "run": outcome.name, "run_id": outcome.run_id}
     status_file.write_text(json.dumps(status))

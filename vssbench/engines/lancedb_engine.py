@@ -17,11 +17,12 @@ os.environ.setdefault("LANCEDB_LOG", "error")
 import numpy as np
 import pyarrow as pa
 
-from vssbench import engine, filters
-from vssbench.dataset import Dataset
+from vssbench.data import filters
+from vssbench.data.load import Dataset
+from vssbench.engines.duckdb import sql
 from vssbench.engines.library import LibraryEngine, Result
 from vssbench.engines.params import HnswBuild
-from vssbench.monitor import rss_mb
+from vssbench.measure.memory import rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class LanceDb(LibraryEngine):
         table = pa.table(
             {
                 "id": pa.array(np.arange(n, dtype=np.int64)),
-                **engine.metadata_columns(self._corpus, engine.FILTER_METADATA),
+                **sql.metadata_columns(self._corpus, sql.FILTER_METADATA),
                 "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
             }
         )

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vssbench import filters
-from vssbench.dataset import Dataset
+from vssbench.data import filters
+from vssbench.data.load import Dataset
+from vssbench.engines.index_probe import index_memory_mb
 from vssbench.engines.params import HnswBuild, QuerySettings, cached_index
 from vssbench.engines.seam import Unsupported
-from vssbench.index_probe import index_memory_mb
-from vssbench.monitor import MB, rss_mb
+from vssbench.measure.memory import MB, rss_mb
 from vssbench.stopwatch import Stopwatch
 
 log = logging.getLogger(__name__)

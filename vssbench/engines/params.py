@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vssbench import cache
-from vssbench.search import effective_ef_search, index_limit
+from vssbench.engines.duckdb.queries import effective_ef_search, index_limit
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ class EngineInfo:
 
 ENGINES: dict[str, EngineInfo] = {
     "duckdb_vss": EngineInfo(
-        "duckdb_vss", "DuckDBVss", strategies=("post", "overfetch", "exact"), full_text=True
+        "duckdb.vss", "DuckDBVss", strategies=("post", "overfetch", "exact"), full_text=True
     ),
     "duckdb_exact": EngineInfo(
-        "duckdb_vss", "DuckDBExact", strategies=("exact",), exact=True, full_text=True
+        "duckdb.vss", "DuckDBExact", strategies=("exact",), exact=True, full_text=True
     ),
     # usearch's Python API has no filter predicate (its C++ filtered_search is not bound).
     "usearch": EngineInfo(

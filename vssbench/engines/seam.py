@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from vssbench.dataset import Dataset
+from vssbench.data.load import Dataset
 from vssbench.engines.params import HnswBuild, QuerySettings
 from vssbench.stopwatch import Stopwatch
 

@@ -1,0 +1,402 @@
+"""The data a run needs (documents, queries, vectors, exact neighbours), built once and cached:
+generated (synthetic_ko) or read from the user's files (vssbench/sources)."""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faker
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from scipy import sparse
+
+from vssbench import cache, mapped
+from vssbench.data import difficulty, filters, sources
+from vssbench.data.groundtruth import exact_topk, shipped_topk, verify_shipped
+from vssbench.data.sources.files import DataFileError
+from vssbench.data.synthetic.corpus import QueryMix, generate_corpus, generate_queries
+from vssbench.data.synthetic.embed import add_noise, embed, feature_matrix
+from vssbench.data.tokens import TOKENIZER_VERSION, kiwi_version, tokenize
+
+log = logging.getLogger(__name__)
+
+# Bump when the generator, the embedder or the ground truth change what they produce.
+DATA_VERSION = 1
+# The corpus columns a run keeps in memory (those a dataset has); the text is read only to
+# derive something new.
+METADATA = ["id", "source_id", "category", "region", "published", "price"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    n_docs: int
+    n_queries: int
+    dim: int
+    metric: str
+    k: int
+    seed: int
+    mix: QueryMix
+    # Metadata column a query is restricted to (vssbench/filters.py), or None.
+    filter_column: str | None
+    filter_selectivity: float | None = None  # the share `attribute` keeps
+    noise: float = 0.0  # synthetic_ko's difficulty knob (vssbench/embed.py add_noise)
+    # A file dataset: what sources.read reads (kind, paths, columns), and what names its content
+    # in cache keys (sources.identity: content hashes, not paths); None for synthetic_ko.
+    files: dict | None = None
+    source: dict | None = None
+    verify_queries: int = 100  # hdf5: queries its shipped neighbours are checked on
+
+
+@dataclass
+class Dataset:
+    corpus: pd.DataFrame  # METADATA columns; the text stays in corpus_path
+    corpus_path: Path
+    queries: pd.DataFrame
+    doc_vectors: np.ndarray
+    query_vectors: np.ndarray
+    exact_ids: np.ndarray
+    exact_dist: np.ndarray
+    timings: dict[str, float]
+    cache_hits: dict[str, bool]
+    difficulty: dict[str, np.ndarray]  # per query: rc_10, lid (vssbench/difficulty.py)
+    filter_values: np.ndarray  # per query, the value its filter compares with (None: no filter)
+    # How the exact neighbours were obtained: groundtruth.shipped_* facts for a verified file.
+    groundtruth: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def has_labels(self) -> bool:
+        """Relevance labels (MRR, nDCG): the synthetic corpus has them, a file may not."""
+        return "relevant" in self.queries
+
+
+def document_texts(corpus_path: Path) -> list[str]:
+    """The documents' text from a cached corpus: synthetic title and body, or a file's text."""
+    if "text" in pq.read_schema(corpus_path).names:
+        return pd.read_parquet(corpus_path, columns=["text"])["text"].tolist()
+    return _texts(pd.read_parquet(corpus_path, columns=["title", "body"]))
+
+
+def _texts(corpus: pd.DataFrame) -> list[str]:
+    return (corpus["title"] + " " + corpus["body"]).tolist()
+
+
+def _vectors(
+    root: Path, key: dict, texts: Callable[[], list[str]], dim: int, noise: list | None
+) -> tuple[np.ndarray, bool]:
+    """Vectors for `dim`, cached and memory-mapped; the sparse features behind them are
+    independent of dim and cached once, and only read when a new dim must be projected.
+    `noise` is (amount, seed) for embed.add_noise, or None."""
+
+    def build_features() -> dict[str, np.ndarray]:
+        matrix, names = feature_matrix(texts())
+        return {
+            "data": matrix.data,
+            "indices": matrix.indices,
+            "indptr": matrix.indptr,
+            "shape": np.asarray(matrix.shape),
+            "names": names,
+        }
+
+    def project() -> np.ndarray:
+        feats, _ = cache.cached(
+            cache.entry(root, "features", key, ".npz"),
+            build_features,
+            cache.save_arrays,
+            cache.load_arrays,
+        )
+        shape = tuple(feats["shape"])
+        matrix = sparse.csr_matrix((feats["data"], feats["indices"], feats["indptr"]), shape=shape)
+        vectors = embed(matrix, feats["names"], dim)
+        return add_noise(vectors, *noise) if noise else vectors
+
+    vector_key = {**key, "dim": dim, **({"noise": noise[0]} if noise else {})}
+    path = cache.entry(root, "vectors", vector_key, ".npy")
+    vectors, hit = cache.cached(path, project, cache.save_array, mapped.open_npy)
+    # A new projection is let go once written: every run reads the same mapped file.
+    return (vectors if hit else mapped.open_npy(path)), hit
+
+
+def _corpus_key(spec: DataSpec) -> dict:
+    """What determines the documents and their text."""
+    if spec.files is not None:
+        return {"version": DATA_VERSION, **spec.source}
+    return {
+        "version": DATA_VERSION,
+        "faker": faker.VERSION,
+        "n_docs": spec.n_docs,
+        "seed": spec.seed,
+    }
+
+
+def _noise_key(spec: DataSpec) -> dict:
+    return {"noise": spec.noise} if spec.noise else {}
+
+
+def data_key(spec: DataSpec) -> dict:
+    """What determines the document vectors: the corpus, the embedder, its noise and dim."""
+    return {**_corpus_key(spec), "part": "docs", "dim": spec.dim, **_noise_key(spec)}
+
+
+def _query_key(spec: DataSpec) -> dict:
+    if spec.files is not None:
+        return _corpus_key(spec)  # the source names the queries file's content too
+    return {**_corpus_key(spec), "n_queries": spec.n_queries, "mix": vars(spec.mix)}
+
+
+def load_tokens(
+    spec: DataSpec, data: "Dataset", tokenizer: str, root: Path
+) -> tuple[list[str], list[str], bool]:
+    """Documents and queries tokenized for BM25, cached with the corpus: tokenized once per corpus."""
+    version = {
+        "tokenizer": tokenizer,
+        "tokenizer_version": TOKENIZER_VERSION,
+        "kiwi": kiwi_version(),
+    }
+
+    def cached_tokens(kind: str, key: dict, texts: Callable[[], list[str]]):
+        return cache.cached(
+            cache.entry(root, kind, {**key, **version}, ".parquet"),
+            lambda: pd.DataFrame({"tokens": tokenize(texts(), tokenizer)}),
+            cache.save_frame,
+            pd.read_parquet,
+        )
+
+    log.info("tokens: %s", tokenizer)
+    docs, hit = cached_tokens(
+        "doc_tokens", _corpus_key(spec), lambda: document_texts(data.corpus_path)
+    )
+    queries, _ = cached_tokens(
+        "query_tokens", _query_key(spec), lambda: data.queries["text"].tolist()
+    )
+    return docs["tokens"].tolist(), queries["tokens"].tolist(), hit
+
+
+@dataclass
+class _Loaded:
+    corpus: pd.DataFrame
+    corpus_path: Path
+    queries: pd.DataFrame
+    doc_vectors: np.ndarray
+    query_vectors: np.ndarray
+    shipped: np.ndarray | None = None  # a file's own neighbours
+
+
+def _synthetic(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loaded:
+    corpus_key, query_key = _corpus_key(spec), _query_key(spec)
+    t = time.perf_counter()
+    log.info("corpus: %d documents, %d queries (seed %d)", spec.n_docs, spec.n_queries, spec.seed)
+    corpus_path = cache.entry(root, "corpus", corpus_key, ".parquet")
+    text: dict[str, pd.DataFrame] = {}  # the whole corpus, while something is derived from it
+
+    def whole_corpus() -> pd.DataFrame:
+        if "corpus" not in text:
+            text["corpus"] = pd.read_parquet(corpus_path)
+        return text["corpus"]
+
+    def generate() -> pd.DataFrame:
+        text["corpus"] = generate_corpus(spec.n_docs, spec.seed)
+        return text["corpus"]
+
+    corpus, hits["corpus"] = cache.cached(
+        corpus_path,
+        generate,
+        cache.save_frame,
+        lambda path: pd.read_parquet(path, columns=[c for c in METADATA if c != "source_id"]),
+    )
+    corpus = corpus[[c for c in METADATA if c in corpus]].copy()
+    queries, hits["queries"] = cache.cached(
+        cache.entry(root, "queries", query_key, ".parquet"),
+        lambda: generate_queries(whole_corpus(), spec.n_queries, spec.seed, spec.mix),
+        cache.save_frame,
+        pd.read_parquet,
+    )
+    timings["data_gen_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    log.info("vectors: dim %d%s", spec.dim, f", noise {spec.noise:g}" if spec.noise else "")
+
+    def noise(part: int) -> list | None:
+        return [spec.noise, [spec.seed, part, spec.dim]] if spec.noise else None
+
+    doc_vectors, hits["doc_vectors"] = _vectors(
+        root, {**corpus_key, "part": "docs"}, lambda: _texts(whole_corpus()), spec.dim, noise(0)
+    )
+    text.clear()
+    query_vectors, hits["query_vectors"] = _vectors(
+        root,
+        {**query_key, "part": "queries"},
+        lambda: queries["text"].tolist(),
+        spec.dim,
+        noise(1),
+    )
+    timings["embed_s"] = time.perf_counter() - t
+    return _Loaded(corpus, corpus_path, queries, doc_vectors, query_vectors)
+
+
+def _from_files(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loaded:
+    """A file dataset, read and checked once (vssbench/sources), then served from the cache."""
+    key = _corpus_key(spec)
+    t = time.perf_counter()
+    read: dict[str, sources.Tables] = {}
+
+    def tables() -> sources.Tables:
+        if "tables" not in read:
+            log.info(
+                "reading %s",
+                ", ".join(str(v) for k, v in spec.files.items() if k != "columns" and k != "name"),
+            )
+            read["tables"] = sources.read(spec.files)
+        return read["tables"]
+
+    def entry(kind: str, part: str, suffix: str) -> Path:
+        return cache.entry(root, kind, {**key, "part": part}, suffix)
+
+    corpus_path = entry("corpus", "docs", ".parquet")
+    corpus, hits["corpus"] = cache.cached(
+        corpus_path,
+        lambda: tables().corpus,
+        cache.save_frame,
+        lambda path: pd.read_parquet(
+            path, columns=[c for c in METADATA if c in pq.read_schema(path).names]
+        ),
+    )
+    corpus = corpus[[c for c in METADATA if c in corpus]].copy()
+    queries, hits["queries"] = cache.cached(
+        entry("queries", "queries", ".parquet"),
+        lambda: tables().queries,
+        cache.save_frame,
+        pd.read_parquet,
+    )
+    vectors = {}
+    for part in ("docs", "queries"):
+        path = entry("vectors", part, ".npy")
+        name = "doc_vectors" if part == "docs" else "query_vectors"
+        found, hits[name] = cache.cached(
+            path, lambda name=name: getattr(tables(), name), cache.save_array, mapped.open_npy
+        )
+        vectors[part] = found if hits[name] else mapped.open_npy(path)
+    shipped = None
+    if spec.files["name"] == "hdf5":
+        arrays, _ = cache.cached(
+            entry("shipped", "neighbors", ".npz"),
+            lambda: {"ids": n} if (n := tables().neighbors) is not None else {},
+            cache.save_arrays,
+            cache.load_arrays,
+        )
+        shipped = arrays.get("ids")
+    timings["data_read_s"] = time.perf_counter() - t
+    return _Loaded(corpus, corpus_path, queries, vectors["docs"], vectors["queries"], shipped)
+
+
+def load_dataset(spec: DataSpec, root: Path) -> Dataset:
+    timings: dict[str, float] = {}
+    hits: dict[str, bool] = {}
+    if spec.files is None:
+        loaded = _synthetic(spec, root, timings, hits)
+    else:
+        loaded = _from_files(spec, root, timings, hits)
+    corpus, queries, doc_vectors = loaded.corpus, loaded.queries, loaded.doc_vectors
+    query_vectors = np.array(loaded.query_vectors)  # small, and bound in every timed query
+    corpus[filters.ATTRIBUTE] = filters.attribute_values(len(corpus), spec.seed)
+
+    t = time.perf_counter()
+    data_key_ = {**_query_key(spec), "dim": spec.dim, "metric": spec.metric, **_noise_key(spec)}
+    gt_key = {**data_key_, "k": spec.k, "filter": spec.filter_column}
+    if spec.filter_column == filters.ATTRIBUTE:
+        gt_key["selectivity"] = spec.filter_selectivity
+    values = filters.query_values(corpus, queries, spec.filter_column, spec.filter_selectivity)
+    shipped = loaded.shipped
+    use_shipped = shipped is not None and spec.filter_column is None and spec.k <= shipped.shape[1]
+    if use_shipped:
+        gt_key["groundtruth"] = "shipped"
+        gt_key["verify_queries"] = spec.verify_queries
+    log.info(
+        "ground truth: %s top-%d under %s, filter %s",
+        "the file's own (checked on a sample)" if use_shipped else "exact",
+        spec.k,
+        spec.metric,
+        spec.filter_column,
+    )
+
+    def build_groundtruth():
+        if use_shipped:
+            return _verified_shipped(spec, query_vectors, doc_vectors, shipped)
+        groups = {}
+        if spec.filter_column:
+            # Every query of this run compares with one value per group: a document is in the
+            # query's group when the filter keeps it.
+            docs = filters.doc_values(corpus, spec.filter_column)
+            keys, query_groups = np.unique(values, return_inverse=True)
+            doc_groups = np.full(len(docs), -1)
+            for group, value in enumerate(keys):
+                doc_groups[filters.matches(spec.filter_column, docs, value)] = group
+            groups = {"doc_groups": doc_groups, "query_groups": query_groups}
+        ids, dist = exact_topk(query_vectors, doc_vectors, spec.k, spec.metric, **groups)
+        mapped.release(doc_vectors)
+        return {"ids": ids, "dist": dist}
+
+    gt, hits["groundtruth"] = cache.cached(
+        cache.entry(root, "groundtruth", gt_key, ".npz"),
+        build_groundtruth,
+        cache.save_arrays,
+        cache.load_arrays,
+    )
+    timings["groundtruth_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    hardness, hits["difficulty"] = cache.cached(
+        cache.entry(root, "difficulty", {**data_key_, "difficulty": difficulty.VERSION}, ".npz"),
+        lambda: difficulty.measure(query_vectors, doc_vectors, spec.metric, spec.seed),
+        cache.save_arrays,
+        cache.load_arrays,
+    )
+    timings["difficulty_s"] = time.perf_counter() - t
+    checks = {name: float(gt[name][0]) for name in gt if name.startswith("shipped_")}
+    return Dataset(
+        corpus,
+        loaded.corpus_path,
+        queries,
+        doc_vectors,
+        query_vectors,
+        gt["ids"],
+        gt["dist"],
+        timings,
+        hits,
+        hardness,
+        values,
+        checks,
+    )
+
+
+def _verified_shipped(
+    spec: DataSpec, queries: np.ndarray, docs: np.ndarray, shipped: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The file's neighbours, once a seeded sample of its queries agrees with exact search;
+    a DataFileError with the numbers if it does not."""
+    rng = np.random.default_rng([spec.seed, 0x5A])
+    sample = np.sort(rng.choice(len(queries), min(spec.verify_queries, len(queries)), False))
+    check = verify_shipped(queries[sample], docs, shipped[sample], spec.k, spec.metric)
+    log.info(
+        "ground truth: the file's neighbours agree with exact search on %d of %d sampled queries",
+        check.agreeing,
+        len(sample),
+    )
+    if check.agreeing < len(sample):
+        worst = int(np.argmin(check.recall))
+        raise DataFileError(
+            f"{spec.files['path']}: dataset 'neighbors': disagrees with exact search on "
+            f"{len(sample) - check.agreeing} of {len(sample)} sampled queries (they hold "
+            f"{check.recall.mean():.3f} of the exact top-{spec.k}; query {sample[worst]}: the "
+            f"file's {spec.k}th neighbour is at distance {check.shipped_kth[worst]:.6g}, exact "
+            f"search finds it at {check.exact_kth[worst]:.6g})"
+        )
+    ids, dist = shipped_topk(queries, docs, shipped, spec.k, spec.metric)
+    return {
+        "ids": ids,
+        "dist": dist,
+        "shipped_verified_queries": np.array([len(sample)]),
+        "shipped_agreement": np.array([check.recall.mean()]),
+    }

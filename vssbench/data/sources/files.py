@@ -1,0 +1,71 @@
+"""What the data-file readers share: the one-line error naming the file, content hashes, and the
+checks every vector array passes before anything is built from it."""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import numpy as np
+import pandas as pd
+
+from vssbench.config.schema import ConfigError
+
+
+class DataFileError(ConfigError):
+    """A data file vssbench cannot use; the message names the file and the column or dataset."""
+
+    kind = "bad data file"
+
+
+def fail(path: str | Path, where: str, why: str) -> NoReturn:
+    raise DataFileError(f"{path}: {where}: {why}")
+
+
+_hashes: dict[tuple, str] = {}
+
+
+def content_sha256(path: str | Path) -> str:
+    """SHA-256 of the file's bytes (a run's data is named by its content, not its path);
+    remembered per process while the file's size and mtime stay the same."""
+    p = Path(path).resolve()
+    try:
+        stat = p.stat()
+    except OSError as error:
+        fail(path, "file", f"cannot be read ({error.strerror})")
+    key = (str(p), stat.st_size, stat.st_mtime_ns)
+    if key not in _hashes:
+        digest = hashlib.sha256()
+        with open(p, "rb") as f:
+            while block := f.read(1 << 24):
+                digest.update(block)
+        _hashes[key] = digest.hexdigest()
+    return _hashes[key]
+
+
+def check_vectors(
+    path: str | Path, where: str, vectors: np.ndarray, dim: int | None = None
+) -> None:
+    """Two-dimensional, at least one row, `dim` columns, and every value finite."""
+    if vectors.ndim != 2 or len(vectors) == 0:
+        fail(path, where, f"needs a non-empty 2-d array of vectors, found shape {vectors.shape}")
+    if dim is not None and vectors.shape[1] != dim:
+        fail(path, where, f"has dim {vectors.shape[1]}, the documents have dim {dim}")
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():
+        fail(
+            path,
+            where,
+            f"{np.count_nonzero(bad)} vectors hold NaN or infinite values (first: row {np.argmax(bad)})",
+        )
+
+
+@dataclass
+class Tables:
+    """A dataset's files read and checked; positions replace the documents' own ids everywhere."""
+
+    doc_vectors: np.ndarray
+    query_vectors: np.ndarray
+    corpus: pd.DataFrame  # id (position), source_id, and text, category, region where given
+    queries: pd.DataFrame  # qid, kind, target (-1: none), and text, relevant, grades, filter values
+    neighbors: np.ndarray | None = None  # shipped ground truth: positions, nearest first

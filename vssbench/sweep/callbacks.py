@@ -1,0 +1,161 @@
+"""Hydra callbacks: the MLflow store and the sweep's parent run before jobs fan out, a line per
+job as it ends, and a sweep summary after."""
+
+import atexit
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from filelock import FileLock, Timeout
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from vssbench.config.schema import ConfigError
+from vssbench.data import sources
+from vssbench.sweep import state
+from vssbench.track import claim, preflight, store
+
+log = logging.getLogger("vssbench")
+
+
+class PrepareTracking(Callback):
+    """Create the MLflow store, the experiment and the sweep's parent run before parallel jobs
+    could race to create them; report each job as it ends and the whole sweep after."""
+
+    def __init__(self) -> None:
+        self._job_started = time.monotonic()
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:  # values first: a bad one must not leave even empty dirs behind
+            sources.checked(
+                OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
+            )
+        except ConfigError as error:
+            raise SystemExit(f"vssbench: {error.kind}: {error}") from None
+        _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs = state.planned_jobs(config)
+        if jobs is not None and (bad := state.invalid_jobs(kwargs["config_name"], jobs)):
+            # Before any work: a bad job is not found after the good ones have run.
+            raise SystemExit(
+                f"vssbench: bad configuration in {len(bad)} of {len(jobs)} jobs:\n  "
+                + "\n  ".join(bad)
+            )
+        sweep_dir = Path(config.hydra.sweep.dir).resolve()
+        _check_dirs(config, "hydra.sweep.dir", str(sweep_dir))
+        # Launchers compose each job's config again from these overrides, maybe in another dir
+        # (Ray under `uv run` runs its workers in a copy of the working dir): the jobs must
+        # write their dirs and statuses where this process reads them.
+        quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
+        config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
+        _claim_sweep_dir(sweep_dir)
+        state.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
+        experiment_id = store.prepare(config.tracking)
+        claim.mark_dead_runs(experiment_id, config.tracking.stale_s)
+        total = state.job_count(config)
+        n_jobs = int(config.hydra.launcher.get("n_jobs", 1) or 1)
+        parent = state.open_parent(experiment_id, config, total, n_jobs)
+        state.write_sweep_file(sweep_dir, parent, total)
+        # A launcher that raises (joblib or submitit when a worker dies) skips on_multirun_end;
+        # Hydra then exits through sys.exit, which still runs this.
+        atexit.register(_end_sweep, config, aborted=True)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._job_started = time.monotonic()
+        if state.read_sweep_file(Path(config.hydra.sweep.dir)) is not None:
+            # Replaced when the job ends; left behind, it says the job's process died.
+            status_file = Path(config.hydra.runtime.output_dir, state.STATUS_FILE)
+            status_file.write_text(json.dumps(state.started()))
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        status_file = Path(config.hydra.runtime.output_dir, state.STATUS_FILE)
+        if job_return.status == JobStatus.FAILED:  # failed before the task could catch it
+            error = job_return._return_value  # the exception; .return_value would re-raise it
+            status_file.write_text(json.dumps(state.failure(error)))
+        info = state.read_sweep_file(Path(config.hydra.sweep.dir))
+        if info is None or not status_file.exists():  # a single run, not a sweep
+            return
+        status = json.loads(status_file.read_text())
+        name = status.get("run") or " ".join(config.hydra.overrides.task)
+        statuses = [
+            s for _, s, _ in state.job_statuses(Path(config.hydra.sweep.dir), info["total"])
+        ]
+        done = state.counts([s for s in statuses if s["status"] not in ("not run", "running")])
+        log.info(
+            state.job_line(
+                name,
+                status["status"],
+                time.monotonic() - self._job_started,
+                done,
+                info["total"],
+                time.time() - info["started"],
+            )
+        )
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        _end_sweep(config, aborted=False)
+
+
+def _end_sweep(config: DictConfig, aborted: bool) -> None:
+    """The sweep summary and the parent run's end; `aborted`: the launcher raised (a worker
+    process died under joblib or submitit, or under Ray more often than it retries)."""
+    sweep_dir = Path(config.hydra.sweep.dir).resolve()
+    lock = _SWEEP_LOCKS.pop(str(sweep_dir), None)
+    info = state.read_sweep_file(sweep_dir)
+    if lock is None or info is None:  # ended already, or never started
+        return
+    rows = [
+        (n, state.ended(s), label) for n, s, label in state.job_statuses(sweep_dir, info["total"])
+    ]
+    counts = state.counts([status for _, status, _ in rows])
+    log.info(
+        "sweep summary (%s)%s: %s",
+        sweep_dir,
+        " after the launcher stopped" if aborted else "",
+        ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n),
+    )
+    for number, status, label in rows:
+        detail = status.get("run") or status.get("error", "")
+        log.info("  #%s %-8s %s  %s", number, status["status"], label, detail)
+    store.prepare(config.tracking)
+    results = sweep_dir / "optimization_results.yaml"
+    if results.exists():
+        log.info("optuna results:\n%s", results.read_text())
+        mlflow.MlflowClient().log_artifact(info["parent_run_id"], str(results))
+    state.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
+    lock.release()
+    if aborted:
+        log.info("run the same command again: finished jobs are skipped, the others redone")
+    elif counts["failed"]:
+        raise SystemExit(f"vssbench: {counts['failed']} of {len(rows)} jobs failed")
+
+
+def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:
+    try:
+        preflight.check_dirs(config, output_key, output_dir)
+    except ConfigError as error:
+        raise SystemExit(f"vssbench: bad configuration: {error}") from None
+
+
+# Sweep dir locks held by this (the sweep's main) process. Not kept on the callback, which
+# Hydra pickles to the launcher's workers.
+_SWEEP_LOCKS: dict[str, FileLock] = {}
+
+
+def _claim_sweep_dir(sweep_dir: Path) -> None:
+    """Held for the sweep's life: two sweeps writing job dirs and statuses into one sweep dir
+    would each count the other's jobs."""
+    lock = FileLock(str(sweep_dir / ".vssbench_sweep.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise SystemExit(
+            f"vssbench: hydra.sweep.dir={sweep_dir} is in use by another sweep; "
+            "give this one its own hydra.sweep.dir"
+        ) from None
+    _SWEEP_LOCKS[str(sweep_dir)] = lock

@@ -1,0 +1,211 @@
+"""A multirun as one MLflow parent run, found again by its overrides when the sweep resumes,
+and one console line per job as it ends."""
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import time
+import traceback
+from pathlib import Path
+
+import mlflow
+from hydra import compose
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException
+from mlflow.entities import Metric
+from omegaconf import DictConfig, ValidationError
+
+from vssbench.config.schema import RUN_CONTROL_KEYS, ConfigError
+from vssbench.data import sources
+from vssbench.track import claim, store
+
+log = logging.getLogger("vssbench")
+
+SWEEP_FILE = "vssbench_sweep.json"
+STATUS_FILE = "vssbench_status.json"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def sweep_overrides(config: DictConfig) -> list[str]:
+    """What defines the sweep: the sweeper's params (e.g. from +grid=full) and the command line."""
+    params = config.hydra.sweeper.get("params") or {}
+    return [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
+
+
+def planned_jobs(config: DictConfig) -> list[list[str]] | None:
+    """Each job's overrides, as Hydra's basic sweeper will launch them; None for a sweeper that
+    picks its jobs as it goes (Optuna)."""
+    if config.hydra.sweeper._target_ != BASIC_SWEEPER:
+        return None
+    parsed = OverridesParser.create().parse_overrides(sweep_overrides(config))
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def job_count(config: DictConfig) -> int:
+    jobs = planned_jobs(config)
+    return len(jobs) if jobs is not None else int(config.hydra.sweeper.n_trials)
+
+
+def defining(overrides: list[str]) -> list[str]:
+    """The overrides that define what a sweep runs: not those that only say where results go
+    or whether to re-run (tracking, cache_dir, force)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [
+        text
+        for text, o in zip(overrides, parsed, strict=True)
+        if o.get_key_element().lstrip("+~").split(".")[0] not in RUN_CONTROL_KEYS
+    ]
+
+
+def sweep_key(overrides: list[str]) -> str:
+    """Same sweep, same key, whatever the order of its overrides."""
+    return hashlib.sha256(json.dumps(sorted(defining(overrides))).encode()).hexdigest()[:16]
+
+
+def open_parent(experiment_id: str, config: DictConfig, total: int, n_jobs: int) -> str:
+    """The sweep's parent run: the one with the same key if this sweep ran before, else a new one."""
+    overrides = sweep_overrides(config)
+    key = sweep_key(overrides)
+    client = mlflow.MlflowClient()
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.kind = 'sweep' and tags.sweep_key = '{key}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    tags = {
+        "kind": "sweep",
+        "sweep_key": key,
+        "sweep_overrides": " ".join(overrides),
+        "sweep_jobs": str(total),
+        "sweep_n_jobs": str(n_jobs),
+        **claim.process_tags(),
+        **store.hardware_tags(),
+    }
+    if found:
+        run_id = found[0].info.run_id
+        attempt = int(found[0].data.tags.get("sweep_attempts", "0")) + 1
+        client.update_run(run_id, status="RUNNING")
+        log.info("sweep resumes its MLflow run %s (attempt %d)", run_id, attempt)
+    else:
+        name = ("sweep " + " ".join(defining(overrides)))[:200]
+        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        attempt = 1
+        log.info("sweep MLflow run %s", run_id)
+    for name, value in {**tags, "sweep_attempts": str(attempt)}.items():
+        client.set_tag(run_id, name, value)
+    return run_id
+
+
+def failure(error: BaseException) -> dict:
+    """A failed job's status: the error in one line, and its traceback for the job dir."""
+    return {
+        "status": "failed",
+        "error": f"{type(error).__name__}: {error}",
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def started() -> dict:
+    """A job's status while it runs: who runs it, for the summary if its process dies."""
+    return {"status": "running", "host": platform.node(), "pid": os.getpid()}
+
+
+def ended(status: dict) -> dict:
+    """A job's status once the sweep has ended: one still running had its process die."""
+    if status["status"] != "running":
+        return status
+    return {
+        "status": "failed",
+        "error": f"its process ({status['host']}, pid {status['pid']}) died: killed?",
+    }
+
+
+def invalid_jobs(config_name: str, jobs: list[list[str]]) -> list[str]:
+    """One line per planned job whose configuration fails validation, composed as the job's."""
+    bad = []
+    for overrides in jobs:
+        try:
+            sources.checked(compose(config_name=config_name, overrides=overrides))
+        except (ConfigError, ConfigCompositionException, ValidationError) as error:
+            bad.append(f"{' '.join(overrides)}: {error}".splitlines()[0])
+    return bad
+
+
+def write_sweep_file(sweep_dir: Path, run_id: str, total: int) -> None:
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    info = {"parent_run_id": run_id, "started": time.time(), "total": total}
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(info))
+
+
+def read_sweep_file(sweep_dir: Path) -> dict | None:
+    path = sweep_dir / SWEEP_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def clear_job_statuses(sweep_dir: Path) -> None:
+    for status_file in sweep_dir.glob(f"*/{STATUS_FILE}"):
+        status_file.unlink()
+
+
+def job_statuses(sweep_dir: Path, total: int) -> list[tuple[str, dict, str]]:
+    """(job number, status, overrides) of this sweep's `total` job dirs, in job order; a reused
+    sweep dir may hold more, from an earlier sweep."""
+    rows = []
+    for job_dir in sorted(
+        (p for p in sweep_dir.iterdir() if p.name.isdigit() and int(p.name) < total),
+        key=lambda p: int(p.name),
+    ):
+        status_file = job_dir / STATUS_FILE
+        status = json.loads(status_file.read_text()) if status_file.exists() else {}
+        status.setdefault("status", "not run")
+        overrides = job_dir / ".hydra" / "overrides.yaml"
+        label = (
+            " ".join(line.lstrip("- ").strip() for line in overrides.read_text().splitlines())
+            if overrides.exists()
+            else job_dir.name
+        )
+        rows.append((job_dir.name, status, label))
+    return rows
+
+
+def counts(statuses: list[dict]) -> dict[str, int]:
+    out = {"finished": 0, "skipped": 0, "failed": 0}
+    for status in statuses:
+        name = status["status"].replace(" ", "_")
+        out[name] = out.get(name, 0) + 1
+    return out
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def job_line(
+    name: str, status: str, job_s: float, done: dict[str, int], total: int, elapsed_s: float
+) -> str:
+    """`[7/48] 100k-d512-... finished in 93 s (skipped 3, failed 0), ETA 41 min`: the ETA
+    spreads the sweep's wall time so far over the jobs that have ended."""
+    ended = sum(done.values())
+    left = max(total - ended, 0)
+    eta = f"ETA {_duration(elapsed_s / ended * left)}" if left and ended else "last job"
+    return (
+        f"[{ended}/{total}] {name} {status} in {_duration(job_s)} "
+        f"(skipped {done['skipped']}, failed {done['failed']}), {eta}"
+    )
+
+
+def close_parent(run_id: str, attempt_counts: dict[str, int], wall_s: float) -> None:
+    """Log this attempt's counts and wall time (step = attempt) and end the parent run."""
+    client = mlflow.MlflowClient()
+    attempt = int(client.get_run(run_id).data.tags.get("sweep_attempts", "1"))
+    now = int(time.time() * 1000)
+    values = {**attempt_counts, "jobs": sum(attempt_counts.values()), "sweep_wall_s": wall_s}
+    client.log_batch(
+        run_id, metrics=[Metric(name, float(v), now, attempt) for name, v in values.items()]
+    )
+    ok = attempt_counts.get("failed", 0) == 0 and attempt_counts.get("not_run", 0) == 0
+    client.set_terminated(run_id, status="FINISHED" if ok else "FAILED")

@@ -1,0 +1,47 @@
+"""Before any work: every directory a run writes to can be created and written, else one line
+naming the setting."""
+
+import tempfile
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from vssbench.config.schema import ConfigError
+from vssbench.track import store
+
+
+def check_writable(setting: str, path: Path) -> None:
+    """Create `path` if needed and write a temp file in it; ConfigError naming the setting
+    (`key=value`) that chose it if not."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{setting}: cannot write to {path}/ ({error.strerror})") from None
+
+
+def check_dirs(cfg: DictConfig, output_key: str, output_dir: str) -> None:
+    """The cache, a local MLflow store and Hydra's output dir (hydra.run.dir or hydra.sweep.dir)."""
+    check_writable(f"cache_dir={cfg.cache_dir}", Path(cfg.cache_dir))
+    if (db := store.sqlite_path(cfg.tracking)) is not None:
+        key = store.store_key(cfg.tracking)
+        value = cfg.tracking.dir if key == "tracking.dir" else store.tracking_uri(cfg.tracking)
+        check_writable(f"{key}={value}", db.parent)
+    check_writable(f"{output_key}={output_dir}", Path(output_dir))
+
+
+# Settings that name files or dirs; a job reads them relative to where the command ran.
+PATH_KEYS = ("cache_dir", "tracking.dir", "dataset.docs", "dataset.queries", "dataset.path")
+
+
+def anchored(cfg: DictConfig, cwd: Path) -> DictConfig:
+    """The config with its relative paths made absolute against `cwd`, the dir the command ran
+    in: a launcher may run the job elsewhere (Ray under `uv run` runs its workers in a copy of
+    the working dir)."""
+    out = cfg.copy()
+    for key in PATH_KEYS:
+        value = OmegaConf.select(out, key)
+        if value and not Path(value).is_absolute():
+            OmegaConf.update(out, key, str(cwd / value))
+    return out

@@ -1,0 +1,182 @@
+"""MLflow: the store, run fingerprints, the finished-run lookup that makes sweeps resumable, logging."""
+
+import hashlib
+import json
+import logging
+import os
+import platform
+from pathlib import Path
+
+import mlflow
+import psutil
+from filelock import FileLock
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from omegaconf import DictConfig, OmegaConf
+
+from vssbench.config.schema import NOT_IN_FINGERPRINT, DatasetConfig, DatasetKind
+from vssbench.data import sources
+from vssbench.engines.registry import ENGINES
+
+log = logging.getLogger(__name__)
+
+# Bump when a change to the benchmark makes its numbers incomparable with earlier runs.
+BENCH_VERSION = "3"
+
+
+# Read once: mlflow.set_tracking_uri() writes MLFLOW_TRACKING_URI into the environment itself,
+# and a value we set must not pass for the user's choice in later runs of the same process.
+USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
+def _default_uri(tracking: DictConfig) -> str | None:
+    """None when the user chose a store (tracking.uri or MLFLOW_TRACKING_URI)."""
+    if tracking.uri or USER_TRACKING_URI:
+        return None
+    return f"sqlite:///{Path(tracking.dir).resolve() / 'mlflow.db'}"
+
+
+def tracking_uri(tracking: DictConfig) -> str:
+    """Explicit tracking.uri, else MLFLOW_TRACKING_URI, else a sqlite store under tracking.dir."""
+    return tracking.uri or USER_TRACKING_URI or _default_uri(tracking)
+
+
+def store_key(tracking: DictConfig) -> str:
+    """The setting that chose the store, for messages."""
+    if tracking.uri:
+        return "tracking.uri"
+    return "MLFLOW_TRACKING_URI" if USER_TRACKING_URI else "tracking.dir"
+
+
+def sqlite_path(tracking: DictConfig) -> Path | None:
+    """The database file of a local sqlite store; None for any other store."""
+    uri = tracking_uri(tracking)
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def lock_dir(tracking: DictConfig) -> Path | None:
+    """Where per-fingerprint locks of a local sqlite store live (its host is the only one that
+    writes it); None for a server, where runs claim their fingerprint through the server."""
+    db = sqlite_path(tracking)
+    return None if db is None else db.parent / "locks"
+
+
+def prepare(tracking: DictConfig) -> str:
+    """Create the store and the experiment if needed; returns the experiment id.
+
+    A new sqlite store is made in a temp file and renamed into place, under a lock that also
+    covers the experiment's creation: a kill leaves no half-made store (MLflow's migrations,
+    killed midway, left one that failed every later run) and concurrent first starts are safe.
+    """
+    uri = tracking_uri(tracking)
+    db = sqlite_path(tracking)
+    if db is None:
+        mlflow.set_tracking_uri(uri)
+        return _experiment_id(tracking)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(db) + ".lock"):
+        if not db.exists():
+            _create_sqlite_store(db)
+        mlflow.set_tracking_uri(uri)
+        return _experiment_id(tracking)
+
+
+def _create_sqlite_store(db: Path) -> None:
+    for leftover in db.parent.glob(f".{db.name}.*.tmp*"):  # killed creators' files
+        leftover.unlink()
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    log.info("creating the MLflow store %s", db)
+    store = SqlAlchemyStore(f"sqlite:///{tmp}", default_artifact_root=str(db.parent / "artifacts"))
+    store.engine.dispose()
+    os.replace(tmp, db)
+
+
+def _experiment_id(tracking: DictConfig) -> str:
+    experiment = mlflow.get_experiment_by_name(tracking.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    # In the default store, artifacts sit beside the database; a chosen store keeps its own rule.
+    local = _default_uri(tracking) is not None
+    artifacts = (Path(tracking.dir).resolve() / "artifacts").as_uri() if local else None
+    # MLflow 3's UI opens an experiment as a GenAI overview unless told it holds model runs.
+    tags = {"mlflow.experimentKind": "custom_model_development"}
+    return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts, tags=tags)
+
+
+def start_run(run_id: str, system_metrics_interval_s: float) -> mlflow.ActiveRun:
+    """The claimed run made active, also recording MLflow's own CPU and memory curves
+    (system/*) unless the interval is 0."""
+    if system_metrics_interval_s > 0:
+        # Their start and stop messages are not worth a console line in every run.
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
+        mlflow.system_metrics.set_system_metrics_sampling_interval(system_metrics_interval_s)
+        mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
+    return mlflow.start_run(run_id=run_id, log_system_metrics=system_metrics_interval_s > 0)
+
+
+def fingerprint(cfg: DictConfig) -> str:
+    """Hash of the resolved configuration that affects results, plus the benchmark version."""
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for key in NOT_IN_FINGERPRINT:
+        data.pop(key, None)
+    # The data by what it is: a file's content hash, not its path; a file sets its own size.
+    data["dataset"] = sources.identity(cfg.dataset)
+    if cfg.dataset.name != DatasetKind.synthetic_ko:
+        data.pop("scale", None)
+    data["bench_version"] = BENCH_VERSION
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def run_name(cfg: DictConfig) -> str:
+    """E.g. duckdb_vss-100k-d512-vector-category-post-cosine-M16-efc128-ef64 or
+    usearch-10k-d256-hybrid-kiwi-match_bm25-convex-...: sorts and groups by engine in the UI."""
+    parts = [cfg.engine.name.value, cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
+    noise = cfg.dataset.noise
+    if cfg.dataset.name == DatasetKind.synthetic_ko and noise != DatasetConfig().noise:
+        parts.insert(2, f"noise{noise:g}")  # other data than the default's
+    if cfg.search.name.value == "hybrid":
+        # The BM25 half: DuckDB's as search.bm25 writes it, or the engine's own full-text index.
+        own = ENGINES[cfg.engine.name.value].native_hybrid
+        bm25 = f"{cfg.engine.name.value}_fts" if own else cfg.search.bm25.value
+        parts += [cfg.search.tokenizer.value, bm25, cfg.search.fusion.value]
+    parts.append(cfg.filter.name.value)
+    if cfg.filter.name.value == "attribute":
+        parts[-1] += f"{cfg.filter.selectivity:g}"
+    if cfg.filter.strategy.value != "none":
+        parts.append(cfg.filter.strategy.value)
+    h = cfg.hnsw
+    ef = h.ef_search if isinstance(h.ef_search, int) else f"{min(h.ef_search)}-{max(h.ef_search)}"
+    parts += [h.metric.value, f"M{h.M}", f"efc{h.ef_construction}", f"ef{ef}"]
+    return "-".join(parts)
+
+
+def flat_params(cfg: DictConfig) -> dict[str, str]:
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    data.pop("tracking", None)
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            out[prefix] = str(node)
+
+    walk("", data)
+    return out
+
+
+def hardware_tags() -> dict[str, str]:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    return {
+        "hw.cpu_count": str(psutil.cpu_count(logical=True)),
+        "hw.ram_gb": f"{psutil.virtual_memory().total / 2**30:.1f}",
+        "hw.cpu_model": cpu,
+        "hw.python": platform.python_version(),
+    }
