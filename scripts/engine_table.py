@@ -10,8 +10,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from vssbench.config import identity
 from vssbench.engines.registry import ENGINES
-from vssbench.track import store
 
 
 def _runs(experiment: str) -> pd.DataFrame:
@@ -19,7 +19,7 @@ def _runs(experiment: str) -> pd.DataFrame:
         experiment_names=[experiment], filter_string="attributes.status = 'FINISHED'"
     )
     runs = runs[runs["tags.fingerprint"].notna()]
-    runs = runs[runs["tags.bench_version"] == store.BENCH_VERSION].copy()
+    runs = runs[runs["tags.bench_version"] == identity.BENCH_VERSION].copy()
     runs["engine"] = runs["params.engine.name"].fillna("duckdb_vss")
     # A disturbed run's timings are not shown (as in the report).
     disturbed = runs["tags.timing_disturbed"].eq("true")

@@ -17,11 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hydra import compose, initialize_config_dir
 
-from vssbench.data import sources
+from vssbench.config import dataset
 from vssbench.data.groundtruth import exact_topk
 from vssbench.data.load import document_texts, load_dataset
 from vssbench.data.sources.hdf5 import WRITTEN_AS
-from vssbench.run.runner import data_spec
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 NEIGHBORS = 100  # neighbours per query in the hdf5 file, as ann-benchmarks ships
@@ -35,8 +34,8 @@ def _vectors(array: np.ndarray) -> pa.Array:
 
 def export(out: Path, overrides: list[str]) -> dict[str, Path]:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = sources.checked(compose(config_name="config", overrides=overrides))
-    spec = data_spec(cfg)
+        cfg = dataset.checked(compose(config_name="config", overrides=overrides))
+    spec = dataset.data_spec(cfg)
     data = load_dataset(spec, Path(cfg.cache_dir))
     out.mkdir(parents=True, exist_ok=True)
     # Ids of their own (not row numbers), so reading them back maps ids to rows.

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vssbench.config import identity
 from vssbench.run import runner
 from vssbench.track import store
 
@@ -119,14 +120,14 @@ def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
     assert len(_runs(cfg)) == 2
 
     other = make_cfg("dim=32", "hnsw.ef_search=20")
-    assert store.fingerprint(other) != store.fingerprint(cfg)
+    assert identity.fingerprint(other) != identity.fingerprint(cfg)
     # A crashed run with the same fingerprint does not count as done.
     client = mlflow.MlflowClient()
     experiment_id = store.prepare(other.tracking)
-    crashed = client.create_run(experiment_id, tags={"fingerprint": store.fingerprint(other)})
+    crashed = client.create_run(experiment_id, tags={"fingerprint": identity.fingerprint(other)})
     client.set_terminated(crashed.info.run_id, status="FAILED")
     runner.run(other)
-    statuses = _runs(cfg).query("`tags.fingerprint` == @store.fingerprint(@other)")["status"]
+    statuses = _runs(cfg).query("`tags.fingerprint` == @identity.fingerprint(@other)")["status"]
     assert sorted(statuses) == ["FAILED", "FINISHED"]
 
 
@@ -142,8 +143,8 @@ def test_each_run_goes_to_its_own_configured_store(make_cfg, tmp_path):
 def test_fingerprint_ignores_where_results_go(make_cfg, tmp_path):
     base = make_cfg()
     moved = make_cfg(f"tracking.dir={tmp_path / 'elsewhere'}", f"cache_dir={tmp_path / 'c'}")
-    assert store.fingerprint(base) == store.fingerprint(moved)
-    assert store.fingerprint(base) != store.fingerprint(make_cfg("engine.threads=1"))
+    assert identity.fingerprint(base) == identity.fingerprint(moved)
+    assert identity.fingerprint(base) != identity.fingerprint(make_cfg("engine.threads=1"))
 
 
 def test_reused_index_gives_the_results_of_a_fresh_build(make_cfg, tmp_path):

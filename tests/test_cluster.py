@@ -19,7 +19,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.entities import ViewType
 
-from vssbench.track import claim, store
+from vssbench.config import identity
+from vssbench.track import claim
 from vssbench.track.local_server import mlflow_server
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -195,7 +196,7 @@ def _foreign_claim(server: str, experiment: str, fp: str, heartbeat_age_s: float
 def test_a_live_claim_from_another_host_is_waited_for_and_a_stale_one_taken_over(vss, server):
     experiment = "foreign"
     args = ["scale=tiny", "dim=28", f"tracking.experiment={experiment}"]
-    fp = store.fingerprint(_config_of(*args))
+    fp = identity.fingerprint(_config_of(*args))
 
     live = _foreign_claim(server, experiment, fp, heartbeat_age_s=0)
     waiting = vss(*args, "hydra.run.dir=outputs/live")
@@ -220,7 +221,7 @@ def test_a_live_claim_from_another_host_is_waited_for_and_a_stale_one_taken_over
     assert len(benchmark_runs(server, experiment, "FINISHED")) == 1
 
     other = ["scale=tiny", "dim=28", "tracking.experiment=foreign-stale"]
-    stale = _foreign_claim(server, "foreign-stale", store.fingerprint(_config_of(*other)), 600)
+    stale = _foreign_claim(server, "foreign-stale", identity.fingerprint(_config_of(*other)), 600)
     code, out = finish(vss(*other))
     assert code == 0, out
     assert client.get_run(stale).info.status == "KILLED"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from vssbench import report
-from vssbench.config.schema import ConfigError, validate
+from vssbench.config.checks import ConfigError, validate
 from vssbench.data.load import DataSpec, data_key, load_dataset
 from vssbench.data.synthetic.corpus import QueryMix
 from vssbench.engines.duckdb.vss import DuckDBVss

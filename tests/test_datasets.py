@@ -16,12 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_dir
 
-from vssbench.data import sources
+from vssbench.config import dataset, identity
 from vssbench.data.load import DataSpec, load_dataset
 from vssbench.data.sources.files import DataFileError
 from vssbench.data.synthetic.corpus import QueryMix
 from vssbench.run import runner
-from vssbench.track import store
 
 ROOT = Path(__file__).resolve().parents[1]
 DIM = 32
@@ -276,7 +275,7 @@ def test_hybrid_on_a_file_needs_its_text_and_labels(make_cfg, exported):
         f"dataset.queries={exported['queries']}",
     )
     with pytest.raises(DataFileError, match=re.escape("search=hybrid: needs dataset.columns.text")):
-        sources.checked(cfg)
+        dataset.checked(cfg)
 
 
 def test_the_noise_knob_makes_the_synthetic_data_harder(cache_dir):
@@ -294,5 +293,7 @@ def test_the_noise_knob_makes_the_synthetic_data_harder(cache_dir):
 
 
 def test_a_run_name_says_when_the_data_is_not_the_default(make_cfg):
-    assert "noise" not in store.run_name(make_cfg())
-    assert store.run_name(make_cfg("dataset.noise=1.0")).startswith("duckdb_vss-tiny-noise1-d128")
+    assert "noise" not in identity.run_name(make_cfg())
+    assert identity.run_name(make_cfg("dataset.noise=1.0")).startswith(
+        "duckdb_vss-tiny-noise1-d128"
+    )

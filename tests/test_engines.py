@@ -242,7 +242,7 @@ def test_a_missing_engine_names_the_extra_to_install(tmp_path):
     ],
 )
 def test_what_an_engine_cannot_run_is_refused_in_one_line(overrides, message, make_cfg):
-    from vssbench.config.schema import ConfigError, validate
+    from vssbench.config.checks import ConfigError, validate
 
     with pytest.raises(ConfigError) as refused:
         validate(make_cfg(*overrides))

@@ -11,10 +11,10 @@ from hydra import compose, initialize_config_dir
 from peers import installed, needs
 
 from vssbench import report
+from vssbench.config import identity
 from vssbench.measure import timing
 from vssbench.report.figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
 from vssbench.run import runner
-from vssbench.track import store
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EF_LIST = "hnsw.ef_search=[10,16,32,64]"
@@ -147,7 +147,7 @@ def test_a_run_without_an_engine_param_is_duckdb_vss(tmp_path):
     """Runs logged before engines existed have no engine param: they measured duckdb_vss."""
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'old.db'}")
     mlflow.set_experiment("vssbench")
-    tags = {"fingerprint": "f", "bench_version": store.BENCH_VERSION}
+    tags = {"fingerprint": "f", "bench_version": identity.BENCH_VERSION}
     with mlflow.start_run(run_name="tiny-d16-vector-none-cosine-M16-efc128-ef64", tags=tags):
         mlflow.log_params({"scale.name": "tiny", "scale.n_docs": 2000, "dim": 16, "k": 10})
         mlflow.log_metric("recall_at_10", 0.99)
@@ -160,7 +160,7 @@ def test_runs_of_one_configuration_on_two_hosts_stay_apart(tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'hosts.db'}")
     mlflow.set_experiment("vssbench")
     for host, qps in (("node-a", 1000.0), ("node-a", 1200.0), ("node-b", 300.0)):
-        tags = {"fingerprint": "f", "bench_version": store.BENCH_VERSION, "process.host": host}
+        tags = {"fingerprint": "f", "bench_version": identity.BENCH_VERSION, "process.host": host}
         with mlflow.start_run(run_name="duckdb_vss-tiny-d16", tags=tags):
             params = {"scale.name": "tiny", "scale.n_docs": 2000, "dim": 16, "k": 10}
             mlflow.log_params({**params, "search.name": "vector", "filter.name": "none"})

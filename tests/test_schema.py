@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from vssbench.config.schema import ConfigError, validate
+from vssbench.config.checks import ConfigError, validate
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 

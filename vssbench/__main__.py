@@ -11,13 +11,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from vssbench.config.schema import ConfigError
+from vssbench.config import paths
+from vssbench.config.checks import ConfigError
 from vssbench.measure.memory import MemoryGuardError
 from vssbench.run import runner
 from vssbench.stopwatch import Stopwatch
 from vssbench.sweep import state
 from vssbench.sweep.objective import objective
-from vssbench.track import preflight
 
 log = logging.getLogger("vssbench")
 
@@ -29,7 +29,7 @@ _started_process = False
 def main(cfg: DictConfig) -> float | list[float]:
     """Returns the objective sweepers optimise (recall@k unless hpo.objective says otherwise)."""
     hydra_cfg = HydraConfig.get()
-    cfg = preflight.anchored(cfg, Path(hydra_cfg.runtime.cwd))
+    cfg = paths.anchored(cfg, Path(hydra_cfg.runtime.cwd))
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     jobs = int(hydra_cfg.launcher.get("n_jobs", 1) or 1) if multirun else 1
     global _started_process

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from vssbench.config import identity
 from vssbench.track import store
 from vssbench.engines.params import HEADLINE_EF
 from vssbench.engines.registry import ENGINES
@@ -149,7 +150,7 @@ def load_runs(
         runs["scale"] = runs["scale"] + " @" + runs["host"]
     # Only filter=attribute reads filter.selectivity.
     runs["selectivity"] = pd.to_numeric(runs["selectivity"]).where(runs["filter"] == "attribute")
-    old = runs["bench_version"] != store.BENCH_VERSION
+    old = runs["bench_version"] != identity.BENCH_VERSION
     left_out = 0 if all_versions else int(old.sum())
     if not all_versions:
         runs = runs[~old]

@@ -15,10 +15,10 @@ import pandas as pd
 from mlflow.entities import Metric
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench.config.schema import DatasetKind, FilterKind, SearchKind
-from vssbench.data import difficulty, filters, sources
+from vssbench.config import dataset, identity
+from vssbench.config.schema import FilterKind, SearchKind
+from vssbench.data import difficulty
 from vssbench.data.load import Dataset, DataSpec, data_key, load_dataset, load_tokens
-from vssbench.data.synthetic.corpus import QueryMix
 from vssbench.data.tokens import kiwi_loaded
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, headline_ef_search
 from vssbench.engines.registry import ENGINES, engine_class
@@ -86,10 +86,10 @@ def run(
     on hosts sharing a tracking server, run it once (vssbench/claim.py). In a sweep, the run is
     a child of the sweep's run (`parent_run_id`). `watch` times the stages.
     """
-    cfg = sources.checked(cfg)
+    cfg = dataset.checked(cfg)
     watch = watch or Stopwatch()
-    fp = store.fingerprint(cfg)
-    name = store.run_name(cfg)
+    fp = identity.fingerprint(cfg)
+    name = identity.run_name(cfg)
     with watch.stage("tracking_lookup"):  # a finished run is skipped before the memory guard
         experiment_id = store.prepare(cfg.tracking)
         done = None if cfg.force else claim.find_finished(experiment_id, fp)
@@ -102,7 +102,7 @@ def run(
     if not cfg.force_memory:
         check_memory(estimate, concurrent_jobs, available_mb())
     tags = {
-        "bench_version": store.BENCH_VERSION,
+        "bench_version": identity.BENCH_VERSION,
         "concurrent_jobs": str(concurrent_jobs),
         **store.hardware_tags(),
         **claim.process_tags(),
@@ -128,7 +128,7 @@ def run(
             active = store.start_run(held, cfg.tracking.system_metrics_interval_s)
         with active, scratch_dir(Path(cfg.cache_dir) / "scratch" / platform.node()):
             with watch.stage("log_params"):
-                mlflow.log_params(store.flat_params(cfg))
+                mlflow.log_params(identity.flat_params(cfg))
                 mlflow.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
             with PeakRss(label=lambda: watch.current) as peak:
                 result = measure(cfg, watch)
@@ -147,32 +147,12 @@ def _skipped(name: str, done: mlflow.entities.Run, fp: str) -> Outcome:
     return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
 
 
-def data_spec(cfg: DictConfig) -> DataSpec:
-    """The data a (checked) configuration runs on."""
-    column = None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
-    return DataSpec(
-        n_docs=cfg.scale.n_docs,
-        n_queries=cfg.scale.n_queries,
-        dim=cfg.dim,
-        metric=cfg.hnsw.metric.value,
-        k=cfg.k,
-        seed=cfg.seed,
-        mix=QueryMix(cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword),
-        filter_column=column,
-        filter_selectivity=cfg.filter.selectivity if column == filters.ATTRIBUTE else None,
-        noise=cfg.dataset.noise if cfg.dataset.name == DatasetKind.synthetic_ko else 0.0,
-        files=sources.plain(cfg.dataset),
-        source=sources.identity(cfg.dataset),
-        verify_queries=cfg.dataset.verify_queries,
-    )
-
-
 def measure(cfg: DictConfig, watch: Stopwatch) -> Measurement:
     started = time.perf_counter()
     metric = cfg.hnsw.metric.value
     hybrid = cfg.search.name == SearchKind.hybrid
     column = None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
-    spec = data_spec(cfg)
+    spec = dataset.data_spec(cfg)
     root = Path(cfg.cache_dir)
     with watch.stage("data"):
         data = load_dataset(spec, root)

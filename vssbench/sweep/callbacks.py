@@ -14,8 +14,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from vssbench.config.schema import ConfigError
-from vssbench.data import sources
+from vssbench.config import dataset, sweep
+from vssbench.config.checks import ConfigError
 from vssbench.sweep import state
 from vssbench.track import claim, preflight, store
 
@@ -31,7 +31,7 @@ class PrepareTracking(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:  # values first: a bad one must not leave even empty dirs behind
-            sources.checked(
+            dataset.checked(
                 OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
             )
         except ConfigError as error:
@@ -39,8 +39,8 @@ class PrepareTracking(Callback):
         _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        jobs = state.planned_jobs(config)
-        if jobs is not None and (bad := state.invalid_jobs(kwargs["config_name"], jobs)):
+        jobs = sweep.planned_jobs(config)
+        if jobs is not None and (bad := sweep.invalid_jobs(kwargs["config_name"], jobs)):
             # Before any work: a bad job is not found after the good ones have run.
             raise SystemExit(
                 f"vssbench: bad configuration in {len(bad)} of {len(jobs)} jobs:\n  "
@@ -57,9 +57,9 @@ class PrepareTracking(Callback):
         state.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
         experiment_id = store.prepare(config.tracking)
         claim.mark_dead_runs(experiment_id, config.tracking.stale_s)
-        total = state.job_count(config)
+        total = sweep.job_count(config)
         n_jobs = int(config.hydra.launcher.get("n_jobs", 1) or 1)
-        parent = state.open_parent(experiment_id, config, total, n_jobs)
+        parent = state.open_parent(experiment_id, sweep.sweep_overrides(config), total, n_jobs)
         state.write_sweep_file(sweep_dir, parent, total)
         # A launcher that raises (joblib or submitit when a worker dies) skips on_multirun_end;
         # Hydra then exits through sys.exit, which still runs this.

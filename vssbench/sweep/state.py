@@ -11,42 +11,16 @@ import traceback
 from pathlib import Path
 
 import mlflow
-from hydra import compose
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import ConfigCompositionException
 from mlflow.entities import Metric
-from omegaconf import DictConfig, ValidationError
 
-from vssbench.config.schema import RUN_CONTROL_KEYS, ConfigError
-from vssbench.data import sources
+from vssbench.config.schema import RUN_CONTROL_KEYS
 from vssbench.track import claim, store
 
 log = logging.getLogger("vssbench")
 
 SWEEP_FILE = "vssbench_sweep.json"
 STATUS_FILE = "vssbench_status.json"
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-
-
-def sweep_overrides(config: DictConfig) -> list[str]:
-    """What defines the sweep: the sweeper's params (e.g. from +grid=full) and the command line."""
-    params = config.hydra.sweeper.get("params") or {}
-    return [f"{key}={value}" for key, value in params.items()] + list(config.hydra.overrides.task)
-
-
-def planned_jobs(config: DictConfig) -> list[list[str]] | None:
-    """Each job's overrides, as Hydra's basic sweeper will launch them; None for a sweeper that
-    picks its jobs as it goes (Optuna)."""
-    if config.hydra.sweeper._target_ != BASIC_SWEEPER:
-        return None
-    parsed = OverridesParser.create().parse_overrides(sweep_overrides(config))
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
-def job_count(config: DictConfig) -> int:
-    jobs = planned_jobs(config)
-    return len(jobs) if jobs is not None else int(config.hydra.sweeper.n_trials)
 
 
 def defining(overrides: list[str]) -> list[str]:
@@ -65,9 +39,8 @@ def sweep_key(overrides: list[str]) -> str:
     return hashlib.sha256(json.dumps(sorted(defining(overrides))).encode()).hexdigest()[:16]
 
 
-def open_parent(experiment_id: str, config: DictConfig, total: int, n_jobs: int) -> str:
+def open_parent(experiment_id: str, overrides: list[str], total: int, n_jobs: int) -> str:
     """The sweep's parent run: the one with the same key if this sweep ran before, else a new one."""
-    overrides = sweep_overrides(config)
     key = sweep_key(overrides)
     client = mlflow.MlflowClient()
     found = client.search_runs(
@@ -122,17 +95,6 @@ def ended(status: dict) -> dict:
         "status": "failed",
         "error": f"its process ({status['host']}, pid {status['pid']}) died: killed?",
     }
-
-
-def invalid_jobs(config_name: str, jobs: list[list[str]]) -> list[str]:
-    """One line per planned job whose configuration fails validation, composed as the job's."""
-    bad = []
-    for overrides in jobs:
-        try:
-            sources.checked(compose(config_name=config_name, overrides=overrides))
-        except (ConfigError, ConfigCompositionException, ValidationError) as error:
-            bad.append(f"{' '.join(overrides)}: {error}".splitlines()[0])
-    return bad
 
 
 def write_sweep_file(sweep_dir: Path, run_id: str, total: int) -> None:

@@ -4,9 +4,9 @@ naming the setting."""
 import tempfile
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from vssbench.config.schema import ConfigError
+from vssbench.config.checks import ConfigError
 from vssbench.track import store
 
 
@@ -29,19 +29,3 @@ def check_dirs(cfg: DictConfig, output_key: str, output_dir: str) -> None:
         value = cfg.tracking.dir if key == "tracking.dir" else store.tracking_uri(cfg.tracking)
         check_writable(f"{key}={value}", db.parent)
     check_writable(f"{output_key}={output_dir}", Path(output_dir))
-
-
-# Settings that name files or dirs; a job reads them relative to where the command ran.
-PATH_KEYS = ("cache_dir", "tracking.dir", "dataset.docs", "dataset.queries", "dataset.path")
-
-
-def anchored(cfg: DictConfig, cwd: Path) -> DictConfig:
-    """The config with its relative paths made absolute against `cwd`, the dir the command ran
-    in: a launcher may run the job elsewhere (Ray under `uv run` runs its workers in a copy of
-    the working dir)."""
-    out = cfg.copy()
-    for key in PATH_KEYS:
-        value = OmegaConf.select(out, key)
-        if value and not Path(value).is_absolute():
-            OmegaConf.update(out, key, str(cwd / value))
-    return out

@@ -1,7 +1,5 @@
 """MLflow: the store, run fingerprints, the finished-run lookup that makes sweeps resumable, logging."""
 
-import hashlib
-import json
 import logging
 import os
 import platform
@@ -11,16 +9,9 @@ import mlflow
 import psutil
 from filelock import FileLock
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-from omegaconf import DictConfig, OmegaConf
-
-from vssbench.config.schema import NOT_IN_FINGERPRINT, DatasetConfig, DatasetKind
-from vssbench.data import sources
-from vssbench.engines.registry import ENGINES
+from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
-
-# Bump when a change to the benchmark makes its numbers incomparable with earlier runs.
-BENCH_VERSION = "3"
 
 
 # Read once: mlflow.set_tracking_uri() writes MLFLOW_TRACKING_URI into the environment itself,
@@ -111,58 +102,6 @@ def start_run(run_id: str, system_metrics_interval_s: float) -> mlflow.ActiveRun
         mlflow.system_metrics.set_system_metrics_sampling_interval(system_metrics_interval_s)
         mlflow.system_metrics.set_system_metrics_samples_before_logging(1)
     return mlflow.start_run(run_id=run_id, log_system_metrics=system_metrics_interval_s > 0)
-
-
-def fingerprint(cfg: DictConfig) -> str:
-    """Hash of the resolved configuration that affects results, plus the benchmark version."""
-    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    for key in NOT_IN_FINGERPRINT:
-        data.pop(key, None)
-    # The data by what it is: a file's content hash, not its path; a file sets its own size.
-    data["dataset"] = sources.identity(cfg.dataset)
-    if cfg.dataset.name != DatasetKind.synthetic_ko:
-        data.pop("scale", None)
-    data["bench_version"] = BENCH_VERSION
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
-
-
-def run_name(cfg: DictConfig) -> str:
-    """E.g. duckdb_vss-100k-d512-vector-category-post-cosine-M16-efc128-ef64 or
-    usearch-10k-d256-hybrid-kiwi-match_bm25-convex-...: sorts and groups by engine in the UI."""
-    parts = [cfg.engine.name.value, cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
-    noise = cfg.dataset.noise
-    if cfg.dataset.name == DatasetKind.synthetic_ko and noise != DatasetConfig().noise:
-        parts.insert(2, f"noise{noise:g}")  # other data than the default's
-    if cfg.search.name.value == "hybrid":
-        # The BM25 half: DuckDB's as search.bm25 writes it, or the engine's own full-text index.
-        own = ENGINES[cfg.engine.name.value].native_hybrid
-        bm25 = f"{cfg.engine.name.value}_fts" if own else cfg.search.bm25.value
-        parts += [cfg.search.tokenizer.value, bm25, cfg.search.fusion.value]
-    parts.append(cfg.filter.name.value)
-    if cfg.filter.name.value == "attribute":
-        parts[-1] += f"{cfg.filter.selectivity:g}"
-    if cfg.filter.strategy.value != "none":
-        parts.append(cfg.filter.strategy.value)
-    h = cfg.hnsw
-    ef = h.ef_search if isinstance(h.ef_search, int) else f"{min(h.ef_search)}-{max(h.ef_search)}"
-    parts += [h.metric.value, f"M{h.M}", f"efc{h.ef_construction}", f"ef{ef}"]
-    return "-".join(parts)
-
-
-def flat_params(cfg: DictConfig) -> dict[str, str]:
-    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    data.pop("tracking", None)
-    out: dict[str, str] = {}
-
-    def walk(prefix: str, node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else key, value)
-        else:
-            out[prefix] = str(node)
-
-    walk("", data)
-    return out
 
 
 def hardware_tags() -> dict[str, str]:

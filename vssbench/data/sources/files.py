@@ -9,7 +9,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from vssbench.config.schema import ConfigError
+from vssbench.config.checks import ConfigError
 
 
 class DataFileError(ConfigError):

@@ -1,0 +1,262 @@
+"""Checks of a composed configuration that its types cannot express: ranges, combinations, what
+the chosen engine runs; a ConfigError naming the first bad key, before any work."""
+
+import os
+import re
+from urllib.parse import urlparse
+
+from omegaconf import DictConfig, ListConfig
+
+from vssbench.config.schema import Config, EngineKind, FilterKind, FilterStrategy, SearchKind
+from vssbench.engines.registry import ENGINES, MissingEngine, check_installed
+
+
+class ConfigError(ValueError):
+    """A configuration value out of range; the message names the key."""
+
+    kind = "bad configuration"  # how the one-line message before it calls the problem
+
+
+def _check(ok: bool, key: str, value: object, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value}: {why}")
+
+
+# Names that end up in run names, file names and the report's HTML.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def _unknown_keys(cfg: DictConfig, schema: object, prefix: str = "") -> list[str]:
+    """Keys the schema does not have, e.g. a typo added with `+hnsw.m=32`."""
+    out = []
+    for key in cfg:
+        path = f"{prefix}{key}"
+        if not hasattr(schema, str(key)):
+            out.append(path)
+        elif isinstance(cfg[key], DictConfig):
+            out += _unknown_keys(cfg[key], getattr(schema, str(key)), path + ".")
+    return out
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the first bad key, before any work is done."""
+    if unknown := _unknown_keys(cfg, Config()):
+        raise ConfigError(f"{unknown[0]}: is not a setting (a typo?)")
+    for key, value in (
+        ("scale.name", cfg.scale.name),
+        ("tracking.experiment", cfg.tracking.experiment),
+    ):
+        _check(
+            SAFE_NAME.fullmatch(str(value)) is not None,
+            key,
+            repr(value),
+            "must be 1-64 letters, digits, '_', '.' or '-'",
+        )
+    if cfg.tracking.uri:
+        scheme = urlparse(str(cfg.tracking.uri)).scheme
+        _check(
+            scheme in TRACKING_SCHEMES,
+            "tracking.uri",
+            cfg.tracking.uri,
+            f"must start with one of {', '.join(s + ':' for s in TRACKING_SCHEMES)}",
+        )
+    t = cfg.tracking
+    _check(t.heartbeat_s > 0, "tracking.heartbeat_s", t.heartbeat_s, "must be > 0")
+    _check(
+        t.stale_s >= 4 * t.heartbeat_s,
+        "tracking.stale_s",
+        t.stale_s,
+        f"must be at least 4 heartbeats ({4 * t.heartbeat_s:g}): a live run must not pass for dead",
+    )
+    _check(t.settle_s >= 0, "tracking.settle_s", t.settle_s, "must be >= 0")
+    _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
+    _check(
+        0 <= cfg.dataset.noise <= 10, "dataset.noise", cfg.dataset.noise, "must be between 0 and 10"
+    )
+    _check(
+        cfg.dataset.verify_queries >= 1,
+        "dataset.verify_queries",
+        cfg.dataset.verify_queries,
+        "must be at least 1",
+    )
+    _check(
+        0 <= cfg.hpo.min_recall <= 1,
+        "hpo.min_recall",
+        cfg.hpo.min_recall,
+        "must be between 0 and 1",
+    )
+    n_docs = cfg.scale.n_docs
+    _check(n_docs >= 100, "scale.n_docs", n_docs, "must be at least 100")
+    _check(
+        1 <= cfg.scale.n_queries <= n_docs,
+        "scale.n_queries",
+        cfg.scale.n_queries,
+        f"must be between 1 and scale.n_docs ({n_docs})",
+    )
+    _check(2 <= cfg.dim <= 4096, "dim", cfg.dim, "must be between 2 and 4096")
+    _check(1 <= cfg.k <= n_docs, "k", cfg.k, f"must be between 1 and scale.n_docs ({n_docs})")
+    _check(
+        0 < cfg.filter.selectivity <= 1,
+        "filter.selectivity",
+        cfg.filter.selectivity,
+        "must be in (0, 1]",
+    )
+    if cfg.filter.name == FilterKind.attribute:
+        kept = round(cfg.filter.selectivity * n_docs)
+        _check(
+            cfg.k <= kept,
+            "k",
+            cfg.k,
+            f"must be at most the {kept} documents filter.selectivity={cfg.filter.selectivity} keeps",
+        )
+    # category and region keep about a tenth of the documents: k must fit into one value.
+    elif cfg.filter.name != FilterKind.none:
+        _check(
+            cfg.k <= n_docs // 20,
+            "k",
+            cfg.k,
+            f"with a filter must be at most {n_docs // 20} (5% of scale.n_docs)",
+        )
+    _check(2 <= cfg.hnsw.M <= 512, "hnsw.M", cfg.hnsw.M, "must be between 2 and 512")
+    _check(
+        1 <= cfg.hnsw.ef_construction <= 4096,
+        "hnsw.ef_construction",
+        cfg.hnsw.ef_construction,
+        "must be between 1 and 4096",
+    )
+    ef = cfg.hnsw.ef_search
+    listed = [ef] if isinstance(ef, int) else list(ef) if isinstance(ef, ListConfig) else None
+    _check(
+        bool(listed) and all(isinstance(e, int) and 1 <= e <= 4096 for e in listed),
+        "hnsw.ef_search",
+        ef,
+        "must be an int between 1 and 4096, or a list of them, e.g. [16,32,64,128]",
+    )
+    bench = cfg.bench
+    _check(1 <= bench.repeats <= 100, "bench.repeats", bench.repeats, "must be between 1 and 100")
+    _check(
+        len(bench.clients) > 0 and all(1 <= c <= 64 for c in bench.clients),
+        "bench.clients",
+        list(bench.clients),
+        "must be a list of client counts between 1 and 64, e.g. [1,2,4]",
+    )
+    # Measured (tests/test_curves.py): the index serves at most as many concurrent searches as
+    # the DuckDB threads it was built with; more corrupt memory and kill the process.
+    _check(
+        cfg.engine.name != EngineKind.duckdb_vss or max(bench.clients) <= cfg.engine.threads,
+        "bench.clients",
+        list(bench.clients),
+        f"at most engine.threads ({cfg.engine.threads}) clients: more concurrent searches than "
+        "the index's build threads crash this vss build",
+    )
+    _check(
+        0 < bench.max_other_cpu_share <= 1,
+        "bench.max_other_cpu_share",
+        bench.max_other_cpu_share,
+        "must be in (0, 1]",
+    )
+    cores = os.cpu_count() or 1
+    _check(
+        1 <= cfg.engine.threads <= cores,
+        "engine.threads",
+        cfg.engine.threads,
+        f"must be between 1 and this machine's {cores} cores",
+    )
+    _check(
+        cfg.engine.late_materialization_max_rows >= 0,
+        "engine.late_materialization_max_rows",
+        cfg.engine.late_materialization_max_rows,
+        "must be >= 0",
+    )
+    _check(
+        cfg.tracking.system_metrics_interval_s >= 0,
+        "tracking.system_metrics_interval_s",
+        cfg.tracking.system_metrics_interval_s,
+        "must be >= 0 (0 turns system metrics off)",
+    )
+    _check(
+        0 <= cfg.queries.warmup <= cfg.scale.n_queries,
+        "queries.warmup",
+        cfg.queries.warmup,
+        f"must be between 0 and scale.n_queries ({cfg.scale.n_queries}): warm-up reuses the queries",
+    )
+    shares = [cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword]
+    _check(
+        min(shares) >= 0 and sum(shares) > 0,
+        "queries",
+        shares,
+        "query kind shares must be >= 0 with a positive sum",
+    )
+    engine = ENGINES[cfg.engine.name.value]
+    _check(
+        cfg.engine.reuse_index or cfg.engine.name == EngineKind.duckdb_vss,
+        "engine.reuse_index",
+        "false",
+        "applies to engine=duckdb_vss only (other engines always cache their index)",
+    )
+    _check(
+        cfg.engine.num_partitions >= 1,
+        "engine.num_partitions",
+        cfg.engine.num_partitions,
+        "must be at least 1",
+    )
+    strategy = cfg.filter.strategy
+    if cfg.filter.name != FilterKind.none:
+        _check(
+            strategy.value in engine.strategies,
+            "filter.strategy",
+            strategy.value,
+            f"engine={cfg.engine.name.value} runs filter.strategy {' or '.join(engine.strategies)}",
+        )
+    if cfg.search.name == SearchKind.hybrid:
+        _check(
+            engine.full_text,
+            "search",
+            "hybrid",
+            f"engine={cfg.engine.name.value} has no full-text search; hybrid runs with "
+            + ", ".join(n for n, e in ENGINES.items() if e.full_text),
+        )
+    # After what the engine cannot run at all: installing it would not help there.
+    try:
+        check_installed(cfg.engine.name.value)
+    except MissingEngine as missing:
+        raise ConfigError(str(missing)) from None
+    if cfg.filter.name == FilterKind.none:
+        _check(
+            strategy == FilterStrategy.none,
+            "filter.strategy",
+            strategy.value,
+            "needs filter=category, region or attribute (filter=none has no strategy)",
+        )
+    else:
+        _check(
+            strategy != FilterStrategy.none,
+            "filter.strategy",
+            strategy.value,
+            f"filter={cfg.filter.name.value} needs {' or '.join(engine.strategies)}",
+        )
+    _check(
+        cfg.filter.overfetch_factor >= 1,
+        "filter.overfetch_factor",
+        cfg.filter.overfetch_factor,
+        "must be at least 1",
+    )
+    search = cfg.search
+    _check(search.rrf_k >= 1, "search.rrf_k", search.rrf_k, "must be at least 1")
+    _check(0 <= search.alpha <= 1, "search.alpha", search.alpha, "must be between 0 and 1")
+    if search.name == SearchKind.hybrid:  # a vector run never reads search.candidates
+        _check(
+            cfg.k <= search.candidates <= n_docs,
+            "search.candidates",
+            search.candidates,
+            f"must be between k ({cfg.k}) and scale.n_docs ({n_docs})",
+        )
+    _check(
+        0 <= search.min_bm25_hit_rate <= 1,
+        "search.min_bm25_hit_rate",
+        search.min_bm25_hit_rate,
+        "must be between 0 and 1",
+    )
