@@ -12,7 +12,9 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from vssbench.run import runner
+from vssbench.config.plan import read_plan
+from vssbench.run.measurement import measure
+from vssbench.stopwatch import Stopwatch
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SETTINGS = (
@@ -39,7 +41,7 @@ def main(overrides: list[str]) -> None:
                     f"search.candidates={candidates}",
                 ],
             )
-        m = runner.measure(cfg).metrics
+        m = measure(read_plan(cfg), Stopwatch()).metrics
         cells = [" / ".join(f"{m[f'{h}ndcg_at_10.{kind}']:.2f}" for h in HALVES) for kind in KINDS]
         cells.append(" / ".join(f"{m[f'{h}ndcg_at_10']:.3f}" for h in HALVES))
         print(f"{fusion:<8}{candidates:>5}  " + "".join(f"{c:>22}" for c in cells))

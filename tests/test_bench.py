@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from vssbench.config import identity
+from vssbench.config.plan import read_plan, store_location
 from vssbench.run import runner
 from vssbench.track import store
 
@@ -20,8 +21,10 @@ def _runs(cfg) -> pd.DataFrame:
 
 
 def test_low_ef_loses_recall_default_keeps_it(make_cfg):
-    weak = runner.run(make_cfg("hnsw.M=2", "hnsw.ef_construction=4", "hnsw.ef_search=2")).metrics
-    strong = runner.run(make_cfg()).metrics
+    weak = runner.run(
+        read_plan(make_cfg("hnsw.M=2", "hnsw.ef_construction=4", "hnsw.ef_search=2"))
+    ).metrics
+    strong = runner.run(read_plan(make_cfg())).metrics
     assert weak["recall_at_10"] < 0.8
     assert strong["recall_at_10"] > 0.95
     assert strong["rows_returned_mean"] == 10
@@ -34,7 +37,7 @@ def test_ef_search_below_the_limit_is_the_limit(make_cfg, tmp_path):
     base = ("dim=20", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8")
     returned = []
     for ef in (4, 10):
-        run_id = runner.run(make_cfg(*base, f"hnsw.ef_search={ef}")).run_id
+        run_id = runner.run(read_plan(make_cfg(*base, f"hnsw.ef_search={ef}"))).run_id
         local = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path / run_id)
         )
@@ -43,9 +46,11 @@ def test_ef_search_below_the_limit_is_the_limit(make_cfg, tmp_path):
 
 
 def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
-    post = runner.run(make_cfg("filter=region")).metrics
-    overfetch = runner.run(make_cfg("filter=region", "filter.strategy=overfetch")).metrics
-    exact = runner.run(make_cfg("filter=region", "filter.strategy=exact")).metrics
+    post = runner.run(read_plan(make_cfg("filter=region"))).metrics
+    overfetch = runner.run(
+        read_plan(make_cfg("filter=region", "filter.strategy=overfetch"))
+    ).metrics
+    exact = runner.run(read_plan(make_cfg("filter=region", "filter.strategy=exact"))).metrics
     assert post["rows_returned_mean"] < 5 and post["short_result_share"] > 0.9
     assert post["recall_at_10"] < 0.5
     assert overfetch["rows_returned_mean"] > post["rows_returned_mean"]
@@ -57,7 +62,7 @@ def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
 
 def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     cfg = make_cfg("dim=64")
-    result = runner.run(cfg).metrics
+    result = runner.run(read_plan(cfg)).metrics
     runs = _runs(cfg)
     assert len(runs) == 1 and runs["status"].iat[0] == "FINISHED"
     run = runs.iloc[0]
@@ -108,25 +113,25 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
 
 def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
     cfg = make_cfg("dim=32")
-    first = runner.run(cfg)
-    again = runner.run(cfg)
+    first = runner.run(read_plan(cfg))
+    again = runner.run(read_plan(cfg))
     assert len(_runs(cfg)) == 1
     assert (first.status, again.status) == ("finished", "skipped")
     assert again.run_id == first.run_id
     # The stored metrics: what the run measured, plus MLflow's system/* curves.
     assert {k: again.metrics[k] for k in first.metrics} == pytest.approx(first.metrics)
 
-    runner.run(make_cfg("dim=32", "force=true"))
+    runner.run(read_plan(make_cfg("dim=32", "force=true")))
     assert len(_runs(cfg)) == 2
 
     other = make_cfg("dim=32", "hnsw.ef_search=20")
     assert identity.fingerprint(other) != identity.fingerprint(cfg)
     # A crashed run with the same fingerprint does not count as done.
     client = mlflow.MlflowClient()
-    experiment_id = store.prepare(other.tracking)
+    experiment_id = store.prepare(store_location(other.tracking))
     crashed = client.create_run(experiment_id, tags={"fingerprint": identity.fingerprint(other)})
     client.set_terminated(crashed.info.run_id, status="FAILED")
-    runner.run(other)
+    runner.run(read_plan(other))
     statuses = _runs(cfg).query("`tags.fingerprint` == @identity.fingerprint(@other)")["status"]
     assert sorted(statuses) == ["FAILED", "FINISHED"]
 
@@ -135,8 +140,8 @@ def test_each_run_goes_to_its_own_configured_store(make_cfg, tmp_path):
     """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; a second store must still be used."""
     first = make_cfg("dim=16", f"tracking.dir={tmp_path / 'a'}")
     second = make_cfg("dim=16", f"tracking.dir={tmp_path / 'b'}")
-    runner.run(first)
-    runner.run(second)  # same fingerprint, other store: not skipped
+    runner.run(read_plan(first))
+    runner.run(read_plan(second))  # same fingerprint, other store: not skipped
     assert len(_runs(first)) == 1 and len(_runs(second)) == 1
 
 
@@ -150,9 +155,9 @@ def test_fingerprint_ignores_where_results_go(make_cfg, tmp_path):
 def test_reused_index_gives_the_results_of_a_fresh_build(make_cfg, tmp_path):
     # One build thread: multi-threaded HNSW builds are not deterministic in this vss build.
     base = ("dim=24", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8", "hnsw.ef_search=8")
-    fresh = runner.run(make_cfg(*base, "engine.reuse_index=false")).metrics
-    built = runner.run(make_cfg(*base)).metrics
-    reused = runner.run(make_cfg(*base, "force=true")).metrics
+    fresh = runner.run(read_plan(make_cfg(*base, "engine.reuse_index=false"))).metrics
+    built = runner.run(read_plan(make_cfg(*base))).metrics
+    reused = runner.run(read_plan(make_cfg(*base, "force=true"))).metrics
     assert fresh["recall_at_10"] == built["recall_at_10"] == reused["recall_at_10"] < 1
     assert reused["index_build_s"] == built["index_build_s"]  # the build's own time, kept
     runs = _runs(make_cfg(*base)).sort_values("start_time")
@@ -174,7 +179,7 @@ def test_corrupted_vectors_in_the_cache_are_rebuilt_not_used(make_cfg, tmp_path)
     """Issue 9's case: overwritten bytes in the document vectors once gave a FINISHED run with
     recall@10 0.476; the checksum now sends the entry aside and the vectors are built again."""
     cache_dir = tmp_path / "cache"
-    first = runner.run(make_cfg("dim=32", f"cache_dir={cache_dir}")).metrics
+    first = runner.run(read_plan(make_cfg("dim=32", f"cache_dir={cache_dir}"))).metrics
     docs = [
         p
         for p in (cache_dir / "vectors").glob("*.npy")
@@ -186,7 +191,9 @@ def test_corrupted_vectors_in_the_cache_are_rebuilt_not_used(make_cfg, tmp_path)
     data[half:] = np.random.default_rng(0).bytes(len(data) - half)  # half the vectors garbled
     docs[0].write_bytes(bytes(data))
     shutil.rmtree(cache_dir / "index")
-    again = runner.run(make_cfg("dim=32", f"cache_dir={cache_dir}", "force=true")).metrics
+    again = runner.run(
+        read_plan(make_cfg("dim=32", f"cache_dir={cache_dir}", "force=true"))
+    ).metrics
     assert again["recall_at_10"] == pytest.approx(first["recall_at_10"], abs=0.01)
     assert again["recall_at_10"] > 0.95
     assert len(list((cache_dir / "vectors").glob("*.bad-*"))) == 1

@@ -1,10 +1,14 @@
 import json
 import platform
+from pathlib import Path
 
+import faker
 import numpy as np
 import pytest
 
 from vssbench import cache
+from vssbench.config import dataset
+from vssbench.data import load
 from vssbench.engines.params import HnswBuild, cached_index
 
 
@@ -126,3 +130,74 @@ def test_an_index_recorded_as_built_by_other_versions_is_set_aside_and_built_aga
     assert again == path and not reused and len(builds) == 2
     assert again.read_bytes() == b"index 2"
     assert [p.name.split(".bad-")[0] for p in path.parent.glob("*.bad-*")] == [path.name]
+
+
+# The entries the code before the data/ stage split (9bd138e) gave these runs, in a new cache
+# dir: a cache written by it is found, so a change here makes every cached corpus, vector,
+# ground truth and token list (and, through data_key, index) of every user look new.
+OLD_ENTRIES = {
+    ("scale=tiny",): [
+        "corpus/b31ec7f01cedd196.parquet",
+        "difficulty/3640edcbbb26f7bd.npz",
+        "features/02d21ee04ccef27c.npz",
+        "features/8534f5014734e380.npz",
+        "groundtruth/21cd54eb3481ca94.npz",
+        "queries/9288b3180e829322.parquet",
+        "vectors/0f9a61c9f1cdc497.npy",
+        "vectors/5b35f033e66a42b3.npy",
+    ],
+    ("scale=tiny", "filter=attribute", "filter.selectivity=0.05"): [
+        "corpus/b31ec7f01cedd196.parquet",
+        "difficulty/3640edcbbb26f7bd.npz",
+        "groundtruth/05eb86535b773c21.npz",
+        "queries/9288b3180e829322.parquet",
+        "vectors/0f9a61c9f1cdc497.npy",
+        "vectors/5b35f033e66a42b3.npy",
+    ],
+    ("scale=tiny", "search=hybrid", "filter=attribute"): [
+        "corpus/b31ec7f01cedd196.parquet",
+        "difficulty/3640edcbbb26f7bd.npz",
+        "doc_tokens/89e67c4e0aab75ea.parquet",
+        "groundtruth/46a1bc7556172530.npz",
+        "queries/9288b3180e829322.parquet",
+        "query_tokens/9876b49edc91ad08.parquet",
+        "vectors/0f9a61c9f1cdc497.npy",
+        "vectors/5b35f033e66a42b3.npy",
+    ],
+}
+
+
+def test_cache_entries_keep_the_names_earlier_versions_gave_them(make_cfg, tmp_path, monkeypatch):
+    # The library versions the names were taken with: a new faker or kiwi is meant to renew them.
+    monkeypatch.setattr(faker, "VERSION", "40.63.0")
+    monkeypatch.setattr(load, "kiwi_version", lambda: "0.24.1")
+    # Token lists are named by the corpus and the tokenizer, not by the tokens.
+    monkeypatch.setattr(load, "tokenize", lambda texts, tokenizer: ["" for _ in texts])
+    seen = []
+    entry = cache.entry
+
+    def recorded(root: Path, kind: str, key: dict, suffix: str) -> Path:
+        path = entry(root, kind, key, suffix)
+        seen.append(path.relative_to(root).as_posix())
+        return path
+
+    monkeypatch.setattr(cache, "entry", recorded)
+    found = {}
+    for overrides in OLD_ENTRIES:  # in order: the first run builds the features
+        spec = dataset.data_spec(dataset.checked(make_cfg(*overrides)))
+        seen.clear()
+        data = load.load_dataset(spec, tmp_path)
+        if "search=hybrid" in overrides:
+            load.load_tokens(spec, data, "kiwi", tmp_path)
+        found[overrides] = sorted(seen)
+        # The index is named by this key and the build's settings and versions.
+        assert load.data_key(spec) == {
+            "version": 1,
+            "faker": "40.63.0",
+            "n_docs": 2000,
+            "seed": 42,
+            "part": "docs",
+            "dim": 128,
+            "noise": 0.5,
+        }
+    assert found == OLD_ENTRIES

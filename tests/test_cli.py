@@ -11,7 +11,6 @@ import time
 import mlflow
 import pytest
 from filelock import FileLock
-from omegaconf import OmegaConf
 
 from vssbench.track import store
 
@@ -100,9 +99,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # The store exists before the sweep starts, so this test's polling cannot race the
     # sweep's creation of a new sqlite schema (which corrupts it).
-    store.prepare(
-        OmegaConf.create({"experiment": "vssbench", "dir": str(tmp_path / "mlruns"), "uri": None})
-    )
+    store.prepare(store.StoreLocation("vssbench", str(tmp_path / "mlruns"), None))
 
     def runs():
         found = mlflow.search_runs(experiment_names=["vssbench"])

@@ -12,14 +12,17 @@ import mlflow
 import numpy as np
 import pytest
 
-from vssbench import report
 from vssbench.config.checks import ConfigError, validate
+from vssbench.config.plan import hpo_settings, read_plan
 from vssbench.data.load import DataSpec, data_key, load_dataset
 from vssbench.data.synthetic.corpus import QueryMix
 from vssbench.engines.duckdb.vss import DuckDBVss
 from vssbench.engines.params import HnswBuild, QuerySettings, ef_points, index_key
 from vssbench.engines.seam import Unsupported
 from vssbench.measure import timing
+from vssbench.report.findings import findings
+from vssbench.report.load import load_curves, load_runs
+from vssbench.report.summary import attach_curves, summarize
 from vssbench.run import runner
 from vssbench.stopwatch import Stopwatch
 from vssbench.sweep.objective import objective
@@ -40,7 +43,7 @@ def test_an_ef_list_is_one_build_and_a_curve(make_cfg, tmp_path):
         "hnsw.ef_search=[4,10,16,32,128]",
         f"cache_dir={cache}",
     )
-    outcome = runner.run(cfg)
+    outcome = runner.run(read_plan(cfg))
     assert len(list((cache / "index").glob("*.duckdb"))) == 1  # one build for five points
     recall = _history(outcome.run_id, "ef_curve.recall_at_10")
     qps = _history(outcome.run_id, "ef_curve.qps")
@@ -65,7 +68,7 @@ def test_ef_points_merge_below_the_limit_and_exact_is_one_point():
 
 
 def test_batch_finds_the_single_query_ids_through_the_index_join(make_cfg):
-    outcome = runner.run(make_cfg("dim=32"))
+    outcome = runner.run(read_plan(make_cfg("dim=32")))
     run = mlflow.get_run(outcome.run_id)
     assert run.data.params["batch_plan_uses_hnsw"] == "True"
     assert "LATERAL" in run.data.params["batch_sql"]
@@ -77,14 +80,16 @@ def test_batch_finds_the_single_query_ids_through_the_index_join(make_cfg):
 
 
 def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir):
-    outcome = runner.run(make_cfg("dim=32", "filter=region", "filter.strategy=overfetch"))
+    outcome = runner.run(
+        read_plan(make_cfg("dim=32", "filter=region", "filter.strategy=overfetch"))
+    )
     params = mlflow.get_run(outcome.run_id).data.params
     assert params["batch"].startswith("not measured: batch search with a filter")
     assert "batch_qps" not in outcome.metrics
 
     spec = DataSpec(2000, 200, 32, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), "region")
     data = load_dataset(spec, cache_dir)
-    eng = DuckDBVss(1, 0)
+    eng = DuckDBVss(1)
     eng.open(data, HnswBuild("cosine", 8, 32, 1), data_key(spec), None, Stopwatch())
     eng.set_query(QuerySettings(64, 10, "post", 10, "region"))
     with (
@@ -96,7 +101,7 @@ def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir
 
 
 def test_two_clients_log_two_points(make_cfg):
-    outcome = runner.run(make_cfg("dim=16", "bench.clients=[1,2]", "bench.repeats=1"))
+    outcome = runner.run(read_plan(make_cfg("dim=16", "bench.clients=[1,2]", "bench.repeats=1")))
     qps = _history(outcome.run_id, "clients.qps")
     p99 = _history(outcome.run_id, "clients.latency_p99_ms")
     assert sorted(qps) == sorted(p99) == [1, 2]
@@ -227,27 +232,27 @@ def test_k_20_reads_the_same_in_logging_console_report_and_objective(make_cfg, t
         "bench.max_other_cpu_share=1.0",  # never left out of the report, however busy the machine
     )
     with caplog.at_level("INFO", logger="vssbench.run.runner"):
-        outcome = runner.run(cfg)
+        outcome = runner.run(read_plan(cfg))
     m = outcome.metrics
     assert "recall_at_20" in m and "recall_at_10" not in m
     assert f"recall@20={m['recall_at_20']:.3f}" in caplog.text
-    assert objective(m, 20, cfg.hpo) == [m["recall_at_20"], m["qps"]]
+    assert objective(m, 20, hpo_settings(cfg.hpo)) == [m["recall_at_20"], m["qps"]]
     assert sorted(_history(outcome.run_id, "ef_curve.recall_at_20")) == [20, 32, 64]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
-    runs, _ = report.load_runs("vssbench", {"k": "20"}, all_versions=False)
+    runs, _ = load_runs("vssbench", {"k": "20"}, all_versions=False)
     assert runs["recall"].tolist() == [m["recall_at_20"]]
-    summary = report.attach_curves(report.summarize(runs), runs, report.load_curves(runs))
+    summary = attach_curves(summarize(runs), runs, load_curves(runs))
     assert len(summary["curve"].iat[0]) == 3
-    assert any("recall@20" in finding for finding in report.findings(summary))
+    assert any("recall@20" in finding for finding in findings(summary))
 
 
 def test_the_report_leaves_out_the_timings_of_a_disturbed_run(make_cfg, tmp_path):
-    outcome = runner.run(make_cfg("dim=16", "hnsw.ef_search=[16,32]", "bench.repeats=1"))
+    outcome = runner.run(read_plan(make_cfg("dim=16", "hnsw.ef_search=[16,32]", "bench.repeats=1")))
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     mlflow.MlflowClient().set_tag(outcome.run_id, "timing_disturbed", "true")
-    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
+    runs, _ = load_runs("vssbench", {}, all_versions=False)
     assert runs["qps"].isna().all() and runs["latency_p99_ms"].isna().all()
     assert runs["recall"].tolist() == [outcome.metrics["recall_at_10"]]  # accuracy stays
-    assert report.load_curves(runs).empty
-    summary = report.attach_curves(report.summarize(runs), runs, report.load_curves(runs))
-    assert report.findings(summary)[0].startswith("1 runs were timed while other processes")
+    assert load_curves(runs).empty
+    summary = attach_curves(summarize(runs), runs, load_curves(runs))
+    assert findings(summary)[0].startswith("1 runs were timed while other processes")

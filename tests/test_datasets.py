@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import h5py
@@ -17,6 +18,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from vssbench.config import dataset, identity
+from vssbench.config.plan import read_plan
+from vssbench.config.schema import DatasetConfig
+from vssbench.data import sources
 from vssbench.data.load import DataSpec, load_dataset
 from vssbench.data.sources.files import DataFileError
 from vssbench.data.synthetic.corpus import QueryMix
@@ -80,9 +84,11 @@ COMMON = (f"dim={DIM}", "engine.threads=1", "bench.repeats=1", "bench.batch=fals
 
 
 def test_the_same_data_through_parquet_and_hdf5_gives_the_same_metrics(make_cfg, exported):
-    synthetic = runner.run(make_cfg(*COMMON))
-    parquet = runner.run(make_cfg(*COMMON, *_parquet(exported)))
-    hdf5 = runner.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    synthetic = runner.run(read_plan(make_cfg(*COMMON)))
+    parquet = runner.run(read_plan(make_cfg(*COMMON, *_parquet(exported))))
+    hdf5 = runner.run(
+        read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    )
     assert parquet.status == hdf5.status == "finished"
     assert synthetic.name.startswith("duckdb_vss-tiny-d32")
     assert parquet.name.startswith("duckdb_vss-docs-d32") and "tiny-d32-angular" in hdf5.name
@@ -105,11 +111,11 @@ def test_the_same_data_through_parquet_and_hdf5_gives_the_same_metrics(make_cfg,
 
 
 def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_path):
-    first = runner.run(make_cfg(*COMMON, *_parquet(exported)))
+    first = runner.run(read_plan(make_cfg(*COMMON, *_parquet(exported))))
     moved = {role: tmp_path / f"moved-{path.name}" for role, path in exported.items()}
     for role, path in exported.items():
         shutil.copy(path, moved[role])
-    again = runner.run(make_cfg(*COMMON, *_parquet(moved)))
+    again = runner.run(read_plan(make_cfg(*COMMON, *_parquet(moved))))
     assert again.status == "skipped" and again.run_id == first.run_id
     # One changed vector is other data.
     table = pq.read_table(moved["docs"])
@@ -117,12 +123,14 @@ def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_pat
     vectors[0, 0] += 0.5
     column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM)
     pq.write_table(table.set_column(1, "vector", column), moved["docs"])
-    changed = runner.run(make_cfg(*COMMON, *_parquet(moved)))
+    changed = runner.run(read_plan(make_cfg(*COMMON, *_parquet(moved))))
     assert changed.status == "finished" and changed.run_id != first.run_id
 
 
 def test_hdf5_shipped_neighbours_are_checked_on_a_sample_and_used(make_cfg, exported):
-    outcome = runner.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    outcome = runner.run(
+        read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    )
     metrics = outcome.metrics
     assert metrics["groundtruth.shipped_verified_queries"] == 100  # of the file's 200
     assert metrics["groundtruth.shipped_agreement"] == 1.0
@@ -131,13 +139,15 @@ def test_hdf5_shipped_neighbours_are_checked_on_a_sample_and_used(make_cfg, expo
     assert params["labels"].startswith("none")
     # A filter needs its own exact neighbours: the file's are unfiltered.
     filtered = runner.run(
-        make_cfg(
-            *COMMON,
-            "dataset=hdf5",
-            f"dataset.path={exported['hdf5']}",
-            "filter=attribute",
-            "filter.selectivity=0.2",
-            "filter.strategy=exact",
+        read_plan(
+            make_cfg(
+                *COMMON,
+                "dataset=hdf5",
+                f"dataset.path={exported['hdf5']}",
+                "filter=attribute",
+                "filter.selectivity=0.2",
+                "filter.strategy=exact",
+            )
         )
     )
     assert "groundtruth.shipped_agreement" not in filtered.metrics
@@ -151,7 +161,7 @@ def test_corrupted_shipped_neighbours_fail_with_the_numbers(make_cfg, exported, 
         # Every query gets the next query's neighbours.
         f["neighbors"][...] = np.roll(f["neighbors"][...], 1, axis=0)
     with pytest.raises(DataFileError) as error:
-        runner.run(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}"))
+        runner.run(read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}")))
     message = str(error.value)
     assert message.startswith(f"{path}: dataset 'neighbors': disagrees with exact search on ")
     assert " of 100 sampled queries (they hold 0." in message
@@ -161,11 +171,13 @@ def test_corrupted_shipped_neighbours_fail_with_the_numbers(make_cfg, exported, 
 def test_a_run_without_labels_has_no_label_metrics_and_says_so(make_cfg, exported, caplog):
     with caplog.at_level("INFO"):
         outcome = runner.run(
-            make_cfg(
-                *COMMON,
-                "dataset=parquet",
-                f"dataset.docs={exported['docs']}",
-                f"dataset.queries={exported['queries']}",
+            read_plan(
+                make_cfg(
+                    *COMMON,
+                    "dataset=parquet",
+                    f"dataset.docs={exported['docs']}",
+                    f"dataset.queries={exported['queries']}",
+                )
             )
         )
     assert not [n for n in outcome.metrics if "mrr" in n or "ndcg" in n or "relevant" in n]
@@ -242,7 +254,7 @@ def test_each_bad_file_gets_one_line_naming_it_before_any_index(exported, tmp_pa
             overrides=[*overrides, f"cache_dir={cache}", f"tracking.dir={tmp_path / 'mlruns'}"],
         )
     with pytest.raises(DataFileError) as error:
-        runner.run(cfg)
+        runner.run(read_plan(cfg))
     assert message in str(error.value) and "\n" not in str(error.value)
     # Nothing was built: no index of any engine, no vectors made from the bad file.
     built = [p.parent.name for p in cache.rglob("*") if p.is_file()] if cache.exists() else []
@@ -297,3 +309,16 @@ def test_a_run_name_says_when_the_data_is_not_the_default(make_cfg):
     assert identity.run_name(make_cfg("dataset.noise=1.0")).startswith(
         "duckdb_vss-tiny-noise1-d128"
     )
+
+
+@pytest.mark.parametrize("kind", sources.SOURCES)
+def test_a_source_is_its_module_its_registry_entry_and_its_conf_file(make_cfg, kind):
+    info = sources.SOURCES[kind]
+    module = sources.source_module(kind)
+    assert callable(module.check) and callable(module.read)
+    settings = {f.name for f in fields(info.settings)}
+    assert {*info.roles, *settings} <= {f.name for f in fields(DatasetConfig)}
+    cfg = make_cfg(f"dataset={kind}")  # conf/dataset/<kind>.yaml, and DatasetKind has it
+    assert cfg.dataset.name.value == kind
+    with pytest.raises(DataFileError, match=f"dataset.{info.roles[0]}: is not set; dataset={kind}"):
+        dataset.checked(cfg)

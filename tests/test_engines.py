@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from peers import needs
 
+from vssbench.config.plan import read_plan
 from vssbench.data import filters
 from vssbench.data.load import DataSpec, data_key, load_dataset
 from vssbench.data.synthetic.corpus import QueryMix
@@ -159,7 +160,7 @@ def test_attribute_ground_truth_is_the_exact_top_k_among_the_kept_documents(tiny
 
 @pytest.mark.parametrize("name", engine_param(["duckdb_exact", "faiss_flat"]))
 def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
-    outcome = runner.run(make_cfg("dim=32", f"engine={name}", "hnsw.ef_search=[16,64]"))
+    outcome = runner.run(read_plan(make_cfg("dim=32", f"engine={name}", "hnsw.ef_search=[16,64]")))
     m = outcome.metrics
     assert m["recall_at_10"] == 1.0 and m["batch_recall_at_10"] == 1.0
     assert "index_build_s" not in m or name == "faiss_flat"
@@ -174,8 +175,10 @@ def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
 @pytest.mark.parametrize("name", engine_param(["usearch", "hnswlib", "faiss_hnsw"]))
 def test_a_library_index_is_built_once_and_logs_build_facts(name, make_cfg, tmp_path):
     cache = tmp_path / "cache"
-    first = runner.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}"))
-    again = runner.run(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}", "force=true"))
+    first = runner.run(read_plan(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}")))
+    again = runner.run(
+        read_plan(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}", "force=true"))
+    )
     files = [p for p in (cache / "index").iterdir() if p.suffix not in (".json", ".lock", ".crc32")]
     assert len(files) == 1, files
     m = first.metrics
@@ -234,10 +237,29 @@ def test_a_missing_engine_names_the_extra_to_install(tmp_path):
             ["engine=usearch", "filter=region", "filter.strategy=pre"],
             "filter.strategy=pre: engine=usearch runs filter.strategy post or overfetch",
         ),
+        # An option another engine declares (engines/registry.py), set away from its default.
         (
             ["engine=hnswlib", "engine.reuse_index=false"],
-            "engine.reuse_index=false: applies to engine=duckdb_vss only (other engines always "
-            "cache their index)",
+            "engine.reuse_index=false: applies to engine=duckdb_vss only",
+        ),
+        (
+            ["engine=duckdb_exact", "engine.reuse_index=false"],
+            "engine.reuse_index=false: applies to engine=duckdb_vss only",
+        ),
+        (
+            ["engine=duckdb_vss", "engine.num_partitions=4"],
+            "engine.num_partitions=4: applies to engine=lancedb only",
+        ),
+        (
+            ["engine=lancedb", "engine.late_materialization_max_rows=50"],
+            "engine.late_materialization_max_rows=50: applies to engine=duckdb_vss or "
+            "duckdb_exact only",
+        ),
+        # duckdb_vss declares max_clients_is_threads: more clients than threads crash it.
+        (
+            ["engine=duckdb_vss", "engine.threads=1", "bench.clients=[1,2]"],
+            "bench.clients=[1, 2]: at most engine.threads (1) clients: more concurrent searches "
+            "than the index's build threads crash this vss build",
         ),
     ],
 )
@@ -252,12 +274,14 @@ def test_what_an_engine_cannot_run_is_refused_in_one_line(overrides, message, ma
 @pytest.mark.parametrize("name", engine_param(["lancedb"]))
 def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg, tmp_path):
     outcome = runner.run(
-        make_cfg(
-            f"engine={name}",
-            "search=hybrid",
-            "search.tokenizer=bigram",
-            "filter=region",
-            "filter.strategy=pre",
+        read_plan(
+            make_cfg(
+                f"engine={name}",
+                "search=hybrid",
+                "search.tokenizer=bigram",
+                "filter=region",
+                "filter.strategy=pre",
+            )
         )
     )
     m = outcome.metrics
@@ -271,7 +295,7 @@ def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg,
 @pytest.mark.parametrize("name", engine_param(["usearch", "lancedb"]))
 def test_a_library_serves_more_clients_and_a_batch_with_the_single_query_ids(name, make_cfg):
     outcome = runner.run(
-        make_cfg("dim=16", f"engine={name}", "bench.clients=[1,2,3]", "bench.repeats=1")
+        read_plan(make_cfg("dim=16", f"engine={name}", "bench.clients=[1,2,3]", "bench.repeats=1"))
     )
     m = outcome.metrics
     qps = mlflow.MlflowClient().get_metric_history(outcome.run_id, "clients.qps")

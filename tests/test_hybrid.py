@@ -5,13 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vssbench.config.plan import read_plan
 from vssbench.run import runner
 from vssbench.run.hybrid import BM25CheckError
 
 
 def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
     result = runner.run(
-        make_cfg("search=hybrid", "search.tokenizer=bigram", "hnsw.ef_search=4")
+        read_plan(make_cfg("search=hybrid", "search.tokenizer=bigram", "hnsw.ef_search=4"))
     ).metrics
     # The vector half asks for search.candidates (50) rows: the index searches with ef 50.
     assert result["effective_ef_search"] == 50
@@ -37,15 +38,17 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
 def test_rrf_run_reports_its_loss_honestly(make_cfg):
     """RRF is kept selectable; on this corpus it loses to the vector half (README)."""
     result = runner.run(
-        make_cfg("search=hybrid", "search.tokenizer=bigram", "search.fusion=rrf")
+        read_plan(make_cfg("search=hybrid", "search.tokenizer=bigram", "search.fusion=rrf"))
     ).metrics
     assert result["hybrid_ndcg_at_10"] < result["vector_ndcg_at_10"]
 
 
 def test_both_halves_respect_the_filter(make_cfg, tmp_path):
     runner.run(
-        make_cfg(
-            "search=hybrid", "search.tokenizer=bigram", "filter=region", "filter.strategy=exact"
+        read_plan(
+            make_cfg(
+                "search=hybrid", "search.tokenizer=bigram", "filter=region", "filter.strategy=exact"
+            )
         )
     )
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
@@ -66,7 +69,9 @@ def test_both_halves_respect_the_filter(make_cfg, tmp_path):
 def test_run_fails_loudly_when_bm25_scores_too_few(make_cfg, tmp_path):
     with pytest.raises(BM25CheckError, match="BM25 scores only"):
         runner.run(
-            make_cfg("search=hybrid", "search.tokenizer=bigram", "search.min_bm25_hit_rate=1.0")
+            read_plan(
+                make_cfg("search=hybrid", "search.tokenizer=bigram", "search.min_bm25_hit_rate=1.0")
+            )
         )
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     assert list(mlflow.search_runs(experiment_names=["vssbench"])["status"]) == ["FAILED"]

@@ -10,10 +10,14 @@ import pytest
 from hydra import compose, initialize_config_dir
 from peers import installed, needs
 
-from vssbench import report
 from vssbench.config import identity
+from vssbench.config.plan import read_plan
 from vssbench.measure import timing
+from vssbench.report.__main__ import main
 from vssbench.report.figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
+from vssbench.report.findings import findings, overhead_findings, qps_at_recall_findings
+from vssbench.report.load import ReportError, load_curves, load_runs
+from vssbench.report.summary import attach_curves, summarize, table
 from vssbench.run import runner
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -70,14 +74,14 @@ def runs_store(tmp_path_factory, cache_dir):
                     f"tracking.dir={root}",
                 ],
             )
-            runner.run(cfg)
+            runner.run(read_plan(cfg))
     return root
 
 
 def test_report_has_every_figure_embedded_and_mlflow_numbers(runs_store, tmp_path, monkeypatch):
     monkeypatch.setattr("vssbench.track.store.USER_TRACKING_URI", None)
     out = tmp_path / "report"
-    report.main(["--tracking-uri", f"sqlite:///{runs_store / 'mlflow.db'}", "--out", str(out)])
+    main(["--tracking-uri", f"sqlite:///{runs_store / 'mlflow.db'}", "--out", str(out)])
     page = (out / "report.html").read_text()
     for name in FIGURES:
         png = (out / f"{name}.png").read_bytes()
@@ -101,16 +105,16 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(runs_store, tmp_pat
 
 def test_filters_select_runs(runs_store, tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
-    runs, _ = report.load_runs("vssbench", {"search": "hybrid"}, all_versions=False)
+    runs, _ = load_runs("vssbench", {"search": "hybrid"}, all_versions=False)
     assert set(runs["search"]) == {"hybrid"} and len(runs) == 2
-    with pytest.raises(report.ReportError, match="unknown filter"):
-        report.load_runs("vssbench", {"colour": "red"}, all_versions=False)
+    with pytest.raises(ReportError, match="unknown filter"):
+        load_runs("vssbench", {"colour": "red"}, all_versions=False)
 
 
 def _summary(runs_store: Path) -> pd.DataFrame:
     mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
-    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
-    return report.attach_curves(report.summarize(runs), runs, report.load_curves(runs))
+    runs, _ = load_runs("vssbench", {}, all_versions=False)
+    return attach_curves(summarize(runs), runs, load_curves(runs))
 
 
 def _logged_curves(runs_store: Path, dim: int) -> dict[str, dict[int, tuple[float, float]]]:
@@ -132,14 +136,14 @@ def _logged_curves(runs_store: Path, dim: int) -> dict[str, dict[int, tuple[floa
 @needs("usearch")
 def test_engine_is_a_column_and_a_filter(runs_store):
     mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
-    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
+    runs, _ = load_runs("vssbench", {}, all_versions=False)
     logged = mlflow.search_runs(experiment_names=["vssbench"]).set_index("run_id")
     assert (runs["engine"] == logged.loc[runs["run_id"], "params.engine.name"].to_numpy()).all()
     assert set(runs["engine"]) == ENGINES
-    usearch, _ = report.load_runs("vssbench", {"engine": "usearch"}, all_versions=False)
+    usearch, _ = load_runs("vssbench", {"engine": "usearch"}, all_versions=False)
     assert list(usearch["engine"]) == ["usearch"]
     assert usearch["configuration"].iat[0].startswith("usearch-tiny-d32-")
-    shown = report.table(report.summarize(runs))
+    shown = table(summarize(runs))
     assert list(shown.columns[:2]) == ["configuration", "engine"]
 
 
@@ -151,7 +155,7 @@ def test_a_run_without_an_engine_param_is_duckdb_vss(tmp_path):
     with mlflow.start_run(run_name="tiny-d16-vector-none-cosine-M16-efc128-ef64", tags=tags):
         mlflow.log_params({"scale.name": "tiny", "scale.n_docs": 2000, "dim": 16, "k": 10})
         mlflow.log_metric("recall_at_10", 0.99)
-    runs, _ = report.load_runs("vssbench", {"engine": "duckdb_vss"}, all_versions=False)
+    runs, _ = load_runs("vssbench", {"engine": "duckdb_vss"}, all_versions=False)
     assert list(runs["engine"]) == ["duckdb_vss"]
 
 
@@ -167,12 +171,12 @@ def test_runs_of_one_configuration_on_two_hosts_stay_apart(tmp_path):
             mlflow.log_params({"filter.strategy": "none", "engine.name": "duckdb_vss"})
             mlflow.log_params({"dataset.name": "synthetic_ko", "dataset.noise": 0.5})
             mlflow.log_metrics({"recall_at_10": 0.99, "qps": qps})
-    runs, _ = report.load_runs("vssbench", {}, all_versions=False)
-    summary = report.summarize(runs).set_index("host")
+    runs, _ = load_runs("vssbench", {}, all_versions=False)
+    summary = summarize(runs).set_index("host")
     assert summary.loc["node-a", "qps"] == 1100.0 and summary.loc["node-a", "runs"] == 2
     assert summary.loc["node-b", "qps"] == 300.0
     assert sorted(summary["scale"]) == ["tiny @node-a", "tiny @node-b"]
-    assert list(report.table(summary.reset_index()).columns[:2]) == ["configuration", "host"]
+    assert list(table(summary.reset_index()).columns[:2]) == ["configuration", "host"]
 
 
 @needs("usearch")
@@ -208,7 +212,7 @@ def test_overhead_finding_equals_the_logged_curves(runs_store):
         f"of duckdb_vss at ef 64 ({abs(extra_ms):.2f} ms {'more' if extra_ms >= 0 else 'less'} "
         f"per query in DuckDB; ef 10-64: {min(ratios):.1f}-{max(ratios):.1f}x)."
     )
-    facts = report.findings(_summary(runs_store))
+    facts = findings(_summary(runs_store))
     assert [f for f in facts if " answers " in f] == [expected]
 
 
@@ -228,11 +232,11 @@ def test_qps_at_recall_finding_equals_the_logged_curves(runs_store):
     expected = "tiny d32, highest QPS at recall@10 >= 0.95: " + "; ".join(
         text for _, text in sorted(parts, reverse=True)
     )
-    assert expected + "." in report.findings(_summary(runs_store))
+    assert expected + "." in findings(_summary(runs_store))
 
 
 def _config(engine: str, ef, recall, qps, **columns) -> dict:
-    """A summary row as report.attach_curves makes it, with only what the findings read."""
+    """A summary row as attach_curves makes it, with only what the findings read."""
     row = {"scale": "10k", "dim": 128, "engine": engine, "search": "vector", "filter": "none"}
     row |= {"M": "16", "ef_construction": "128", "metric": "cosine", "k": "10"}
     curve = pd.DataFrame({"ef": ef, "recall": recall, "qps": qps}, dtype=float)
@@ -256,7 +260,7 @@ def test_engine_findings_on_hand_made_curves():
             _config("usearch", [64], [0.99], [1000], dim=256, M="32"),
         ]
     )
-    assert report.overhead_findings(summary) == [
+    assert overhead_findings(summary) == [
         "10k d128: usearch answers 10.0x the queries per second of duckdb_vss at ef 64 "
         "(0.90 ms more per query in DuckDB; ef 16-128: 8.0-12.0x).",
         "10k d256 M16 efc128 cosine k10: usearch answers 2.0x the queries per second of "
@@ -266,7 +270,7 @@ def test_engine_findings_on_hand_made_curves():
         "100k d128: usearch answers 5.0x the queries per second of duckdb_vss at ef 32 "
         "(2.00 ms more per query in DuckDB).",
     ]
-    assert report.qps_at_recall_findings(summary) == [
+    assert qps_at_recall_findings(summary) == [
         "10k d128, highest QPS at recall@10 >= 0.95: duckdb_vss 1000 QPS at ef 64; "
         "faiss_flat 300 QPS (exact); usearch does not reach 0.95 (best recall@10 0.940).",
         "10k d256, highest QPS at recall@10 >= 0.95: usearch 1000 QPS at ef 64; "
@@ -281,9 +285,9 @@ def test_empty_experiment_gives_a_clear_message(tmp_path, capsys):
     mlflow.set_tracking_uri(uri)
     mlflow.create_experiment("vssbench")
     with pytest.raises(SystemExit, match="has no finished benchmark runs yet"):
-        report.main(["--tracking-uri", uri, "--out", str(tmp_path / "r")])
+        main(["--tracking-uri", uri, "--out", str(tmp_path / "r")])
     with pytest.raises(SystemExit, match="no experiment named 'nope'"):
-        report.main(["--tracking-uri", uri, "--experiment", "nope"])
+        main(["--tracking-uri", uri, "--experiment", "nope"])
 
 
 def test_pareto_front():

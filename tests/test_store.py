@@ -8,15 +8,13 @@ import time
 
 import mlflow
 import pytest
-from omegaconf import OmegaConf
 
 from vssbench.track import store
 
 pytestmark = pytest.mark.slow
 PREPARE = (
-    "import sys; from omegaconf import OmegaConf; from vssbench import tracking; "
-    "print(tracking.prepare(OmegaConf.create("
-    "{'experiment': 'vssbench', 'dir': sys.argv[1], 'uri': None})))"
+    "import sys; from vssbench.track.store import StoreLocation, prepare; "
+    "print(prepare(StoreLocation('vssbench', sys.argv[1], None)))"
 )
 
 
@@ -31,8 +29,8 @@ def _prepare(store_dir) -> subprocess.Popen:
     )
 
 
-def _settings(store_dir):
-    return OmegaConf.create({"experiment": "vssbench", "dir": str(store_dir), "uri": None})
+def _settings(store_dir) -> store.StoreLocation:
+    return store.StoreLocation("vssbench", str(store_dir), None)
 
 
 def test_concurrent_first_starts_share_one_store(tmp_path):

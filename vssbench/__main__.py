@@ -13,6 +13,8 @@ from omegaconf import DictConfig
 
 from vssbench.config import paths
 from vssbench.config.checks import ConfigError
+from vssbench.config.plan import hpo_settings, read_plan
+from vssbench.data.sources.files import DataFileError
 from vssbench.measure.memory import MemoryGuardError
 from vssbench.run import runner
 from vssbench.stopwatch import Stopwatch
@@ -41,11 +43,12 @@ def main(cfg: DictConfig) -> float | list[float]:
     parent = info["parent_run_id"] if info else None
     status_file = Path(hydra_cfg.runtime.output_dir, state.STATUS_FILE)
     try:
-        outcome = runner.run(cfg, concurrent_jobs=jobs, parent_run_id=parent, watch=watch)
+        plan = read_plan(cfg)
+        outcome = runner.run(plan, concurrent_jobs=jobs, parent_run_id=parent, watch=watch)
     except Exception as error:
         if not multirun:
-            if isinstance(error, ConfigError | MemoryGuardError):
-                kind = error.kind if isinstance(error, ConfigError) else "not enough memory"
+            if isinstance(error, ConfigError | DataFileError | MemoryGuardError):
+                kind = "not enough memory" if isinstance(error, MemoryGuardError) else error.kind
                 raise SystemExit(f"vssbench: {kind}: {error}") from None
             raise
         # In a sweep the job fails and the sweep goes on: Hydra's sweeper would stop at the
@@ -55,7 +58,7 @@ def main(cfg: DictConfig) -> float | list[float]:
         return float("nan")
     status = {"status": outcome.status, "run": outcome.name, "run_id": outcome.run_id}
     status_file.write_text(json.dumps(status))
-    return objective(outcome.metrics, cfg.k, cfg.hpo)
+    return objective(outcome.metrics, plan.search.k, hpo_settings(cfg.hpo))
 
 
 if __name__ == "__main__":

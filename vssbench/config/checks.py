@@ -3,12 +3,19 @@ the chosen engine runs; a ConfigError naming the first bad key, before any work.
 
 import os
 import re
+from dataclasses import fields
 from urllib.parse import urlparse
 
 from omegaconf import DictConfig, ListConfig
 
-from vssbench.config.schema import Config, EngineKind, FilterKind, FilterStrategy, SearchKind
-from vssbench.engines.registry import ENGINES, MissingEngine, check_installed
+from vssbench.config.schema import Config, FilterKind, FilterStrategy, SearchKind
+from vssbench.engines.registry import (
+    ENGINES,
+    OPTION_FIELDS,
+    MissingEngine,
+    check_installed,
+    option_owners,
+)
 
 
 class ConfigError(ValueError):
@@ -45,6 +52,21 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError naming the first bad key, before any work is done."""
     if unknown := _unknown_keys(cfg, Config()):
         raise ConfigError(f"{unknown[0]}: is not a setting (a typo?)")
+    _check_names(cfg)
+    _check_tracking(cfg.tracking)
+    _check_data(cfg)
+    _check_hpo(cfg.hpo)
+    _check_sizes(cfg)
+    _check_hnsw(cfg.hnsw)
+    _check_bench(cfg.bench, cfg.engine)
+    _check_engine(cfg.engine)
+    _check_queries(cfg.queries, cfg.scale.n_queries)
+    _check_engine_runs(cfg)
+    _check_filter(cfg.filter)
+    _check_search(cfg.search, cfg.k, cfg.scale.n_docs)
+
+
+def _check_names(cfg: DictConfig) -> None:
     for key, value in (
         ("scale.name", cfg.scale.name),
         ("tracking.experiment", cfg.tracking.experiment),
@@ -55,15 +77,17 @@ def validate(cfg: DictConfig) -> None:
             repr(value),
             "must be 1-64 letters, digits, '_', '.' or '-'",
         )
-    if cfg.tracking.uri:
-        scheme = urlparse(str(cfg.tracking.uri)).scheme
+
+
+def _check_tracking(t: DictConfig) -> None:
+    if t.uri:
+        scheme = urlparse(str(t.uri)).scheme
         _check(
             scheme in TRACKING_SCHEMES,
             "tracking.uri",
-            cfg.tracking.uri,
+            t.uri,
             f"must start with one of {', '.join(s + ':' for s in TRACKING_SCHEMES)}",
         )
-    t = cfg.tracking
     _check(t.heartbeat_s > 0, "tracking.heartbeat_s", t.heartbeat_s, "must be > 0")
     _check(
         t.stale_s >= 4 * t.heartbeat_s,
@@ -72,6 +96,16 @@ def validate(cfg: DictConfig) -> None:
         f"must be at least 4 heartbeats ({4 * t.heartbeat_s:g}): a live run must not pass for dead",
     )
     _check(t.settle_s >= 0, "tracking.settle_s", t.settle_s, "must be >= 0")
+    _check(
+        t.system_metrics_interval_s >= 0,
+        "tracking.system_metrics_interval_s",
+        t.system_metrics_interval_s,
+        "must be >= 0 (0 turns system metrics off)",
+    )
+
+
+def _check_data(cfg: DictConfig) -> None:
+    """What the data is made from: the seed and the dataset's own settings."""
     _check(cfg.seed >= 0, "seed", cfg.seed, "must be >= 0")
     _check(
         0 <= cfg.dataset.noise <= 10, "dataset.noise", cfg.dataset.noise, "must be between 0 and 10"
@@ -82,12 +116,14 @@ def validate(cfg: DictConfig) -> None:
         cfg.dataset.verify_queries,
         "must be at least 1",
     )
-    _check(
-        0 <= cfg.hpo.min_recall <= 1,
-        "hpo.min_recall",
-        cfg.hpo.min_recall,
-        "must be between 0 and 1",
-    )
+
+
+def _check_hpo(hpo: DictConfig) -> None:
+    _check(0 <= hpo.min_recall <= 1, "hpo.min_recall", hpo.min_recall, "must be between 0 and 1")
+
+
+def _check_sizes(cfg: DictConfig) -> None:
+    """The corpus, the queries, the vectors and k fit together, and with what the filter keeps."""
     n_docs = cfg.scale.n_docs
     _check(n_docs >= 100, "scale.n_docs", n_docs, "must be at least 100")
     _check(
@@ -98,19 +134,15 @@ def validate(cfg: DictConfig) -> None:
     )
     _check(2 <= cfg.dim <= 4096, "dim", cfg.dim, "must be between 2 and 4096")
     _check(1 <= cfg.k <= n_docs, "k", cfg.k, f"must be between 1 and scale.n_docs ({n_docs})")
-    _check(
-        0 < cfg.filter.selectivity <= 1,
-        "filter.selectivity",
-        cfg.filter.selectivity,
-        "must be in (0, 1]",
-    )
+    selectivity = cfg.filter.selectivity
+    _check(0 < selectivity <= 1, "filter.selectivity", selectivity, "must be in (0, 1]")
     if cfg.filter.name == FilterKind.attribute:
-        kept = round(cfg.filter.selectivity * n_docs)
+        kept = round(selectivity * n_docs)
         _check(
             cfg.k <= kept,
             "k",
             cfg.k,
-            f"must be at most the {kept} documents filter.selectivity={cfg.filter.selectivity} keeps",
+            f"must be at most the {kept} documents filter.selectivity={selectivity} keeps",
         )
     # category and region keep about a tenth of the documents: k must fit into one value.
     elif cfg.filter.name != FilterKind.none:
@@ -120,14 +152,17 @@ def validate(cfg: DictConfig) -> None:
             cfg.k,
             f"with a filter must be at most {n_docs // 20} (5% of scale.n_docs)",
         )
-    _check(2 <= cfg.hnsw.M <= 512, "hnsw.M", cfg.hnsw.M, "must be between 2 and 512")
+
+
+def _check_hnsw(hnsw: DictConfig) -> None:
+    _check(2 <= hnsw.M <= 512, "hnsw.M", hnsw.M, "must be between 2 and 512")
     _check(
-        1 <= cfg.hnsw.ef_construction <= 4096,
+        1 <= hnsw.ef_construction <= 4096,
         "hnsw.ef_construction",
-        cfg.hnsw.ef_construction,
+        hnsw.ef_construction,
         "must be between 1 and 4096",
     )
-    ef = cfg.hnsw.ef_search
+    ef = hnsw.ef_search
     listed = [ef] if isinstance(ef, int) else list(ef) if isinstance(ef, ListConfig) else None
     _check(
         bool(listed) and all(isinstance(e, int) and 1 <= e <= 4096 for e in listed),
@@ -135,7 +170,9 @@ def validate(cfg: DictConfig) -> None:
         ef,
         "must be an int between 1 and 4096, or a list of them, e.g. [16,32,64,128]",
     )
-    bench = cfg.bench
+
+
+def _check_bench(bench: DictConfig, engine: DictConfig) -> None:
     _check(1 <= bench.repeats <= 100, "bench.repeats", bench.repeats, "must be between 1 and 100")
     _check(
         len(bench.clients) > 0 and all(1 <= c <= 64 for c in bench.clients),
@@ -143,13 +180,12 @@ def validate(cfg: DictConfig) -> None:
         list(bench.clients),
         "must be a list of client counts between 1 and 64, e.g. [1,2,4]",
     )
-    # Measured (tests/test_curves.py): the index serves at most as many concurrent searches as
-    # the DuckDB threads it was built with; more corrupt memory and kill the process.
     _check(
-        cfg.engine.name != EngineKind.duckdb_vss or max(bench.clients) <= cfg.engine.threads,
+        not ENGINES[engine.name.value].max_clients_is_threads
+        or max(bench.clients) <= engine.threads,
         "bench.clients",
         list(bench.clients),
-        f"at most engine.threads ({cfg.engine.threads}) clients: more concurrent searches than "
+        f"at most engine.threads ({engine.threads}) clients: more concurrent searches than "
         "the index's build threads crash this vss build",
     )
     _check(
@@ -158,101 +194,100 @@ def validate(cfg: DictConfig) -> None:
         bench.max_other_cpu_share,
         "must be in (0, 1]",
     )
+
+
+def _check_engine(engine: DictConfig) -> None:
+    """The threads, and every engine option (engines/registry.py): in its range, and left at its
+    default unless the chosen engine has it."""
     cores = os.cpu_count() or 1
     _check(
-        1 <= cfg.engine.threads <= cores,
+        1 <= engine.threads <= cores,
         "engine.threads",
-        cfg.engine.threads,
+        engine.threads,
         f"must be between 1 and this machine's {cores} cores",
     )
+    own = {option.name for option in fields(ENGINES[engine.name.value].options)}
+    for name, option in OPTION_FIELDS.items():
+        key, value = f"engine.{name}", engine[name]
+        if "at_least" in option.metadata:
+            _check(value >= option.metadata["at_least"], key, value, option.metadata["why"])
+        _check(
+            name in own or value == option.default,
+            key,
+            str(value).lower() if isinstance(value, bool) else value,  # as an override writes it
+            f"applies to engine={' or '.join(option_owners(name))} only",
+        )
+
+
+def _check_queries(queries: DictConfig, n_queries: int) -> None:
     _check(
-        cfg.engine.late_materialization_max_rows >= 0,
-        "engine.late_materialization_max_rows",
-        cfg.engine.late_materialization_max_rows,
-        "must be >= 0",
-    )
-    _check(
-        cfg.tracking.system_metrics_interval_s >= 0,
-        "tracking.system_metrics_interval_s",
-        cfg.tracking.system_metrics_interval_s,
-        "must be >= 0 (0 turns system metrics off)",
-    )
-    _check(
-        0 <= cfg.queries.warmup <= cfg.scale.n_queries,
+        0 <= queries.warmup <= n_queries,
         "queries.warmup",
-        cfg.queries.warmup,
-        f"must be between 0 and scale.n_queries ({cfg.scale.n_queries}): warm-up reuses the queries",
+        queries.warmup,
+        f"must be between 0 and scale.n_queries ({n_queries}): warm-up reuses the queries",
     )
-    shares = [cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword]
+    shares = [queries.paraphrase, queries.entity, queries.keyword]
     _check(
         min(shares) >= 0 and sum(shares) > 0,
         "queries",
         shares,
         "query kind shares must be >= 0 with a positive sum",
     )
-    engine = ENGINES[cfg.engine.name.value]
-    _check(
-        cfg.engine.reuse_index or cfg.engine.name == EngineKind.duckdb_vss,
-        "engine.reuse_index",
-        "false",
-        "applies to engine=duckdb_vss only (other engines always cache their index)",
-    )
-    _check(
-        cfg.engine.num_partitions >= 1,
-        "engine.num_partitions",
-        cfg.engine.num_partitions,
-        "must be at least 1",
-    )
-    strategy = cfg.filter.strategy
+
+
+def _check_engine_runs(cfg: DictConfig) -> None:
+    """The chosen engine runs the filter strategy and the search, and is installed."""
+    name = cfg.engine.name.value
+    engine = ENGINES[name]
+    strategy = cfg.filter.strategy.value
     if cfg.filter.name != FilterKind.none:
         _check(
-            strategy.value in engine.strategies,
+            strategy in engine.strategies,
             "filter.strategy",
-            strategy.value,
-            f"engine={cfg.engine.name.value} runs filter.strategy {' or '.join(engine.strategies)}",
+            strategy,
+            f"engine={name} runs filter.strategy {' or '.join(engine.strategies)}",
         )
     if cfg.search.name == SearchKind.hybrid:
         _check(
             engine.full_text,
             "search",
             "hybrid",
-            f"engine={cfg.engine.name.value} has no full-text search; hybrid runs with "
+            f"engine={name} has no full-text search; hybrid runs with "
             + ", ".join(n for n, e in ENGINES.items() if e.full_text),
         )
     # After what the engine cannot run at all: installing it would not help there.
     try:
-        check_installed(cfg.engine.name.value)
+        check_installed(name)
     except MissingEngine as missing:
         raise ConfigError(str(missing)) from None
-    if cfg.filter.name == FilterKind.none:
+
+
+def _check_filter(filter_cfg: DictConfig) -> None:
+    # With a filter, a strategy of none is refused above: no engine runs filter.strategy=none.
+    if filter_cfg.name == FilterKind.none:
         _check(
-            strategy == FilterStrategy.none,
+            filter_cfg.strategy == FilterStrategy.none,
             "filter.strategy",
-            strategy.value,
+            filter_cfg.strategy.value,
             "needs filter=category, region or attribute (filter=none has no strategy)",
         )
-    else:
-        _check(
-            strategy != FilterStrategy.none,
-            "filter.strategy",
-            strategy.value,
-            f"filter={cfg.filter.name.value} needs {' or '.join(engine.strategies)}",
-        )
     _check(
-        cfg.filter.overfetch_factor >= 1,
+        filter_cfg.overfetch_factor >= 1,
         "filter.overfetch_factor",
-        cfg.filter.overfetch_factor,
+        filter_cfg.overfetch_factor,
         "must be at least 1",
     )
-    search = cfg.search
+
+
+def _check_search(search: DictConfig, k: int, n_docs: int) -> None:
     _check(search.rrf_k >= 1, "search.rrf_k", search.rrf_k, "must be at least 1")
     _check(0 <= search.alpha <= 1, "search.alpha", search.alpha, "must be between 0 and 1")
     if search.name == SearchKind.hybrid:  # a vector run never reads search.candidates
         _check(
-            cfg.k <= search.candidates <= n_docs,
+            k <= search.candidates <= n_docs,
             "search.candidates",
             search.candidates,
-            f"must be between k ({cfg.k}) and scale.n_docs ({n_docs})",
+            f"must be between k ({k}) and scale.n_docs ({n_docs})",
         )
     _check(
         0 <= search.min_bm25_hit_rate <= 1,

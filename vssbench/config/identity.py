@@ -6,11 +6,46 @@ import json
 from omegaconf import DictConfig, OmegaConf
 
 from vssbench.config import dataset
-from vssbench.config.schema import RUN_CONTROL_KEYS, DatasetConfig, DatasetKind
+from vssbench.config.schema import RUN_CONTROL_KEYS, Config, DatasetConfig, DatasetKind
 from vssbench.engines.registry import ENGINES
 
-# Bump when a change to the benchmark makes its numbers incomparable with earlier runs.
+# Bump when a change to the benchmark makes its numbers incomparable with earlier runs: every
+# finished run is then measured again (and V3_LEAVES below becomes the new version's leaves).
 BENCH_VERSION = "3"
+
+# The settings every configuration had at bench_version 3, all hashed into the fingerprints of
+# the runs finished since. A setting added later is hashed only when set away from its schema
+# default, so adding one does not make every finished run look new.
+V3_LEAVES = frozenset(
+    {
+        *("bench.batch", "bench.clients", "bench.max_other_cpu_share", "bench.repeats"),
+        *("dim", "k", "seed"),
+        *("engine.late_materialization_max_rows", "engine.name", "engine.num_partitions"),
+        *("engine.reuse_index", "engine.threads"),
+        *("filter.name", "filter.overfetch_factor", "filter.selectivity", "filter.strategy"),
+        *("hnsw.M", "hnsw.ef_construction", "hnsw.ef_search", "hnsw.metric"),
+        *("queries.entity", "queries.keyword", "queries.paraphrase", "queries.warmup"),
+        *("scale.n_docs", "scale.n_queries", "scale.name"),
+        *("search.alpha", "search.bm25", "search.candidates", "search.fusion"),
+        *("search.min_bm25_hit_rate", "search.name", "search.rrf_k", "search.tokenizer"),
+    }
+)
+
+
+def canonical(settings: dict, defaults: dict, prefix: str = "") -> dict:
+    """`settings` without the leaves added since V3_LEAVES that equal their default."""
+    out = {}
+    for key, value in settings.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out[key] = canonical(value, defaults.get(key, {}), path + ".")
+        elif path in V3_LEAVES or key not in defaults or value != defaults[key]:
+            out[key] = value
+    return out
+
+
+def schema_defaults() -> dict:
+    return OmegaConf.to_container(OmegaConf.structured(Config), enum_to_str=True)
 
 
 def fingerprint(cfg: DictConfig) -> str:
@@ -18,11 +53,17 @@ def fingerprint(cfg: DictConfig) -> str:
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     for key in NOT_IN_FINGERPRINT:
         data.pop(key, None)
+    data.pop("dataset")
+    data = canonical(data, schema_defaults())
     # The data by what it is: a file's content hash, not its path; a file sets its own size.
     data["dataset"] = dataset.identity(cfg.dataset)
     if cfg.dataset.name != DatasetKind.synthetic_ko:
         data.pop("scale", None)
     data["bench_version"] = BENCH_VERSION
+    return digest(data)
+
+
+def digest(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:20]
 
 

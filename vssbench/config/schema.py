@@ -1,13 +1,20 @@
-"""Typed config schema (registered in Hydra's ConfigStore) and the range checks types cannot express."""
+"""Typed config schema, registered in Hydra's ConfigStore (config/checks.py checks what types
+cannot express).
 
-from dataclasses import dataclass, field
+These dataclasses own every default: a conf/ file sets only what its option selects or changes,
+never restates a default (tests/test_config_defaults.py), so each default has one owner that is
+typed and documented here, and a change to it is made in one place."""
+
+from dataclasses import dataclass, field, make_dataclass
 from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from vssbench.engines.registry import ENGINES
+from vssbench.data.sources import DATASET_FIELDS, SOURCES
+from vssbench.engines.params import HEADLINE_EF
+from vssbench.engines.registry import ENGINES, OPTION_FIELDS
 
 
 class Metric(StrEnum):
@@ -38,40 +45,34 @@ class FilterStrategy(StrEnum):
     exact = "exact"
 
 
-class DatasetKind(StrEnum):
-    synthetic_ko = "synthetic_ko"  # the built-in Korean corpus (vssbench/corpus.py)
-    parquet = "parquet"  # a documents file and a queries file (vssbench/sources/parquet.py)
-    hdf5 = "hdf5"  # the ann-benchmarks format (vssbench/sources/hdf5.py)
+# The built-in Korean corpus (data/synthetic), then each file source (data/sources).
+DatasetKind = StrEnum("DatasetKind", {"synthetic_ko": "synthetic_ko", **{n: n for n in SOURCES}})
 
 
 @dataclass
-class ColumnsConfig:
-    """dataset=parquet: the columns read; null leaves an optional one out."""
+class DatasetChoice:
+    """The dataset and the synthetic corpus's setting; DatasetConfig adds the file sources'."""
 
-    id: str = "id"
-    vector: str = "vector"
-    text: str | None = None  # documents' text: BM25 and hybrid search need it
-    query_vector: str = "vector"
-    query_text: str | None = None
-    relevant: str | None = None  # per query, a list of relevant document ids: MRR and nDCG
-    grades: str | None = None  # per query, a grade per relevant id (default 1 each)
-    kind: str | None = None  # per query, a kind the label metrics are also broken down by
-
-
-@dataclass
-class DatasetConfig:
     name: DatasetKind = DatasetKind.synthetic_ko
     # synthetic_ko: per-vector Gaussian noise over the text's own vector, as a share of its
-    # length (vssbench/embed.py); higher makes nearest-neighbour search harder. 0.5 puts RC_10
-    # and LID where VIBE's text-embedding datasets sit (README: how hard the data is).
+    # length (data/synthetic/embed.py); higher makes nearest-neighbour search harder. 0.5 puts
+    # RC_10 and LID where VIBE's text-embedding datasets sit (README: how hard the data is).
     noise: float = 0.5
-    # parquet: the documents file and the queries file.
-    docs: str | None = None
-    queries: str | None = None
-    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
-    # hdf5: the file, and how many queries its shipped neighbours are checked on.
-    path: str | None = None
-    verify_queries: int = 100
+
+
+# dataset.<role> for each file a source reads and dataset.<setting> for each of its settings,
+# with the defaults declared in its registry entry (data/sources/__init__.py): a new source
+# needs no edit here. Then, for a source that ships neighbours (hdf5), the queries they are
+# checked on.
+DatasetConfig = make_dataclass(
+    "DatasetConfig",
+    [
+        *((name, kind, made) for name, (kind, made) in DATASET_FIELDS.items()),
+        ("verify_queries", int, field(default=100)),
+    ],
+    bases=(DatasetChoice,),
+    namespace={"__module__": __name__},  # pickled by reference (the joblib launcher)
+)
 
 
 @dataclass
@@ -99,13 +100,15 @@ class Fusion(StrEnum):
 @dataclass
 class SearchConfig:
     name: SearchKind = SearchKind.vector
-    # The rest applies to hybrid search only.
-    tokenizer: Tokenizer = Tokenizer.kiwi
-    bm25: Bm25 = Bm25.match_bm25  # how DuckDB's BM25 half is written (vssbench/search.py)
-    # convex by default: on this corpus RRF loses to both halves (README: hybrid search).
+    # The rest applies to hybrid search only: vector search and BM25 as two statements, fused in
+    # Python.
+    tokenizer: Tokenizer = Tokenizer.kiwi  # kiwi: content morphemes; bigram: Hangul bigrams
+    bm25: Bm25 = Bm25.match_bm25  # how DuckDB's BM25 half is written (engines/duckdb/queries.py)
+    # convex (min-max normalised scores) or rrf (reciprocal rank fusion); convex by default: on
+    # this corpus RRF loses to both halves (README: hybrid search).
     fusion: Fusion = Fusion.convex
-    rrf_k: int = 60
-    alpha: float = 0.5  # convex: weight of the vector similarity
+    rrf_k: int = 60  # rrf: the constant in 1 / (rrf_k + rank)
+    alpha: float = 0.5  # convex: weight of the vector similarity; 1 - alpha goes to BM25
     candidates: int = 50  # results each half fetches before fusion
     # A hybrid run fails when BM25 scores fewer targets than this: its Korean text was lost.
     min_bm25_hit_rate: float = 0.3
@@ -127,8 +130,8 @@ class HnswConfig:
     M: int = 16
     ef_construction: int = 128
     # One value, or a list measured on one build (a curve); with a list, the headline metrics
-    # are those at the default ef (64), which is measured too.
-    ef_search: Any = 64
+    # are those at the default ef (HEADLINE_EF), which is measured too.
+    ef_search: Any = HEADLINE_EF
 
 
 @dataclass
@@ -143,25 +146,31 @@ EngineKind = StrEnum("EngineKind", {name: name for name in ENGINES})
 
 
 @dataclass
-class EngineConfig:
+class EngineChoice:
+    """The engine and its threads; EngineConfig adds every engine's own options."""
+
     name: EngineKind = EngineKind.duckdb_vss
     threads: int = 2
-    # DuckDB 1.5 adds a semi join over a full table scan for LIMIT <= 50 (late materialization);
-    # 0 turns it off so the index query is what is timed.
-    late_materialization_max_rows: int = 0
-    # Build each HNSW index once (per data, dim, M, ef_construction, metric, threads) into a
-    # database file that runs attach read-only; false builds it in memory in every run.
-    reuse_index: bool = True
-    # LanceDB only: IVF partitions of its IVF_HNSW_FLAT index (1: one HNSW graph).
-    num_partitions: int = 1
+
+
+# engine.<option> for each option an engine declares beside its entry (engines/registry.py), with
+# the default declared there: an option is added in the registry alone, and config/checks.py
+# refuses one set away from its default for an engine that does not have it.
+EngineConfig = make_dataclass(
+    "EngineConfig",
+    [(name, option.type, field(default=option.default)) for name, option in OPTION_FIELDS.items()],
+    bases=(EngineChoice,),
+    namespace={"__module__": __name__},  # pickled by reference (the joblib launcher)
+)
 
 
 @dataclass
 class BenchConfig:
-    """How queries are timed (vssbench/timing.py)."""
+    """How queries are timed (measure/timing.py)."""
 
     repeats: int = 3  # timed passes per point; the best is reported, median and spread beside it
-    clients: list[int] = field(default_factory=lambda: [1])  # concurrent clients, e.g. [1,2,4]
+    # Concurrent clients, e.g. [1,2,4]: QPS, p50 and p99 per level.
+    clients: list[int] = field(default_factory=lambda: [1])
     batch: bool = True  # also time all queries in one statement (LATERAL join, HNSW_INDEX_JOIN)
     # A run whose timed passes saw other processes take more of the machine's CPU than this is
     # tagged timing_disturbed=true, and the report leaves its timings out.
@@ -172,12 +181,12 @@ class BenchConfig:
 class TrackingConfig:
     experiment: str = "vssbench"
     dir: str = "mlruns"
-    uri: str | None = None
+    uri: str | None = None  # null: MLFLOW_TRACKING_URI if set, else sqlite:///<dir>/mlflow.db
     # MLflow's own CPU and memory curves (system/*), sampled every this many seconds; 0: off.
     system_metrics_interval_s: float = 1.0
     # A run refreshes its heartbeat tag this often; a RUNNING run on another host whose heartbeat
     # is older than stale_s is dead. A claim through a tracking server is checked again after
-    # settle_s (more than the hosts' clock skew and request latency; vssbench/claim.py).
+    # settle_s (more than the hosts' clock skew and request latency; track/claim.py).
     heartbeat_s: float = 15.0
     stale_s: float = 120.0
     settle_s: float = 2.0
@@ -191,7 +200,7 @@ class Objective(StrEnum):
 
 @dataclass
 class HpoConfig:
-    """What a run returns to a sweeper (vssbench/objective.py); does not change what is measured."""
+    """What a run returns to a sweeper (sweep/objective.py); does not change what is measured."""
 
     objective: Objective = Objective.recall
     min_recall: float = 0.95
@@ -201,7 +210,7 @@ class HpoConfig:
 class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
-    dim: int = 128
+    dim: int = 128  # vector dimensions: 128, 256, 512, 1024 in the grid; any from 2 to 4096
     search: SearchConfig = field(default_factory=SearchConfig)
     filter: FilterConfig = field(default_factory=FilterConfig)
     hnsw: HnswConfig = field(default_factory=HnswConfig)
@@ -213,7 +222,7 @@ class Config:
     k: int = 10
     seed: int = 42
     cache_dir: str = ".cache/vssbench"
-    force: bool = False
+    force: bool = False  # run even when a finished run has the same fingerprint
     force_memory: bool = False  # run even when the memory estimate exceeds what is available
 
 

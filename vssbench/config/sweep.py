@@ -8,6 +8,8 @@ from omegaconf import DictConfig, ValidationError
 
 from vssbench.config.checks import ConfigError
 from vssbench.config.dataset import checked
+from vssbench.config.schema import RUN_CONTROL_KEYS
+from vssbench.data.sources.files import DataFileError
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -38,6 +40,17 @@ def invalid_jobs(config_name: str, jobs: list[list[str]]) -> list[str]:
     for overrides in jobs:
         try:
             checked(compose(config_name=config_name, overrides=overrides))
-        except (ConfigError, ConfigCompositionException, ValidationError) as error:
+        except (ConfigError, DataFileError, ConfigCompositionException, ValidationError) as error:
             bad.append(f"{' '.join(overrides)}: {error}".splitlines()[0])
     return bad
+
+
+def defining(overrides: list[str]) -> list[str]:
+    """The overrides that define what a sweep runs: not those that only say where results go
+    or whether to re-run (tracking, cache_dir, force)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [
+        text
+        for text, o in zip(overrides, parsed, strict=True)
+        if o.get_key_element().lstrip("+~").split(".")[0] not in RUN_CONTROL_KEYS
+    ]

@@ -1,5 +1,5 @@
 """The data a run needs (documents, queries, vectors, exact neighbours), built once and cached:
-generated (synthetic_ko) or read from the user's files (vssbench/sources)."""
+generated (synthetic_ko) or read from the user's files (data/sources)."""
 
 import logging
 import time
@@ -16,7 +16,8 @@ from scipy import sparse
 from vssbench import cache, mapped
 from vssbench.data import difficulty, filters, sources
 from vssbench.data.groundtruth import exact_topk, shipped_topk, verify_shipped
-from vssbench.data.sources.files import DataFileError
+from vssbench.data.sources import SOURCES
+from vssbench.data.sources.files import DataFileError, FileSource, Tables
 from vssbench.data.synthetic.corpus import QueryMix, generate_corpus, generate_queries
 from vssbench.data.synthetic.embed import add_noise, embed, feature_matrix
 from vssbench.data.tokens import TOKENIZER_VERSION, kiwi_version, tokenize
@@ -39,15 +40,12 @@ class DataSpec:
     k: int
     seed: int
     mix: QueryMix
-    # Metadata column a query is restricted to (vssbench/filters.py), or None.
+    # Metadata column a query is restricted to (data/filters.py), or None.
     filter_column: str | None
     filter_selectivity: float | None = None  # the share `attribute` keeps
-    noise: float = 0.0  # synthetic_ko's difficulty knob (vssbench/embed.py add_noise)
-    # A file dataset: what sources.read reads (kind, paths, columns), and what names its content
-    # in cache keys (sources.identity: content hashes, not paths); None for synthetic_ko.
-    files: dict | None = None
-    source: dict | None = None
-    verify_queries: int = 100  # hdf5: queries its shipped neighbours are checked on
+    noise: float = 0.0  # synthetic_ko's difficulty knob (data/synthetic/embed.py add_noise)
+    source: FileSource | None = None  # a file dataset; None for synthetic_ko
+    verify_queries: int = 100  # a source that ships neighbours: queries they are checked on
 
 
 @dataclass
@@ -61,7 +59,7 @@ class Dataset:
     exact_dist: np.ndarray
     timings: dict[str, float]
     cache_hits: dict[str, bool]
-    difficulty: dict[str, np.ndarray]  # per query: rc_10, lid (vssbench/difficulty.py)
+    difficulty: dict[str, np.ndarray]  # per query: rc_10, lid (data/difficulty.py)
     filter_values: np.ndarray  # per query, the value its filter compares with (None: no filter)
     # How the exact neighbours were obtained: groundtruth.shipped_* facts for a verified file.
     groundtruth: dict[str, float] = field(default_factory=dict)
@@ -121,8 +119,8 @@ def _vectors(
 
 def _corpus_key(spec: DataSpec) -> dict:
     """What determines the documents and their text."""
-    if spec.files is not None:
-        return {"version": DATA_VERSION, **spec.source}
+    if spec.source is not None:
+        return {"version": DATA_VERSION, **spec.source.identity}
     return {
         "version": DATA_VERSION,
         "faker": faker.VERSION,
@@ -141,7 +139,7 @@ def data_key(spec: DataSpec) -> dict:
 
 
 def _query_key(spec: DataSpec) -> dict:
-    if spec.files is not None:
+    if spec.source is not None:
         return _corpus_key(spec)  # the source names the queries file's content too
     return {**_corpus_key(spec), "n_queries": spec.n_queries, "mix": vars(spec.mix)}
 
@@ -237,18 +235,15 @@ def _synthetic(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loaded
 
 
 def _from_files(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loaded:
-    """A file dataset, read and checked once (vssbench/sources), then served from the cache."""
+    """A file dataset, read and checked once (data/sources), then served from the cache."""
     key = _corpus_key(spec)
     t = time.perf_counter()
-    read: dict[str, sources.Tables] = {}
+    read: dict[str, Tables] = {}
 
-    def tables() -> sources.Tables:
+    def tables() -> Tables:
         if "tables" not in read:
-            log.info(
-                "reading %s",
-                ", ".join(str(v) for k, v in spec.files.items() if k != "columns" and k != "name"),
-            )
-            read["tables"] = sources.read(spec.files)
+            log.info("reading %s", ", ".join(spec.source.paths.values()))
+            read["tables"] = sources.read(spec.source)
         return read["tables"]
 
     def entry(kind: str, part: str, suffix: str) -> Path:
@@ -279,7 +274,7 @@ def _from_files(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loade
         )
         vectors[part] = found if hits[name] else mapped.open_npy(path)
     shipped = None
-    if spec.files["name"] == "hdf5":
+    if SOURCES[spec.source.kind].neighbors is not None:
         arrays, _ = cache.cached(
             entry("shipped", "neighbors", ".npz"),
             lambda: {"ids": n} if (n := tables().neighbors) is not None else {},
@@ -292,63 +287,26 @@ def _from_files(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loade
 
 
 def load_dataset(spec: DataSpec, root: Path) -> Dataset:
+    """The run's data, built where no earlier run has cached it; timings and cache_hits say
+    what each stage took and whether it came from the cache."""
     timings: dict[str, float] = {}
     hits: dict[str, bool] = {}
-    if spec.files is None:
-        loaded = _synthetic(spec, root, timings, hits)
-    else:
-        loaded = _from_files(spec, root, timings, hits)
+    load = _synthetic if spec.source is None else _from_files
+    loaded = load(spec, root, timings, hits)
     corpus, queries, doc_vectors = loaded.corpus, loaded.queries, loaded.doc_vectors
     query_vectors = np.array(loaded.query_vectors)  # small, and bound in every timed query
     corpus[filters.ATTRIBUTE] = filters.attribute_values(len(corpus), spec.seed)
 
     t = time.perf_counter()
-    data_key_ = {**_query_key(spec), "dim": spec.dim, "metric": spec.metric, **_noise_key(spec)}
-    gt_key = {**data_key_, "k": spec.k, "filter": spec.filter_column}
-    if spec.filter_column == filters.ATTRIBUTE:
-        gt_key["selectivity"] = spec.filter_selectivity
     values = filters.query_values(corpus, queries, spec.filter_column, spec.filter_selectivity)
-    shipped = loaded.shipped
-    use_shipped = shipped is not None and spec.filter_column is None and spec.k <= shipped.shape[1]
-    if use_shipped:
-        gt_key["groundtruth"] = "shipped"
-        gt_key["verify_queries"] = spec.verify_queries
-    log.info(
-        "ground truth: %s top-%d under %s, filter %s",
-        "the file's own (checked on a sample)" if use_shipped else "exact",
-        spec.k,
-        spec.metric,
-        spec.filter_column,
-    )
-
-    def build_groundtruth():
-        if use_shipped:
-            return _verified_shipped(spec, query_vectors, doc_vectors, shipped)
-        groups = {}
-        if spec.filter_column:
-            # Every query of this run compares with one value per group: a document is in the
-            # query's group when the filter keeps it.
-            docs = filters.doc_values(corpus, spec.filter_column)
-            keys, query_groups = np.unique(values, return_inverse=True)
-            doc_groups = np.full(len(docs), -1)
-            for group, value in enumerate(keys):
-                doc_groups[filters.matches(spec.filter_column, docs, value)] = group
-            groups = {"doc_groups": doc_groups, "query_groups": query_groups}
-        ids, dist = exact_topk(query_vectors, doc_vectors, spec.k, spec.metric, **groups)
-        mapped.release(doc_vectors)
-        return {"ids": ids, "dist": dist}
-
-    gt, hits["groundtruth"] = cache.cached(
-        cache.entry(root, "groundtruth", gt_key, ".npz"),
-        build_groundtruth,
-        cache.save_arrays,
-        cache.load_arrays,
-    )
+    gt, hits["groundtruth"] = _groundtruth(spec, root, loaded, query_vectors, values)
     timings["groundtruth_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     hardness, hits["difficulty"] = cache.cached(
-        cache.entry(root, "difficulty", {**data_key_, "difficulty": difficulty.VERSION}, ".npz"),
+        cache.entry(
+            root, "difficulty", {**_pairs_key(spec), "difficulty": difficulty.VERSION}, ".npz"
+        ),
         lambda: difficulty.measure(query_vectors, doc_vectors, spec.metric, spec.seed),
         cache.save_arrays,
         cache.load_arrays,
@@ -371,6 +329,68 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     )
 
 
+def _pairs_key(spec: DataSpec) -> dict:
+    """What determines the distances between the queries and the documents."""
+    return {**_query_key(spec), "dim": spec.dim, "metric": spec.metric, **_noise_key(spec)}
+
+
+def _groundtruth_key(spec: DataSpec, shipped: bool) -> dict:
+    key = {**_pairs_key(spec), "k": spec.k, "filter": spec.filter_column}
+    if spec.filter_column == filters.ATTRIBUTE:
+        key["selectivity"] = spec.filter_selectivity
+    if shipped:
+        key["groundtruth"] = "shipped"
+        key["verify_queries"] = spec.verify_queries
+    return key
+
+
+def _groundtruth(
+    spec: DataSpec, root: Path, loaded: _Loaded, query_vectors: np.ndarray, values: np.ndarray
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Each query's top-k and whether it was cached: a file's own neighbours, once checked,
+    serve an unfiltered run that asks for no more than they hold; else exact search."""
+    shipped = loaded.shipped
+    use_shipped = shipped is not None and spec.filter_column is None and spec.k <= shipped.shape[1]
+    log.info(
+        "ground truth: %s top-%d under %s, filter %s",
+        "the file's own (checked on a sample)" if use_shipped else "exact",
+        spec.k,
+        spec.metric,
+        spec.filter_column,
+    )
+
+    def build() -> dict[str, np.ndarray]:
+        if use_shipped:
+            return _verified_shipped(spec, query_vectors, loaded.doc_vectors, shipped)
+        return _exact(spec, loaded.corpus, values, query_vectors, loaded.doc_vectors)
+
+    return cache.cached(
+        cache.entry(root, "groundtruth", _groundtruth_key(spec, use_shipped), ".npz"),
+        build,
+        cache.save_arrays,
+        cache.load_arrays,
+    )
+
+
+def _exact(
+    spec: DataSpec, corpus: pd.DataFrame, values: np.ndarray, queries: np.ndarray, docs: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Exact search; with a filter, among the documents it keeps for each query's value."""
+    groups = {}
+    if spec.filter_column:
+        # Every query of this run compares with one value per group: a document is in the
+        # query's group when the filter keeps it.
+        doc_values = filters.doc_values(corpus, spec.filter_column)
+        keys, query_groups = np.unique(values, return_inverse=True)
+        doc_groups = np.full(len(doc_values), -1)
+        for group, value in enumerate(keys):
+            doc_groups[filters.matches(spec.filter_column, doc_values, value)] = group
+        groups = {"doc_groups": doc_groups, "query_groups": query_groups}
+    ids, dist = exact_topk(queries, docs, spec.k, spec.metric, **groups)
+    mapped.release(docs)
+    return {"ids": ids, "dist": dist}
+
+
 def _verified_shipped(
     spec: DataSpec, queries: np.ndarray, docs: np.ndarray, shipped: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -386,8 +406,9 @@ def _verified_shipped(
     )
     if check.agreeing < len(sample):
         worst = int(np.argmin(check.recall))
+        path = spec.source.paths[SOURCES[spec.source.kind].neighbors]
         raise DataFileError(
-            f"{spec.files['path']}: dataset 'neighbors': disagrees with exact search on "
+            f"{path}: dataset 'neighbors': disagrees with exact search on "
             f"{len(sample) - check.agreeing} of {len(sample)} sampled queries (they hold "
             f"{check.recall.mean():.3f} of the exact top-{spec.k}; query {sample[worst]}: the "
             f"file's {spec.k}th neighbour is at distance {check.shipped_kth[worst]:.6g}, exact "

@@ -9,6 +9,7 @@ import tempfile
 import time
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Read once by its Rust core at import: one warning per query otherwise, and worker pools
 # sized to the machine rather than to engine.threads (set in LanceDb.__init__ before import).
@@ -18,11 +19,14 @@ import numpy as np
 import pyarrow as pa
 
 from vssbench.data import filters
-from vssbench.data.load import Dataset
 from vssbench.engines.duckdb import sql
 from vssbench.engines.library import LibraryEngine, Result
-from vssbench.engines.params import HnswBuild
+from vssbench.engines.params import HEADLINE_EF, HnswBuild
+from vssbench.engines.registry import LanceDbOptions
 from vssbench.measure.memory import rss_mb
+
+if TYPE_CHECKING:  # data.load imports faker and scipy, which the memory probe must not load
+    from vssbench.data.load import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +54,14 @@ class LanceDb(LibraryEngine):
     distribution = "lancedb"
     pre_filter = "LanceDB's prefilter: a row-id mask given to the index search"
 
-    def __init__(self, threads: int, num_partitions: int = 1, **_: object) -> None:
+    def __init__(self, threads: int, options: LanceDbOptions | None = None) -> None:
         super().__init__(threads)
         # Read by its Rust core when lancedb is first imported (a sweep's worker keeps the
         # first run's value: describe() logs the value in effect).
         os.environ.setdefault("LANCE_CPU_THREADS", str(threads))
-        self.num_partitions = num_partitions
+        self.num_partitions = (LanceDbOptions() if options is None else options).num_partitions
         self._where: dict[str, str] = {}
-        self._ef = 64
+        self._ef = HEADLINE_EF  # until set_query sets the point's
         self._path: Path | None = None
         self.reranker: object = None
 
@@ -160,7 +164,7 @@ class LanceDb(LibraryEngine):
 
     # -- full text ----------------------------------------------------------------------
     def open_texts(
-        self, data: Dataset, doc_tokens: list[str], column: str | None, bm25: str
+        self, data: "Dataset", doc_tokens: list[str], column: str | None, bm25: str
     ) -> dict[str, float]:
         """A copy of the cached table in the run's scratch dir gets the tokens and LanceDB's
         native full-text index (whitespace tokens, no stemming, no stop words: the Korean

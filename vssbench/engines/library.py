@@ -7,17 +7,21 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from vssbench.data import filters
-from vssbench.data.load import Dataset
 from vssbench.engines.index_probe import index_memory_mb
 from vssbench.engines.params import HnswBuild, QuerySettings, cached_index
+from vssbench.engines.registry import NoOptions
 from vssbench.engines.seam import Unsupported
 from vssbench.measure.memory import MB, rss_mb
 from vssbench.stopwatch import Stopwatch
+
+if TYPE_CHECKING:  # data.load imports faker and scipy, which the memory probe must not load
+    from vssbench.data.load import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,8 @@ class LibraryEngine:
     checks_plan = False  # a library has no query plan: explain() describes the call
     pre_filter = ""  # how the library filters during the search, for explain()
 
-    def __init__(self, threads: int, **_: object) -> None:
+    def __init__(self, threads: int, options: NoOptions | None = None) -> None:
+        """`options` only for the seam's `cls(threads, options)`: these libraries have none."""
         self.threads = threads
         self.index = None
         self.settings: QuerySettings | None = None
@@ -55,7 +60,7 @@ class LibraryEngine:
     # -- the index ------------------------------------------------------------------------
     def open(
         self,
-        data: Dataset,
+        data: "Dataset",
         build: HnswBuild,
         data_key: dict,
         cache_root: Path | None,

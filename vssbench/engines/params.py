@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vssbench import cache
-from vssbench.engines.duckdb.queries import effective_ef_search, index_limit
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +69,19 @@ def cached_index(
         built_by["host"],
     )
     return path, facts, reused
+
+
+def index_limit(strategy: str, limit: int, overfetch_factor: int) -> int | None:
+    """Rows the HNSW index is asked for: LIMIT, or LIMIT x factor when overfetching; None for exact."""
+    if strategy == "exact":
+        return None
+    # pre: the engine filters during the search and is asked for LIMIT rows.
+    return limit * overfetch_factor if strategy == "overfetch" else limit
+
+
+def effective_ef_search(ef_search: int, rows_asked: int) -> int:
+    """The beam the index really searches with: usearch widens it to the rows asked for."""
+    return max(ef_search, rows_asked)
 
 
 @dataclass(frozen=True)

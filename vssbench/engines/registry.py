@@ -1,9 +1,41 @@
 """The engines a run can measure: what installs each, which filter strategies and searches it
-supports. Light on purpose: the schema imports it to refuse a bad combination before any work."""
+supports, and its own options (engine.<option>). Light on purpose: the schema imports it to
+build engine.* and to refuse a bad combination before any work, so it imports no engine library."""
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import MISSING, Field, dataclass, field, fields
+
+
+def at_least(low: int, why: str) -> dict[str, object]:
+    """Metadata of a numeric option's field: validate refuses a value below `low`, saying `why`."""
+    return {"at_least": low, "why": why}
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """An engine without options of its own."""
+
+
+@dataclass(frozen=True)
+class DuckDBOptions:
+    # DuckDB 1.5 adds a semi join over a full table scan for LIMIT <= 50 (late materialization);
+    # 0 turns it off so the index query is what is timed.
+    late_materialization_max_rows: int = field(default=0, metadata=at_least(0, "must be >= 0"))
+
+
+@dataclass(frozen=True)
+class DuckDBVssOptions(DuckDBOptions):
+    # Build each HNSW index once (per data, dim, M, ef_construction, metric, threads) into a
+    # database file that runs attach read-only; false builds it in memory in every run (the
+    # other engines always cache their index).
+    reuse_index: bool = True
+
+
+@dataclass(frozen=True)
+class LanceDbOptions:
+    # IVF partitions of its IVF_HNSW_FLAT index (1: one HNSW graph, like the other engines).
+    num_partitions: int = field(default=1, metadata=at_least(1, "must be at least 1"))
 
 
 @dataclass(frozen=True)
@@ -17,14 +49,29 @@ class EngineInfo:
     exact: bool = False  # no approximate index: one point, recall 1.0
     full_text: bool = False  # has BM25, so hybrid search runs
     native_hybrid: bool = False  # has its own hybrid query and reranker, measured beside ours
+    # Serves at most engine.threads concurrent searches (bench.clients): more crash it.
+    max_clients_is_threads: bool = False
+    options: type = NoOptions  # its options dataclass: engine.<field> sets one
 
 
 ENGINES: dict[str, EngineInfo] = {
+    # Measured (tests/test_curves.py): the vss index serves at most as many concurrent searches
+    # as the DuckDB threads it was built with; more corrupt memory and kill the process.
     "duckdb_vss": EngineInfo(
-        "duckdb.vss", "DuckDBVss", strategies=("post", "overfetch", "exact"), full_text=True
+        "duckdb.vss",
+        "DuckDBVss",
+        strategies=("post", "overfetch", "exact"),
+        full_text=True,
+        max_clients_is_threads=True,
+        options=DuckDBVssOptions,
     ),
     "duckdb_exact": EngineInfo(
-        "duckdb.vss", "DuckDBExact", strategies=("exact",), exact=True, full_text=True
+        "duckdb.vss",
+        "DuckDBExact",
+        strategies=("exact",),
+        exact=True,
+        full_text=True,
+        options=DuckDBOptions,
     ),
     # usearch's Python API has no filter predicate (its C++ filtered_search is not bound).
     "usearch": EngineInfo(
@@ -47,8 +94,35 @@ ENGINES: dict[str, EngineInfo] = {
         ("pre", "post"),
         full_text=True,
         native_hybrid=True,
+        options=LanceDbOptions,
     ),
 }
+
+
+def option_fields(engines: dict[str, EngineInfo]) -> dict[str, Field]:
+    """Every engine's options, each name once: engine.* in the schema is their union, so one
+    name must mean one thing (its type, default and check) in every engine that declares it."""
+    union: dict[str, Field] = {}
+    for name, info in engines.items():
+        for option in fields(info.options):
+            if option.default is MISSING:
+                raise TypeError(f"engine {name}: option {option.name} needs a default")
+            first = union.setdefault(option.name, option)
+            declared = (option.type, option.default, option.metadata)
+            if (first.type, first.default, first.metadata) != declared:
+                raise TypeError(
+                    f"engine {name}: option {option.name} is declared with another type, default "
+                    "or check than in another engine"
+                )
+    return union
+
+
+OPTION_FIELDS = option_fields(ENGINES)  # a TypeError at import when two engines disagree
+
+
+def option_owners(option: str) -> list[str]:
+    """The engines that have `option` among their options."""
+    return [n for n, e in ENGINES.items() if any(f.name == option for f in fields(e.options))]
 
 
 class MissingEngine(RuntimeError):

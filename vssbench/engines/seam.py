@@ -4,13 +4,15 @@ a batch, a plan. The timing harness and the scoring only ever see this."""
 
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from vssbench.data.load import Dataset
 from vssbench.engines.params import HnswBuild, QuerySettings
 from vssbench.stopwatch import Stopwatch
+
+if TYPE_CHECKING:  # data.load imports faker and scipy, which the memory probe must not load
+    from vssbench.data.load import Dataset
 
 
 class Unsupported(RuntimeError):
@@ -29,7 +31,7 @@ class Engine(Protocol):
 
     def open(
         self,
-        data: Dataset,
+        data: "Dataset",
         build: HnswBuild,
         data_key: dict,
         cache_root: Path | None,
@@ -81,7 +83,7 @@ class FullTextEngine(Engine, Protocol):
     """An engine with BM25 (ENGINES[...].full_text): hybrid search runs on it."""
 
     def open_texts(
-        self, data: Dataset, doc_tokens: list[str], column: str | None, bm25: str
+        self, data: "Dataset", doc_tokens: list[str], column: str | None, bm25: str
     ) -> dict[str, float]:
         """The full-text index over the tokenized documents; its build time and memory."""
 

@@ -1,7 +1,8 @@
 """Cross-run figures from a DataFrame of runs (one row per configuration, medians over repeats).
 
-Each function takes the frame built by report.summarize and returns a Figure, or None when the
-runs hold nothing to show for it (the report then says so instead of drawing an empty chart).
+Each function takes the frame built by summary.summarize (with summary.attach_curves) and
+returns a Figure, or None when the runs hold nothing to show for it (the report then says so
+instead of drawing an empty chart). A new figure is a function here and an entry in FIGURES.
 """
 
 import itertools
@@ -19,11 +20,19 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from vssbench.engines.registry import ENGINES
-from vssbench.measure.definitions import RECALL
+from vssbench.measure.definitions import (
+    BUILD_S,
+    INDEX_MB,
+    LATENCY_P50,
+    LATENCY_P99,
+    MRR,
+    NDCG,
+    QPS,
+    RECALL,
+    ROWS,
+)
+from vssbench.report.columns import DUCKDB, ENGINE_RANK, recall_label, scale_rank
 
-SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
-DUCKDB = "duckdb_vss"  # the engine the benchmark is about: figures of one engine show it
-ENGINE_RANK = {name: i for i, name in enumerate(ENGINES)}
 # One colour per engine, the same in every panel and in every report.
 ENGINE_COLORS = dict(zip(ENGINES, plt.cm.tab10.colors, strict=False))
 # Within an engine's colour, each variant (search, filter, strategy): a line style and a marker.
@@ -38,14 +47,8 @@ VARIANT_STYLES = (
 )
 
 
-def recall_label(df: pd.DataFrame) -> str:
-    """recall@k with the runs' k, or literally recall@k when they differ."""
-    ks = df["k"].dropna().unique()
-    return RECALL.title(int(ks[0]) if len(ks) == 1 else None)
-
-
 def _scales(df: pd.DataFrame) -> list[str]:
-    return sorted(df["scale"].unique(), key=lambda s: SCALE_ORDER.get(s, 99))
+    return sorted(df["scale"].unique(), key=scale_rank)
 
 
 def pareto_front(recall: np.ndarray, qps: np.ndarray) -> np.ndarray:
@@ -74,7 +77,7 @@ def _draw_frontiers(ax: Axes, panel: pd.DataFrame, styles: dict[str, tuple[str, 
         points = pd.concat(list(group["curve"]), ignore_index=True)
         if points.empty:
             continue
-        recall, qps = points["recall"].to_numpy(), points["qps"].to_numpy()
+        recall, qps = points[RECALL.column].to_numpy(), points[QPS.column].to_numpy()
         linestyle, marker = styles[variant]
         color = ENGINE_COLORS[engine]
         ax.scatter(recall, qps, s=10, alpha=0.5, color=color, marker=marker)
@@ -154,9 +157,9 @@ def heatmaps(df: pd.DataFrame) -> Figure | None:
     if base.empty:
         return None
     panels = (
-        ("qps", "QPS", "{:.0f}"),
-        ("recall", recall_label(df), "{:.3f}"),
-        ("index_build_s", "index build (s)", "{:.1f}"),
+        (QPS.column, "QPS", "{:.0f}"),
+        (RECALL.column, recall_label(df), "{:.3f}"),
+        (BUILD_S.column, "index build (s)", "{:.1f}"),
     )
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     scales = _scales(base)
@@ -184,7 +187,7 @@ def build_and_memory(df: pd.DataFrame) -> Figure | None:
     """Index build time and index memory against the number of documents, per engine (colour)
     and dim (marker), log axes; engines without an index (duckdb_exact) have no points."""
     base = df[(df["search"] == "vector") & (df["filter"] == "none")]
-    base = base[base["index_build_s"].notna()]
+    base = base[base[BUILD_S.column].notna()]
     if base.empty:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -196,8 +199,8 @@ def build_and_memory(df: pd.DataFrame) -> Figure | None:
             "color": ENGINE_COLORS[engine],
             "label": f"{engine} d{dim}",
         }
-        axes[0].plot(group["n_docs"], group["index_build_s"], **style)
-        axes[1].plot(group["n_docs"], group["index_memory_mb"], **style)
+        axes[0].plot(group["n_docs"], group[BUILD_S.column], **style)
+        axes[1].plot(group["n_docs"], group[INDEX_MB.column], **style)
     for ax, label in zip(
         axes, ("index build time (s)", "index memory (MB, loaded in a fresh process)"), strict=True
     ):
@@ -218,9 +221,9 @@ def vector_vs_hybrid(df: pd.DataFrame) -> Figure | None:
     if set(base["search"]) < {"vector", "hybrid"}:
         return None
     panels = (
-        ("ndcg_at_10", "nDCG@10"),
-        ("mrr_at_10", "MRR@10"),
-        ("latency_p50_ms", "p50 latency (ms)"),
+        (NDCG.column, "nDCG@10"),
+        (MRR.column, "MRR@10"),
+        (LATENCY_P50.column, "p50 latency (ms)"),
     )
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     for ax, (metric, label) in zip(axes, panels, strict=True):
@@ -243,9 +246,9 @@ def filter_impact(df: pd.DataFrame) -> Figure | None:
     if base["variant"].nunique() < 2:
         return None
     panels = (
-        ("recall", recall_label(df)),
-        ("rows_returned_mean", "rows returned (of k)"),
-        ("latency_p50_ms", "p50 latency (ms)"),
+        (RECALL.column, recall_label(df)),
+        (ROWS.column, "rows returned (of k)"),
+        (LATENCY_P50.column, "p50 latency (ms)"),
     )
     rows = base.groupby(["engine", "variant"])[[m for m, _ in panels]].median()
     rows = rows.reindex(sorted(rows.index, key=lambda r: (ENGINE_RANK[r[0]], r[1])), axis=0).iloc[
@@ -271,7 +274,7 @@ def selectivity(df: pd.DataFrame) -> Figure | None:
     base = df[(df["filter"] == "attribute") & (df["search"] == "vector")]
     if base["selectivity"].nunique() < 2:
         return None
-    panels = (("rows_returned_mean", "rows returned (of k)"), ("recall", recall_label(df)))
+    panels = ((ROWS.column, "rows returned (of k)"), (RECALL.column, recall_label(df)))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     strategies = sorted(base["strategy"].unique())
     for (engine, strategy), group in base.groupby(["engine", "strategy"]):
@@ -300,7 +303,7 @@ def selectivity(df: pd.DataFrame) -> Figure | None:
 def latency_percentiles(df: pd.DataFrame) -> Figure | None:
     """p50 and p99 latency per configuration, a panel per scale, configurations in numeric
     order; runs whose timing was disturbed are absent."""
-    timed = df[df["latency_p50_ms"].notna()]
+    timed = df[df[LATENCY_P50.column].notna()]
     if timed.empty:
         return None
     scales = _scales(timed)
@@ -316,8 +319,8 @@ def latency_percentiles(df: pd.DataFrame) -> Figure | None:
         part = timed[timed["scale"] == scale].iloc[::-1]  # first configuration on top
         labels = part["configuration"].str.removeprefix(f"{scale}-")
         y = np.arange(len(part))
-        ax.barh(y - 0.2, part["latency_p50_ms"], height=0.4, color="#4c72b0", label="p50")
-        ax.barh(y + 0.2, part["latency_p99_ms"], height=0.4, color="#dd8452", label="p99")
+        ax.barh(y - 0.2, part[LATENCY_P50.column], height=0.4, color="#4c72b0", label="p50")
+        ax.barh(y + 0.2, part[LATENCY_P99.column], height=0.4, color="#dd8452", label="p99")
         ax.set_yticks(y, labels, fontsize=7)
         ax.set_xscale("log")
         ax.set_title(scale, fontsize=9, loc="left")

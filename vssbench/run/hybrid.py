@@ -6,13 +6,13 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
 from vssbench.data.load import Dataset
 from vssbench.engines.registry import ENGINES
 from vssbench.engines.seam import FullTextEngine, NativeHybridEngine
 from vssbench.measure import accuracy, timing
 from vssbench.measure.fusion import convex, rrf
+from vssbench.run.plan import SearchPlan, TimingSettings
 from vssbench.run.scoring import label_scores, per_query_frame, rows_summary, summarize_labels
 from vssbench.stopwatch import Stopwatch
 
@@ -35,16 +35,16 @@ class HybridResult:
 
 def hybrid_search(
     eng: FullTextEngine,
-    cfg: DictConfig,
+    plan: SearchPlan,
+    timed_by: TimingSettings,
     data: Dataset,
     values: np.ndarray,
     query_tokens: list[str],
-    column: str | None,
     watch: Stopwatch,
 ) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
     """BM25 check, then hybrid queries timed by the harness (vector statement, BM25 statement,
     fusion per query); accuracy of each half alone and of the fusion."""
-    k, search = cfg.k, cfg.search
+    k, search, column = plan.k, plan.hybrid, plan.column
     targets = data.queries["target"].to_numpy()
     with watch.stage("bm25_check"):
         hit_rate = float(np.mean(eng.bm25_matches(targets, query_tokens)))
@@ -53,7 +53,7 @@ def hybrid_search(
             f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
             f"{search.min_bm25_hit_rate}): the Korean text does not reach the FTS index"
         )
-    if search.fusion.value == "rrf":
+    if search.fusion == "rrf":
         fuse = partial(_rrf, k=k, constant=search.rrf_k)
     else:
         fuse = partial(_convex, k=k, alpha=search.alpha)
@@ -69,7 +69,7 @@ def hybrid_search(
 
     n = len(data.queries)
     with watch.stage("queries"):
-        timed = timing.one_client(step, n, "hybrid queries", cfg.queries.warmup, cfg.bench.repeats)
+        timed = timing.one_client(step, n, "hybrid queries", timed_by.warmup, timed_by.repeats)
     best = timed.best
     clocks = np.array([r[3] for r in best.results], np.int64)
     parts = np.diff(clocks, axis=1)
@@ -87,23 +87,23 @@ def hybrid_search(
     summary.update(timed.summary())
     if ENGINES[eng.name].native_hybrid:
         with watch.stage("queries"):
-            summary.update(_native_hybrid(eng, cfg, data, values, query_tokens, column))
+            summary.update(_native_hybrid(eng, plan, timed_by, data, values, query_tokens))
     return summary, per_query, res.vector_ids
 
 
 def _native_hybrid(
     eng: NativeHybridEngine,
-    cfg: DictConfig,
+    plan: SearchPlan,
+    timed_by: TimingSettings,
     data: Dataset,
     values: np.ndarray,
     query_tokens: list[str],
-    column: str | None,
 ) -> dict[str, float]:
     """The engine's own hybrid query and reranker (LanceDB), timed like the hybrid above and
     scored on the same labels: `native_hybrid_*`. Each leg fetches search.candidates rows,
     as the hybrid above does, and the top k of the reranked list is scored."""
-    k, search = cfg.k, cfg.search
-    reranker = eng.set_fusion(search.fusion.value, search.rrf_k, search.alpha)
+    k, search, column = plan.k, plan.hybrid, plan.column
+    reranker = eng.set_fusion(search.fusion, search.rrf_k, search.alpha)
 
     def step(i: int) -> object:
         return eng.hybrid_query(
@@ -112,7 +112,7 @@ def _native_hybrid(
 
     n = len(data.queries)
     label = f"{eng.name} hybrid queries ({reranker})"
-    timed = timing.one_client(step, n, label, cfg.queries.warmup, cfg.bench.repeats)
+    timed = timing.one_client(step, n, label, timed_by.warmup, timed_by.repeats)
     fused = [eng.ids(found)[:k] for found in timed.best.results]
     prefix = "native_hybrid_"
     out = summarize_labels(label_scores(data, fused, column), data.queries["kind"], prefix)

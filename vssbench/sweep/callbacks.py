@@ -16,6 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from vssbench.config import dataset, sweep
 from vssbench.config.checks import ConfigError
+from vssbench.config.plan import store_location
+from vssbench.data.sources.files import DataFileError
 from vssbench.sweep import state
 from vssbench.track import claim, preflight, store
 
@@ -34,7 +36,7 @@ class PrepareTracking(Callback):
             dataset.checked(
                 OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
             )
-        except ConfigError as error:
+        except (ConfigError, DataFileError) as error:
             raise SystemExit(f"vssbench: {error.kind}: {error}") from None
         _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
 
@@ -55,11 +57,14 @@ class PrepareTracking(Callback):
         config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
         _claim_sweep_dir(sweep_dir)
         state.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
-        experiment_id = store.prepare(config.tracking)
+        experiment_id = store.prepare(store_location(config.tracking))
         claim.mark_dead_runs(experiment_id, config.tracking.stale_s)
         total = sweep.job_count(config)
         n_jobs = int(config.hydra.launcher.get("n_jobs", 1) or 1)
-        parent = state.open_parent(experiment_id, sweep.sweep_overrides(config), total, n_jobs)
+        overrides = sweep.sweep_overrides(config)
+        parent = state.open_parent(
+            experiment_id, overrides, sweep.defining(overrides), total, n_jobs
+        )
         state.write_sweep_file(sweep_dir, parent, total)
         # A launcher that raises (joblib or submitit when a worker dies) skips on_multirun_end;
         # Hydra then exits through sys.exit, which still runs this.
@@ -122,7 +127,7 @@ def _end_sweep(config: DictConfig, aborted: bool) -> None:
     for number, status, label in rows:
         detail = status.get("run") or status.get("error", "")
         log.info("  #%s %-8s %s  %s", number, status["status"], label, detail)
-    store.prepare(config.tracking)
+    store.prepare(store_location(config.tracking))
     results = sweep_dir / "optimization_results.yaml"
     if results.exists():
         log.info("optuna results:\n%s", results.read_text())
@@ -137,7 +142,8 @@ def _end_sweep(config: DictConfig, aborted: bool) -> None:
 
 def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:
     try:
-        preflight.check_dirs(config, output_key, output_dir)
+        location = store_location(config.tracking)
+        preflight.check_dirs(config.cache_dir, location, output_key, output_dir)
     except ConfigError as error:
         raise SystemExit(f"vssbench: bad configuration: {error}") from None
 

@@ -11,10 +11,8 @@ import traceback
 from pathlib import Path
 
 import mlflow
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow.entities import Metric
 
-from vssbench.config.schema import RUN_CONTROL_KEYS
 from vssbench.track import claim, store
 
 log = logging.getLogger("vssbench")
@@ -23,25 +21,17 @@ SWEEP_FILE = "vssbench_sweep.json"
 STATUS_FILE = "vssbench_status.json"
 
 
-def defining(overrides: list[str]) -> list[str]:
-    """The overrides that define what a sweep runs: not those that only say where results go
-    or whether to re-run (tracking, cache_dir, force)."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [
-        text
-        for text, o in zip(overrides, parsed, strict=True)
-        if o.get_key_element().lstrip("+~").split(".")[0] not in RUN_CONTROL_KEYS
-    ]
+def sweep_key(defining: list[str]) -> str:
+    """Same sweep, same key, whatever the order of its defining overrides."""
+    return hashlib.sha256(json.dumps(sorted(defining)).encode()).hexdigest()[:16]
 
 
-def sweep_key(overrides: list[str]) -> str:
-    """Same sweep, same key, whatever the order of its overrides."""
-    return hashlib.sha256(json.dumps(sorted(defining(overrides))).encode()).hexdigest()[:16]
-
-
-def open_parent(experiment_id: str, overrides: list[str], total: int, n_jobs: int) -> str:
-    """The sweep's parent run: the one with the same key if this sweep ran before, else a new one."""
-    key = sweep_key(overrides)
+def open_parent(
+    experiment_id: str, overrides: list[str], defining: list[str], total: int, n_jobs: int
+) -> str:
+    """The sweep's parent run: the one with the same key (of the `defining` overrides) if this
+    sweep ran before, else a new one."""
+    key = sweep_key(defining)
     client = mlflow.MlflowClient()
     found = client.search_runs(
         [experiment_id],
@@ -64,7 +54,7 @@ def open_parent(experiment_id: str, overrides: list[str], total: int, n_jobs: in
         client.update_run(run_id, status="RUNNING")
         log.info("sweep resumes its MLflow run %s (attempt %d)", run_id, attempt)
     else:
-        name = ("sweep " + " ".join(defining(overrides)))[:200]
+        name = ("sweep " + " ".join(defining))[:200]
         run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
         attempt = 1
         log.info("sweep MLflow run %s", run_id)

@@ -18,17 +18,28 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import psutil
 from filelock import FileLock
 from mlflow.entities import Run
-from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TAG = "process.heartbeat"
+
+
+@dataclass(frozen=True)
+class ClaimSettings:
+    """A run refreshes its heartbeat every `heartbeat_s`; a RUNNING run of another host whose
+    heartbeat is older than `stale_s` is dead; a claim through a server is checked again after
+    `settle_s`."""
+
+    heartbeat_s: float
+    stale_s: float
+    settle_s: float
 
 
 def process_tags() -> dict[str, str]:
@@ -113,7 +124,7 @@ class _Heartbeat:
 
 @contextmanager
 def claimed(
-    tracking: DictConfig,
+    claims: ClaimSettings,
     experiment_id: str,
     fp: str,
     name: str,
@@ -127,33 +138,33 @@ def claimed(
     if lock_dir is not None:
         lock_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(lock_dir / f"{fp}.lock")):
-            mark_dead_runs(experiment_id, tracking.stale_s)
+            mark_dead_runs(experiment_id, claims.stale_s)
             done = find_finished(experiment_id, fp) if skip_finished else None
             if done is not None:
                 yield done
                 return
-            with _held(_create(experiment_id, name, tags, fp), tracking.heartbeat_s) as run_id:
+            with _held(_create(experiment_id, name, tags, fp), claims.heartbeat_s) as run_id:
                 yield run_id
         return
     while True:
-        mark_dead_runs(experiment_id, tracking.stale_s)
+        mark_dead_runs(experiment_id, claims.stale_s)
         done = find_finished(experiment_id, fp) if skip_finished else None
         if done is not None:
             yield done
             return
         run_id = _create(experiment_id, name, tags, fp)
-        with _held(run_id, tracking.heartbeat_s):
-            holder = _holder(experiment_id, fp, tracking.stale_s)
+        with _held(run_id, claims.heartbeat_s):
+            holder = _holder(experiment_id, fp, claims.stale_s)
             if holder == run_id:
-                time.sleep(tracking.settle_s)
-                holder = _holder(experiment_id, fp, tracking.stale_s)
+                time.sleep(claims.settle_s)
+                holder = _holder(experiment_id, fp, claims.stale_s)
             if holder == run_id:
                 yield run_id
                 return
         client = mlflow.MlflowClient()
         client.set_terminated(run_id, status="KILLED")  # withdrawn: not a run of its own
         client.delete_run(run_id)
-        _wait_for(holder, fp, tracking)
+        _wait_for(holder, fp, claims)
 
 
 def _create(experiment_id: str, name: str, tags: dict[str, str], fp: str) -> str:
@@ -193,7 +204,7 @@ def _holder(experiment_id: str, fp: str, stale_s: float) -> str | None:
     return first.info.run_id if first else None
 
 
-def _wait_for(holder: str | None, fp: str, tracking: DictConfig) -> None:
+def _wait_for(holder: str | None, fp: str, claims: ClaimSettings) -> None:
     """Until the holder's run ends or dies."""
     if holder is None:
         return
@@ -206,6 +217,6 @@ def _wait_for(holder: str | None, fp: str, tracking: DictConfig) -> None:
         run.data.tags.get("process.host", "?"),
         fp,
     )
-    while run.info.status == "RUNNING" and alive(run, tracking.stale_s, time.time()):
-        time.sleep(min(tracking.heartbeat_s, 5.0))
+    while run.info.status == "RUNNING" and alive(run, claims.stale_s, time.time()):
+        time.sleep(min(claims.heartbeat_s, 5.0))
         run = client.get_run(holder)

@@ -4,8 +4,6 @@ naming the setting."""
 import tempfile
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from vssbench.config.checks import ConfigError
 from vssbench.track import store
 
@@ -21,11 +19,13 @@ def check_writable(setting: str, path: Path) -> None:
         raise ConfigError(f"{setting}: cannot write to {path}/ ({error.strerror})") from None
 
 
-def check_dirs(cfg: DictConfig, output_key: str, output_dir: str) -> None:
+def check_dirs(
+    cache_dir: str, location: store.StoreLocation, output_key: str, output_dir: str
+) -> None:
     """The cache, a local MLflow store and Hydra's output dir (hydra.run.dir or hydra.sweep.dir)."""
-    check_writable(f"cache_dir={cfg.cache_dir}", Path(cfg.cache_dir))
-    if (db := store.sqlite_path(cfg.tracking)) is not None:
-        key = store.store_key(cfg.tracking)
-        value = cfg.tracking.dir if key == "tracking.dir" else store.tracking_uri(cfg.tracking)
+    check_writable(f"cache_dir={cache_dir}", Path(cache_dir))
+    if (db := store.sqlite_path(location)) is not None:
+        key = store.store_key(location)
+        value = location.dir if key == "tracking.dir" else store.tracking_uri(location)
         check_writable(f"{key}={value}", db.parent)
     check_writable(f"{output_key}={output_dir}", Path(output_dir))

@@ -1,15 +1,16 @@
-"""MLflow: the store, run fingerprints, the finished-run lookup that makes sweeps resumable, logging."""
+"""MLflow: where the store is, creating it and the experiment, starting a claimed run, the host's tags."""
 
 import logging
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import psutil
 from filelock import FileLock
+from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 
@@ -19,39 +20,49 @@ log = logging.getLogger(__name__)
 USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 
 
-def _default_uri(tracking: DictConfig) -> str | None:
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where runs go: tracking.experiment in tracking.uri, else MLFLOW_TRACKING_URI, else a
+    sqlite store under tracking.dir."""
+
+    experiment: str
+    dir: str
+    uri: str | None
+
+
+def _default_uri(tracking: StoreLocation) -> str | None:
     """None when the user chose a store (tracking.uri or MLFLOW_TRACKING_URI)."""
     if tracking.uri or USER_TRACKING_URI:
         return None
     return f"sqlite:///{Path(tracking.dir).resolve() / 'mlflow.db'}"
 
 
-def tracking_uri(tracking: DictConfig) -> str:
+def tracking_uri(tracking: StoreLocation) -> str:
     """Explicit tracking.uri, else MLFLOW_TRACKING_URI, else a sqlite store under tracking.dir."""
     return tracking.uri or USER_TRACKING_URI or _default_uri(tracking)
 
 
-def store_key(tracking: DictConfig) -> str:
+def store_key(tracking: StoreLocation) -> str:
     """The setting that chose the store, for messages."""
     if tracking.uri:
         return "tracking.uri"
     return "MLFLOW_TRACKING_URI" if USER_TRACKING_URI else "tracking.dir"
 
 
-def sqlite_path(tracking: DictConfig) -> Path | None:
+def sqlite_path(tracking: StoreLocation) -> Path | None:
     """The database file of a local sqlite store; None for any other store."""
     uri = tracking_uri(tracking)
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
 
 
-def lock_dir(tracking: DictConfig) -> Path | None:
+def lock_dir(tracking: StoreLocation) -> Path | None:
     """Where per-fingerprint locks of a local sqlite store live (its host is the only one that
     writes it); None for a server, where runs claim their fingerprint through the server."""
     db = sqlite_path(tracking)
     return None if db is None else db.parent / "locks"
 
 
-def prepare(tracking: DictConfig) -> str:
+def prepare(tracking: StoreLocation) -> str:
     """Create the store and the experiment if needed; returns the experiment id.
 
     A new sqlite store is made in a temp file and renamed into place, under a lock that also
@@ -81,7 +92,7 @@ def _create_sqlite_store(db: Path) -> None:
     os.replace(tmp, db)
 
 
-def _experiment_id(tracking: DictConfig) -> str:
+def _experiment_id(tracking: StoreLocation) -> str:
     experiment = mlflow.get_experiment_by_name(tracking.experiment)
     if experiment is not None:
         return experiment.experiment_id
@@ -90,7 +101,14 @@ def _experiment_id(tracking: DictConfig) -> str:
     artifacts = (Path(tracking.dir).resolve() / "artifacts").as_uri() if local else None
     # MLflow 3's UI opens an experiment as a GenAI overview unless told it holds model runs.
     tags = {"mlflow.experimentKind": "custom_model_development"}
-    return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts, tags=tags)
+    try:
+        return mlflow.create_experiment(tracking.experiment, artifact_location=artifacts, tags=tags)
+    except MlflowException as error:
+        # Another process created it since the lookup (two runs starting against a new
+        # tracking server; a local store's lock rules this out).
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return mlflow.get_experiment_by_name(tracking.experiment).experiment_id
 
 
 def start_run(run_id: str, system_metrics_interval_s: float) -> mlflow.ActiveRun:

@@ -1,21 +1,47 @@
-"""What the data-file readers share: the one-line error naming the file, content hashes, and the
-checks every vector array passes before anything is built from it."""
+"""What the data-file readers share: the file dataset a run reads, the one-line error naming the
+file, content hashes, and the checks every vector array passes before anything is built from it."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
 
-from vssbench.config.checks import ConfigError
 
-
-class DataFileError(ConfigError):
+class DataFileError(ValueError):
     """A data file vssbench cannot use; the message names the file and the column or dataset."""
 
-    kind = "bad data file"
+    kind = "bad data file"  # how the one-line message before it calls the problem
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A file dataset: the source that reads it (sources.SOURCES), its files by role, and that
+    source's settings (e.g. parquet's columns)."""
+
+    kind: str
+    paths: dict[str, str]  # role -> file, in the source's order of roles
+    settings: Any  # an instance of the source's settings dataclass
+
+    @cached_property
+    def identity(self) -> dict:
+        """What the data is, for cache keys and fingerprints: the files' content hashes (not their
+        paths) and the settings that say how they are read; hashed once, when first asked."""
+        hashes = {f"{role}_sha256": content_sha256(path) for role, path in self.paths.items()}
+        return {"name": self.kind, **hashes, **asdict(self.settings)}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a source's check found in its files' headers: the sizes that set the run's scale."""
+
+    n_docs: int
+    n_queries: int
+    dim: int
+    metric: str | None = None  # the metric the shipped neighbours are for (None: none shipped)
 
 
 def fail(path: str | Path, where: str, why: str) -> NoReturn:

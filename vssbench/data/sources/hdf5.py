@@ -8,7 +8,15 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from vssbench.data.sources.files import Tables, check_vectors, fail
+from vssbench.data import filters
+from vssbench.data.sources.files import (
+    Checked,
+    DataFileError,
+    FileSource,
+    Tables,
+    check_vectors,
+    fail,
+)
 
 # The file's `distance` attribute -> the index metric whose order it is.
 METRICS = {
@@ -84,7 +92,22 @@ def header(path: str) -> Header:
         return Header(train.shape[0], test.shape[0], train.shape[1], METRICS[distance], shipped_k)
 
 
-def read(path: str) -> Tables:
+def check(source: FileSource, search: str, filter_column: str | None) -> Checked:
+    """The file's sizes and metric; it has no text for hybrid search, no metadata to filter on."""
+    path = source.paths["path"]
+    head = header(path)
+    if search == "hybrid":
+        raise DataFileError(f"{path}: an hdf5 dataset has no text; search=hybrid needs text")
+    if filter_column not in (None, filters.ATTRIBUTE):
+        raise DataFileError(
+            f"{path}: an hdf5 dataset has no metadata; filter={filter_column} needs it "
+            "(filter=attribute works on any dataset)"
+        )
+    return Checked(head.n_docs, head.n_queries, head.dim, head.metric)
+
+
+def read(source: FileSource) -> Tables:
+    path = source.paths["path"]
     head = header(path)
     with _open(path) as f:
         docs = np.asarray(f["train"], np.float32)

@@ -14,21 +14,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vssbench.data.sources.files import Tables, check_vectors, fail
+from vssbench.data.sources import Columns
+from vssbench.data.sources.files import (
+    Checked,
+    DataFileError,
+    FileSource,
+    Tables,
+    check_vectors,
+    fail,
+)
 
 FILTER_COLUMNS = ("category", "region")  # the metadata a filter=category|region run reads
-
-
-@dataclass
-class Columns:
-    id: str = "id"
-    vector: str = "vector"
-    text: str | None = None
-    query_vector: str = "vector"
-    query_text: str | None = None
-    relevant: str | None = None
-    grades: str | None = None
-    kind: str | None = None
 
 
 @dataclass
@@ -108,7 +104,28 @@ def _vectors(path: str, table: pa.Table, column: str) -> np.ndarray:
     return vectors
 
 
-def read(docs: str, queries: str, columns: Columns) -> Tables:
+def check(source: FileSource, search: str, filter_column: str | None) -> Checked:
+    """The files' sizes; hybrid search needs the texts and labels, a category or region filter
+    that column in both files."""
+    docs, queries, columns = source.paths["docs"], source.paths["queries"], source.settings.columns
+    head = header(docs, queries, columns)
+    if search == "hybrid" and not (columns.text and columns.query_text and columns.relevant):
+        raise DataFileError(
+            "search=hybrid: needs dataset.columns.text, query_text and relevant (the BM25 "
+            "half reads the texts; its check that Korean text reached the index reads the labels)"
+        )
+    if filter_column in FILTER_COLUMNS:
+        for path, have in ((docs, head.doc_columns), (queries, head.query_columns)):
+            if filter_column not in have:
+                raise DataFileError(
+                    f"{path}: column {filter_column!r}: is missing (filter={filter_column} "
+                    "reads each document's value and each query's)"
+                )
+    return Checked(head.n_docs, head.n_queries, head.dim)
+
+
+def read(source: FileSource) -> Tables:
+    docs, queries, columns = source.paths["docs"], source.paths["queries"], source.settings.columns
     head = header(docs, queries, columns)
     wanted = [columns.id, columns.vector, columns.text]
     wanted += [c for c in FILTER_COLUMNS if c in head.doc_columns]

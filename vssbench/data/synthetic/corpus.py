@@ -81,11 +81,22 @@ def _render(template: str, fill: dict[str, object]) -> str:
     return _SLOT.sub(slot, template)
 
 
-def generate_corpus(n_docs: int, seed: int) -> pd.DataFrame:
-    """N documents with Korean title and body, metadata, and the concepts each one mentions."""
-    vocab = load_vocabulary()
-    pools = _faker_pools(seed)
-    rng = np.random.default_rng(seed)
+@dataclass(frozen=True)
+class _Drawn:
+    """What every document is made of, drawn for all of them before any is written (the corpus's
+    bytes depend on the order of the draws)."""
+
+    topic: np.ndarray  # its category
+    concepts: np.ndarray  # (n_docs, 8): 6 of its topic, then 2 of a second topic
+    surfaces: np.ndarray  # the surface form each concept is always written in
+    person: np.ndarray
+    company: np.ndarray
+    place: np.ndarray  # (n_docs, 2)
+    body_order: np.ndarray  # (n_docs, 8): body templates, in the order they are tried
+    words: np.ndarray  # (n_docs, 3, 24) uniforms: general nouns, verbs, adverbs
+
+
+def _draw(rng: np.random.Generator, vocab: Vocabulary, n_docs: int) -> _Drawn:
     n_topics = len(vocab.topics)
     topic = rng.integers(0, n_topics, n_docs)
     second = (topic + rng.integers(1, n_topics, n_docs)) % n_topics
@@ -97,57 +108,77 @@ def generate_corpus(n_docs: int, seed: int) -> pd.DataFrame:
         axis=1,
     )
     n_forms = np.array([len(forms) for forms in vocab.concepts])
-    surface_idx = rng.integers(0, 1 << 30, concepts.shape) % n_forms[concepts]
+    surfaces = rng.integers(0, 1 << 30, concepts.shape) % n_forms[concepts]
     person = rng.integers(0, PERSON_POOL, n_docs)
     company = rng.integers(0, COMPANY_POOL, n_docs)
     place = rng.integers(0, PLACE_POOL, (n_docs, 2))
     body_order = rng.integers(0, len(_BODY), (n_docs, 8))
-    words = rng.random((n_docs, 3, 24))  # general nouns, verbs, adverbs per document
+    words = rng.random((n_docs, 3, 24))
+    return _Drawn(topic, concepts, surfaces, person, company, place, body_order, words)
 
+
+def _write(
+    i: int, drawn: _Drawn, rng: np.random.Generator, vocab: Vocabulary, pools: dict[str, list[str]]
+) -> tuple[str, str]:
+    """Document i's title and body: its concepts mentioned in a shuffled order, each up to 3
+    times, in the intro, the person sentence and as many body sentences as that takes."""
+    surfaces = [
+        vocab.concepts[c][s] for c, s in zip(drawn.concepts[i], drawn.surfaces[i], strict=True)
+    ]
+    mention_order = [surfaces[j] for j in rng.permutation(len(surfaces))]
+    keys = iter(mention_order * 3)
+    pick = _picker(drawn.words[i])
+    fill = {
+        "K": keys,
+        "G": pick(0, vocab.general_nouns),
+        "V": pick(1, vocab.verbs),
+        "A": pick(2, vocab.adverbs),
+        "P": pools["person"][drawn.person[i]],
+        "C": pools["company"][drawn.company[i]],
+        "L": iter(pools["place"][p] for p in (*drawn.place[i], *drawn.place[i], *drawn.place[i])),
+    }
+    sentences = [_render(_INTRO, fill), _render(_PERSON, fill)]
+    used = 3
+    for template_id in drawn.body_order[i]:
+        if used >= len(mention_order) and len(sentences) >= 4:
+            break
+        template = _BODY[template_id]
+        sentences.append(_render(template, fill))
+        used += template.count("{K")
+    title = f"{surfaces[0]} {surfaces[1]}·{surfaces[2]} {next(fill['G'])}"
+    return title, " ".join(sentences)
+
+
+def generate_corpus(n_docs: int, seed: int) -> pd.DataFrame:
+    """N documents with Korean title and body, metadata, and the concepts each one mentions."""
+    vocab = load_vocabulary()
+    pools = _faker_pools(seed)
+    rng = np.random.default_rng(seed)
+    drawn = _draw(rng, vocab, n_docs)
     titles, bodies = [], []
     progress = Progress("corpus", n_docs, min_total=50_000)
     for i in range(n_docs):
         progress.update(i)
-        surfaces = [vocab.concepts[c][s] for c, s in zip(concepts[i], surface_idx[i], strict=True)]
-        mention_order = [surfaces[j] for j in rng.permutation(len(surfaces))]
-        keys = iter(mention_order * 3)
-        pick = _picker(words[i])
-        fill = {
-            "K": keys,
-            "G": pick(0, vocab.general_nouns),
-            "V": pick(1, vocab.verbs),
-            "A": pick(2, vocab.adverbs),
-            "P": pools["person"][person[i]],
-            "C": pools["company"][company[i]],
-            "L": iter(pools["place"][p] for p in (*place[i], *place[i], *place[i])),
-        }
-        sentences = [_render(_INTRO, fill), _render(_PERSON, fill)]
-        used = 3
-        for template_id in body_order[i]:
-            if used >= len(mention_order) and len(sentences) >= 4:
-                break
-            template = _BODY[template_id]
-            sentences.append(_render(template, fill))
-            used += template.count("{K")
-        titles.append(f"{surfaces[0]} {surfaces[1]}·{surfaces[2]} {next(fill['G'])}")
-        bodies.append(" ".join(sentences))
+        title, body = _write(i, drawn, rng, vocab, pools)
+        titles.append(title)
+        bodies.append(body)
 
     return pd.DataFrame(
         {
             "id": np.arange(n_docs, dtype=np.int32),
             "title": titles,
             "body": bodies,
-            "category": np.asarray(vocab.topics, dtype=object)[topic],
+            "category": np.asarray(vocab.topics, dtype=object)[drawn.topic],
             "region": np.asarray(pools["region"], dtype=object)[
                 rng.integers(0, len(pools["region"]), n_docs)
             ],
             "published": pd.Timestamp("2021-01-01")
             + pd.to_timedelta(rng.integers(0, 5 * 365, n_docs), unit="D"),
             "price": np.round(rng.lognormal(10, 1, n_docs), -1).astype(np.int64),
-            "person_id": person.astype(np.int32),
-            "company_id": company.astype(np.int32),
-            "concepts": list(concepts.astype(np.int16)),
-            "surfaces": list(surface_idx.astype(np.int8)),
+            "person_id": drawn.person.astype(np.int32),
+            "company_id": drawn.company.astype(np.int32),
+            "concepts": list(drawn.concepts.astype(np.int16)),
+            "surfaces": list(drawn.surfaces.astype(np.int8)),
         }
     )
 

@@ -55,19 +55,6 @@ def vector_query(metric: str, dim: int, strategy: str, column: str | None = None
     raise ValueError(f"unknown filter strategy {strategy!r}")
 
 
-def index_limit(strategy: str, limit: int, overfetch_factor: int) -> int | None:
-    """Rows the HNSW index is asked for: LIMIT, or LIMIT x factor when overfetching; None for exact."""
-    if strategy == "exact":
-        return None
-    # pre: the engine filters during the search and is asked for LIMIT rows.
-    return limit * overfetch_factor if strategy == "overfetch" else limit
-
-
-def effective_ef_search(ef_search: int, rows_asked: int) -> int:
-    """The beam the index really searches with: usearch widens it to the rows asked for."""
-    return max(ef_search, rows_asked)
-
-
 def bm25_query(column: str | None = None, implementation: str = "match_bm25") -> QueryShape:
     """Top-k by BM25 over the FTS index of texts.tokens; documents that match no term are left out.
 

@@ -6,18 +6,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vssbench.data.load import Dataset
 from vssbench.engines.duckdb import sql
 from vssbench.engines.duckdb.queries import DISTANCE_FUNCTION, QueryShape, bm25_query, vector_query
 from vssbench.engines.params import HnswBuild, QuerySettings, cached_index
+from vssbench.engines.registry import DuckDBOptions, DuckDBVssOptions
 from vssbench.engines.seam import Unsupported
 from vssbench.measure.memory import rss_mb
 from vssbench.stopwatch import Stopwatch
+
+if TYPE_CHECKING:  # data.load imports faker and scipy, which the memory probe must not load
+    from vssbench.data.load import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +35,12 @@ class DuckDBVss:
     name = "duckdb_vss"
     checks_plan = True  # explain() fails unless the plan uses the index as the shape says
 
-    def __init__(self, threads: int, late_materialization_max_rows: int = 0, **_: object) -> None:
+    def __init__(self, threads: int, options: DuckDBOptions | None = None) -> None:
+        """`options` default to the registry's (the memory probe passes threads only); DuckDBExact's
+        are DuckDBOptions, without reuse_index, which its open() does not read."""
         self.threads = threads
-        self.lmr = late_materialization_max_rows
+        self.options = DuckDBVssOptions() if options is None else options
+        self.lmr = self.options.late_materialization_max_rows
         self.con: duckdb.DuckDBPyConnection | None = None
         self.settings: QuerySettings | None = None
         self._shape: QueryShape | None = None
@@ -45,7 +52,7 @@ class DuckDBVss:
     # -- the index ------------------------------------------------------------------------
     def open(
         self,
-        data: Dataset,
+        data: "Dataset",
         build: HnswBuild,
         data_key: dict,
         cache_root: Path | None,
@@ -56,7 +63,7 @@ class DuckDBVss:
         and memory (measured when it was built) and the time to open it here (`load_s`), plus
         `index_reused` (1 or 0)."""
         self._dim, self._metric = data.doc_vectors.shape[1], build.metric
-        if cache_root is None:
+        if cache_root is None or not self.options.reuse_index:
             with watch.stage("index_open"):
                 self.con = sql.connect(self.threads, self.lmr)
             t = time.perf_counter()
@@ -105,7 +112,7 @@ class DuckDBVss:
         sql.attach_index_file(self.con, path)
 
     def open_texts(
-        self, data: Dataset, doc_tokens: list[str], column: str | None, bm25: str
+        self, data: "Dataset", doc_tokens: list[str], column: str | None, bm25: str
     ) -> dict[str, float]:
         """The BM25 index over the tokenized documents, queried as `bm25` (search.bm25) with
         the filter on `column`; its build time and RSS growth."""
@@ -172,7 +179,7 @@ class DuckDBVss:
 
     def client(self) -> "DuckDBVss":
         """Another client of the same database: its own cursor, the same query settings."""
-        other = type(self)(self.threads, self.lmr)
+        other = type(self)(self.threads, self.options)
         other.con = self.con.cursor()
         other._dim, other._metric = self._dim, self._metric
         sql.copy_search_path(self.con, other.con)
@@ -264,7 +271,7 @@ class DuckDBExact(DuckDBVss):
 
     def open(
         self,
-        data: Dataset,
+        data: "Dataset",
         build: HnswBuild,
         data_key: dict,
         cache_root: Path | None,
@@ -284,7 +291,7 @@ class DuckDBExact(DuckDBVss):
         return {}
 
 
-def _log_build_start(data: Dataset, build: HnswBuild) -> None:
+def _log_build_start(data: "Dataset", build: HnswBuild) -> None:
     n, dim = data.doc_vectors.shape
     log.info(
         "building HNSW index: %d x %d, M=%d, ef_construction=%d, %s",

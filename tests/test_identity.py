@@ -1,0 +1,108 @@
+"""Fingerprints and run names of existing configurations never change: a finished run from before
+a refactor is still found and skipped, and a setting added later does not orphan it."""
+
+import copy
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from vssbench.config import identity
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+# Computed by the code at 9bd138e, before the packages per stage; the engines the hnswlib, lancedb
+# and exact rows name need no extra to compose.
+PINNED = [
+    ([], "e659f2ac13e0c27c42ef", "duckdb_vss-10k-d128-vector-none-cosine-M16-efc128-ef64"),
+    (
+        ["scale=tiny"],
+        "a9f99abfb5bf44e1c809",
+        "duckdb_vss-tiny-d128-vector-none-cosine-M16-efc128-ef64",
+    ),
+    (
+        ["scale=100k", "dim=512", "hnsw.M=32", "hnsw.ef_search=128"],
+        "207434515c375fb1a722",
+        "duckdb_vss-100k-d512-vector-none-cosine-M32-efc128-ef128",
+    ),
+    (
+        ["search=hybrid", "search.tokenizer=bigram"],
+        "d70cd91696e05a7f12a9",
+        "duckdb_vss-10k-d128-hybrid-bigram-match_bm25-convex-none-cosine-M16-efc128-ef64",
+    ),
+    (
+        ["filter=attribute", "filter.selectivity=0.05"],
+        "34e4c20e1cb6ac95dfed",
+        "duckdb_vss-10k-d128-vector-attribute0.05-post-cosine-M16-efc128-ef64",
+    ),
+    (
+        ["filter=region", "filter.strategy=overfetch"],
+        "70507dc5842405d4911a",
+        "duckdb_vss-10k-d128-vector-region-overfetch-cosine-M16-efc128-ef64",
+    ),
+    (
+        ["engine=lancedb", "search=hybrid"],
+        "b9017b84356199c77c10",
+        "lancedb-10k-d128-hybrid-kiwi-lancedb_fts-convex-none-cosine-M16-efc128-ef64",
+    ),
+    (
+        ["engine=hnswlib", "hnsw.ef_search=[16,32,64,128]"],
+        "b884c8bd0395ac707ebd",
+        "hnswlib-10k-d128-vector-none-cosine-M16-efc128-ef16-128",
+    ),
+    (
+        ["engine=duckdb_exact", "filter=attribute", "filter.strategy=exact"],
+        "2549d933197488aa5860",
+        "duckdb_exact-10k-d128-vector-attribute0.1-exact-cosine-M16-efc128-ef64",
+    ),
+    (
+        ["dataset.noise=1.0", "scale=tiny", "engine.reuse_index=false"],
+        "15fc1473f030f7befa8d",
+        "duckdb_vss-tiny-noise1-d128-vector-none-cosine-M16-efc128-ef64",
+    ),
+]
+
+
+def _compose(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(("overrides", "fingerprint", "name"), PINNED)
+def test_existing_configurations_keep_their_fingerprint_and_name(overrides, fingerprint, name):
+    cfg = _compose(*overrides)
+    assert identity.fingerprint(cfg) == fingerprint
+    assert identity.run_name(cfg) == name
+
+
+def _settings(cfg) -> dict:
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for key in (*identity.NOT_IN_FINGERPRINT, "dataset"):
+        data.pop(key)
+    return data
+
+
+def test_a_setting_added_later_counts_only_away_from_its_default():
+    settings = _settings(_compose())
+    defaults = identity.schema_defaults()
+    before = identity.canonical(settings, defaults)
+    assert before == settings  # every setting of today was there at bench_version 3
+
+    # A new timing setting, say bench.trials with default 1, as a later issue adds it.
+    later_defaults = copy.deepcopy(defaults)
+    later_defaults["bench"]["trials"] = 1
+    at_default = copy.deepcopy(settings)
+    at_default["bench"]["trials"] = 1
+    assert identity.canonical(at_default, later_defaults) == before
+    changed = copy.deepcopy(settings)
+    changed["bench"]["trials"] = 5
+    assert identity.canonical(changed, later_defaults)["bench"]["trials"] == 5
+    assert identity.digest(identity.canonical(changed, later_defaults)) != identity.digest(before)
+
+
+def test_a_setting_of_bench_version_3_counts_even_at_its_default():
+    settings = _settings(_compose())
+    canonical = identity.canonical(settings, identity.schema_defaults())
+    assert canonical["bench"]["repeats"] == 3
+    assert canonical["engine"]["num_partitions"] == 1

@@ -1,0 +1,86 @@
+"""What one run does, as typed, frozen values read once from the configuration (config/plan.py):
+every stage of the run takes these, never the Hydra config."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vssbench.data.load import DataSpec
+from vssbench.engines.params import HnswBuild
+from vssbench.track.claim import ClaimSettings
+from vssbench.track.store import StoreLocation
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """How the run is found again and named: its fingerprint, its name, its flat params and the
+    resolved configuration it logs."""
+
+    fingerprint: str
+    name: str
+    params: dict[str, str]
+    config_yaml: str
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    name: str
+    threads: int
+    options: object  # the engine's own options dataclass (engines/registry.py)
+    exact: bool  # no approximate index: every row is scanned, filtered or not
+
+
+@dataclass(frozen=True)
+class HybridSettings:
+    """search=hybrid: the BM25 half, the fusion and the check that Korean text reached BM25."""
+
+    tokenizer: str
+    bm25: str
+    fusion: str
+    rrf_k: int
+    alpha: float
+    candidates: int
+    min_bm25_hit_rate: float
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What every query asks: k results at the listed ef values, filtered how, hybrid or not."""
+
+    k: int
+    ef_search: int | tuple[int, ...]
+    column: str | None  # the filter's metadata column, None without a filter
+    strategy: str
+    overfetch_factor: int
+    hybrid: HybridSettings | None
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """How queries are timed (measure/timing.py)."""
+
+    warmup: int
+    repeats: int
+    clients: tuple[int, ...]
+    batch: bool
+    max_other_cpu_share: float
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    location: StoreLocation
+    claims: ClaimSettings
+    system_metrics_interval_s: float
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    identity: RunIdentity
+    data: DataSpec
+    build: HnswBuild
+    engine: EnginePlan
+    search: SearchPlan
+    timing: TimingSettings
+    tracking: TrackingSettings
+    cache_dir: Path
+    force: bool  # run even when a finished run has the fingerprint
+    force_memory: bool  # run even when the memory estimate exceeds what is available

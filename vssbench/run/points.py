@@ -1,0 +1,109 @@
+"""The measured query settings of a run: the headline point and the ef curve, each timed by the
+harness and scored against exact search."""
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from vssbench.data.load import Dataset
+from vssbench.engines.params import QuerySettings, ef_points, headline_ef_search
+from vssbench.engines.seam import Engine
+from vssbench.measure import definitions, timing
+from vssbench.measure.timing import Step, Timing
+from vssbench.run.plan import SearchPlan, TimingSettings
+from vssbench.run.scoring import exact_recall
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Point:
+    """One measured query setting: effective ef, its timing, per-query recall, ids found."""
+
+    ef: int
+    timing: Timing
+    recall: np.ndarray
+    ids: list[np.ndarray]
+
+
+def settings(search: SearchPlan, exact: bool, ef_search: int, values: np.ndarray) -> QuerySettings:
+    """The query settings at one ef: what the index is asked for, the filter and its strategy."""
+    return QuerySettings(
+        ef_search=ef_search,
+        limit=search.hybrid.candidates if search.hybrid else search.k,
+        # An exact engine scans every row, filtered or not.
+        strategy="exact" if exact else search.strategy,
+        overfetch_factor=search.overfetch_factor,
+        column=search.column,
+        values=tuple(sorted(set(values.tolist()))) if search.column else (),
+    )
+
+
+def headline(search: SearchPlan, exact: bool, values: np.ndarray) -> QuerySettings:
+    """The settings whose point gives the run's headline metrics; warns when the index is asked
+    for more rows than ef_search, which then searches with that many."""
+    ef = headline_ef_search(search.ef_search)
+    head = settings(search, exact, ef, values)
+    if head.rows_asked is not None and ef < head.rows_asked:
+        log.warning(
+            "hnsw.ef_search=%d is below the %d rows the index is asked for: it searches with "
+            "ef %d, so this run measures ef %d",
+            ef,
+            head.rows_asked,
+            head.effective_ef,
+            head.effective_ef,
+        )
+    return head
+
+
+def query_step(eng: Engine, data: Dataset, values: np.ndarray) -> Step:
+    return lambda i: eng.query(data.query_vectors[i], values[i])
+
+
+def one_client(step: Step, n: int, label: str, settings: TimingSettings) -> Timing:
+    return timing.one_client(step, n, label, settings.warmup, settings.repeats)
+
+
+def curve(
+    eng: Engine,
+    data: Dataset,
+    search: SearchPlan,
+    exact: bool,
+    values: np.ndarray,
+    timed: TimingSettings,
+    metric: str,
+) -> list[Point]:
+    """Every ef point on the one index, ascending; the engine is left at the last point."""
+    k = search.k
+    step = query_step(eng, data, values)
+    asked = headline(search, exact, values).rows_asked
+    points = []
+    for ef in ef_points(search.ef_search, asked):
+        eng.set_query(settings(search, exact, ef, values))
+        point_timing = one_client(step, len(data.queries), f"queries at ef {ef}", timed)
+        ids = [eng.ids(found)[:k] for found in point_timing.best.results]
+        point = Point(ef, point_timing, exact_recall(data, ids, k, metric), ids)
+        points.append(point)
+        log.info(
+            "ef %d: recall@%d %.3f, %.0f QPS (median of %d passes %.0f)",
+            ef,
+            k,
+            point.recall.mean(),
+            point_timing.best.qps,
+            len(point_timing.passes),
+            point_timing.summary()["qps_median"],
+        )
+    return points
+
+
+def steps(points: list[Point], k: int) -> dict[str, list[tuple[int, float]]]:
+    """The curve as MLflow steps: metric -> (ef, value) for every curve metric."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for point in points:
+        measured = {**point.timing.summary(), definitions.RECALL.name(k): point.recall.mean()}
+        for d in definitions.CURVE:
+            out.setdefault(definitions.curve_name(d, k), []).append(
+                (point.ef, float(measured[d.name(k)]))
+            )
+    return out
