@@ -313,3 +313,25 @@ def test_selectivity_figure_draws_the_logged_rows_and_recall(runs_store):
     assert list(recall_line.get_ydata()) == list(runs["metrics.recall_at_10"])
     # Post-filtering keeps about s x 10 of the index's top 10: fewer rows at 5% than at 50%.
     assert rows_line.get_ydata()[0] < rows_line.get_ydata()[1]
+
+
+def test_report_on_a_store_whose_every_timing_is_disturbed(make_cfg, tmp_path, monkeypatch):
+    """Every DuckDB vector and hybrid run disturbed (a busy laptop): every page is written, the
+    timing figures say why they are empty, and an earlier report's figure does not stay."""
+    monkeypatch.setattr("vssbench.track.store.USER_TRACKING_URI", None)
+    client = mlflow.MlflowClient
+    for search in ("vector", "hybrid"):
+        outcome = runner.run(read_plan(make_cfg("dim=16", f"search={search}", "bench.batch=false")))
+        # As the run would have tagged itself had other processes taken the CPU.
+        client().set_tag(outcome.run_id, "timing_disturbed", "true")
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "recall_vs_qps.png").write_bytes(b"an earlier report's figure")
+    main(["--tracking-uri", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", "--out", str(out)])
+    page = (out / "report.html").read_text()
+    assert "disturbed timings are left out" in page
+    assert not (out / "recall_vs_qps.png").exists()
+    assert (out / "vector_vs_hybrid.png").read_bytes()[:4] == b"\x89PNG"
+    markdown = (out / "summary.md").read_text()
+    assert "2 runs were timed while other processes took more CPU" in markdown
+    assert "latency not compared: a timing was disturbed" in markdown

@@ -41,10 +41,15 @@ def _figures(summary: pd.DataFrame, out: Path) -> tuple[dict[str, Path], list[st
     """Each figure as a PNG in `out` and an HTML section embedding it; the PNGs by name."""
     files: dict[str, Path] = {}
     sections = []
+    why = "Not enough runs for this figure"
+    if summary["disturbed_runs"].sum():
+        why += " (disturbed timings are left out)"
     for name, draw in FIGURES.items():
         fig = draw(summary)
         if fig is None:
-            sections.append(f"<h2>{name}</h2><p>Not enough runs for this figure.</p>")
+            # An earlier report's figure must not pass for this one's.
+            (out / f"{name}.png").unlink(missing_ok=True)
+            sections.append(f"<h2>{name}</h2><p>{why}.</p>")
             continue
         data = _png(fig)
         path = out / f"{name}.png"
