@@ -304,3 +304,33 @@ def test_a_library_serves_more_clients_and_a_batch_with_the_single_query_ids(nam
     assert m["batch_same_ids_share"] == 1.0 and m["batch_recall_at_10"] == m["recall_at_10"]
     params = mlflow.get_run(outcome.run_id).data.params
     assert params["plan_check"].startswith("none") and "batch_plan_uses_hnsw" not in params
+
+
+@pytest.mark.parametrize("name", engine_param(["hnswlib"]))
+def test_failed_queries_counts_queries_not_calls(name, make_cfg, tmp_path):
+    """hnswlib raises when fewer than k filtered ids are reached: with 10 of 2,000 documents kept
+    (k 10) and a graph of M 2, every query fails here. Each counts once, though it fails in the
+    warm-up and in all three passes (the count was 650 for these 200 queries): the count is the
+    queries the headline point answered with no rows."""
+    outcome = runner.run(
+        read_plan(
+            make_cfg(
+                "dim=16",
+                f"engine={name}",
+                "filter=attribute",
+                "filter.selectivity=0.005",
+                "filter.strategy=pre",
+                "hnsw.M=2",
+                "hnsw.ef_construction=4",
+                "hnsw.ef_search=10",
+                "bench.batch=false",
+            )
+        )
+    )
+    failed = outcome.metrics["failed_queries"]
+    local = mlflow.artifacts.download_artifacts(
+        run_id=outcome.run_id, artifact_path="per_query.parquet", dst_path=str(tmp_path)
+    )
+    empty = int((pd.read_parquet(local)["rows_returned"] == 0).sum())
+    assert 0 < failed <= outcome.metrics["n_queries"]
+    assert failed == empty

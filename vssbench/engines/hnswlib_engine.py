@@ -53,7 +53,7 @@ class Hnswlib(LibraryEngine):
                 vector, k=count, num_threads=1, filter=self._allowed[value]
             )
         except RuntimeError:
-            self.failed_queries += 1
+            self.failed_queries.add(vector.tobytes())
             return np.empty(0, np.int64), np.empty(0, np.float32)
         return ids[0], dist[0]
 

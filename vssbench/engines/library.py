@@ -55,7 +55,9 @@ class LibraryEngine:
         self._doc_values: np.ndarray | None = None
         self._batch_vectors: np.ndarray | None = None
         self.build: HnswBuild | None = None
-        self.failed_queries = 0  # queries the library raised on (logged, answered with no rows)
+        # The queries the library raised on (answered with no rows), by their vector: a query
+        # fails in every pass and at every ef point, and counts once.
+        self.failed_queries: set[bytes] = set()
 
     # -- the index ------------------------------------------------------------------------
     def open(
@@ -185,7 +187,7 @@ class LibraryEngine:
         return self.explain(None)
 
     def index_info(self) -> dict[str, float]:
-        return {"failed_queries": float(self.failed_queries)}
+        return {"failed_queries": float(len(self.failed_queries))}
 
     def versions(self) -> dict[str, str]:
         return {self.distribution: self.library_version()}
