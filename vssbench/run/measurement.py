@@ -97,7 +97,14 @@ def _query_and_score(
     )
     with watch.stage("queries"):
         curve = points.curve(
-            eng, data, search, plan.engine.exact, values, plan.timing, plan.build.metric
+            eng,
+            data,
+            search,
+            plan.engine.exact,
+            values,
+            plan.timing,
+            plan.build.metric,
+            head_settings.rows_asked,
         )
     eng.set_query(head_settings)
     head = next(p for p in curve if p.ef == (head_settings.effective_ef or head_settings.ef_search))

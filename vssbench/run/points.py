@@ -61,8 +61,8 @@ def query_step(eng: Engine, data: Dataset, values: np.ndarray) -> Step:
     return lambda i: eng.query(data.query_vectors[i], values[i])
 
 
-def one_client(step: Step, n: int, label: str, settings: TimingSettings) -> Timing:
-    return timing.one_client(step, n, label, settings.warmup, settings.repeats)
+def one_client(step: Step, n: int, label: str, timed: TimingSettings) -> Timing:
+    return timing.one_client(step, n, label, timed.warmup, timed.repeats)
 
 
 def curve(
@@ -73,13 +73,14 @@ def curve(
     values: np.ndarray,
     timed: TimingSettings,
     metric: str,
+    rows_asked: int | None,
 ) -> list[Point]:
-    """Every ef point on the one index, ascending; the engine is left at the last point."""
+    """Every ef point on the one index, ascending (`rows_asked`: the headline's); the engine is
+    left at the last point."""
     k = search.k
     step = query_step(eng, data, values)
-    asked = headline(search, exact, values).rows_asked
     points = []
-    for ef in ef_points(search.ef_search, asked):
+    for ef in ef_points(search.ef_search, rows_asked):
         eng.set_query(settings(search, exact, ef, values))
         point_timing = one_client(step, len(data.queries), f"queries at ef {ef}", timed)
         ids = [eng.ids(found)[:k] for found in point_timing.best.results]
