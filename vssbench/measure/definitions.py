@@ -16,6 +16,8 @@ class MetricDef:
     # A timing is left out wherever a run's timing was disturbed (tags.timing_disturbed).
     timing: bool = False
     in_table: bool = False  # a column of the report's per-configuration table
+    # Logged with its 95% interval: <name>_ci_low and <name>_ci_high (measure/intervals.py).
+    interval: bool = False
 
     @property
     def column(self) -> str:
@@ -30,23 +32,33 @@ class MetricDef:
         label = self.label.format(k="k" if k is None else k)
         return f"{label} ({self.unit})" if self.unit else label
 
+    def bounds(self, k: int) -> tuple[str, str]:
+        """The MLflow names of the interval's ends."""
+        return f"{self.name(k)}_ci_low", f"{self.name(k)}_ci_high"
+
     def show(self, k: int, value: float) -> str:
         return f"{self.label.format(k=k)}={self.fmt.format(value)}{self.unit}"
 
 
-RECALL = MetricDef("recall_at_{k}", "recall@{k}", in_table=True)
+RECALL = MetricDef("recall_at_{k}", "recall@{k}", in_table=True, interval=True)
 MRR = MetricDef("mrr_at_10", "mrr@10", in_table=True)  # labels are judged at 10 whatever k is
 NDCG = MetricDef("ndcg_at_10", "ndcg@10", in_table=True)
-QPS = MetricDef("qps", "qps", fmt="{:.0f}", timing=True, in_table=True)
-LATENCY_P50 = MetricDef("latency_p50_ms", "p50", "ms", False, "{:.2f}", timing=True, in_table=True)
-LATENCY_P95 = MetricDef("latency_p95_ms", "p95", "ms", False, "{:.2f}", timing=True)
-LATENCY_P99 = MetricDef("latency_p99_ms", "p99", "ms", False, "{:.2f}", timing=True, in_table=True)
+QPS = MetricDef("qps", "qps", fmt="{:.0f}", timing=True, in_table=True, interval=True)
+LATENCY_P50 = MetricDef(
+    "latency_p50_ms", "p50", "ms", False, "{:.2f}", timing=True, interval=True, in_table=True
+)
+LATENCY_P95 = MetricDef("latency_p95_ms", "p95", "ms", False, "{:.2f}", timing=True, interval=True)
+LATENCY_P99 = MetricDef(
+    "latency_p99_ms", "p99", "ms", False, "{:.2f}", timing=True, interval=True, in_table=True
+)
 ROWS = MetricDef("rows_returned_mean", "rows", fmt="{:.2f}")
 EFFECTIVE_EF = MetricDef("effective_ef_search", "ef", fmt="{:.0f}")
 BUILD_S = MetricDef("index_build_s", "build", "s", False, "{:.1f}", in_table=True)
 INDEX_MB = MetricDef("index_memory_mb", "index_mem", "MB", False, "{:.0f}")
 PEAK_RSS_MB = MetricDef("peak_rss_mb", "peak_rss", "MB", False, "{:.0f}")
-BATCH_QPS = MetricDef("batch_qps", "batch_qps", fmt="{:.0f}", timing=True, in_table=True)
+BATCH_QPS = MetricDef(
+    "batch_qps", "batch_qps", fmt="{:.0f}", timing=True, in_table=True, interval=True
+)
 
 # Every metric above, in the order of the report's table.
 METRICS = (
