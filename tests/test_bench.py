@@ -93,12 +93,15 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     experiment = mlflow.get_experiment_by_name("vssbench")
     assert experiment.artifact_location == (tmp_path / "mlruns" / "artifacts").as_uri()
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
-    assert {"config.yaml", "plan.txt", "plots", "per_query.parquet"} <= artifacts
+    assert {"config.yaml", "plan.txt", "plots", "per_query.parquet", "timings"} <= artifacts
     plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "plots")}
     assert plots == {"plots/latency.png", "plots/recall_by_rank.png", "plots/recall_vs_qps.png"}
-    # Best of bench.repeats timed passes, with their median and spread, and who else used the CPU.
-    assert run["metrics.timed_passes"] == 3
-    assert run["metrics.qps"] >= run["metrics.qps_median"] > 0
+    # One trial: the estimate and its interval over bench.repeats passes, their median and
+    # spread beside it, and who else used the CPU.
+    assert run["metrics.timed_passes"] == 3 and run["params.interval_over"] == "passes"
+    passes = [run[f"metrics.{b}"] for b in ("qps_ci_low", "qps", "qps_ci_high")]
+    assert 0 < passes[0] <= passes[1] <= passes[2]
+    assert run["params.headline_series"] == "ef_64"
     assert 0 <= run["metrics.other_cpu_share"] <= 1
     assert run["tags.timing_disturbed"] in ("true", "false")
     local = mlflow.artifacts.download_artifacts(

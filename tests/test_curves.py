@@ -23,7 +23,7 @@ from vssbench.measure import timing
 from vssbench.report.findings import findings
 from vssbench.report.load import load_curves, load_runs
 from vssbench.report.summary import attach_curves, summarize
-from vssbench.run import runner
+from vssbench.run import runner, timings
 from vssbench.stopwatch import Stopwatch
 from vssbench.sweep.objective import objective
 
@@ -65,6 +65,7 @@ def test_ef_points_merge_below_the_limit_and_exact_is_one_point():
     assert ef_points([4, 8, 10, 200], 10) == [10, 64, 200]
     assert ef_points(32, 100) == [100]
     assert ef_points([16, 32], None) == [64]
+    assert ef_points(48, 10, (16, 32, 64, 128)) == [16, 32, 48, 64, 128]  # hnsw.ef_curve beside
 
 
 def test_batch_finds_the_single_query_ids_through_the_index_join(make_cfg):
@@ -157,16 +158,28 @@ def test_a_new_build_parameter_changes_the_index_key():
     )
 
 
-def test_timing_keeps_the_best_pass_and_reports_the_spread():
-    passes = [
-        timing.TimedPass(list(range(10)), np.full(10, 10**6), s, 0.0, 0.0)
-        for s in (0.02, 0.01, 0.04)
-    ]
-    summary = timing.Timing(passes).summary()
-    assert summary["qps"] == pytest.approx(1000)
-    assert summary["qps_median"] == pytest.approx(500)
-    assert summary["qps_spread"] == pytest.approx((1000 - 250) / 500)
-    assert summary["timed_passes"] == 3
+def _series(seconds: tuple[float, ...], name: str = "ef_64") -> timing.Timing:
+    passes = [timing.TimedPass(list(range(10)), np.full(10, 10**6), s, 0.0, 0.0) for s in seconds]
+    return timing.Timing(passes, name)
+
+
+def test_one_trial_estimates_over_its_passes_and_reports_their_spread():
+    passes = timings.passes_frame([[_series((0.02, 0.01, 0.04))]])
+    m = timings.headline(passes, "ef_64")
+    assert m["qps"] == pytest.approx(500)  # geometric mean of 500, 1000, 250
+    assert m["qps_ci_low"] < 250 < 1000 < m["qps_ci_high"]  # t with 2 degrees of freedom
+    assert m["qps_median"] == pytest.approx(500)
+    assert m["qps_spread"] == pytest.approx((1000 - 250) / 500)
+    assert m["timed_passes"] == 3 and m["timing_units"] == 3 and m["trials"] == 1
+
+
+def test_several_trials_estimate_over_trials_not_passes():
+    trials = [[_series((0.01, 0.01))], [_series((0.02, 0.02))], [_series((0.01, 0.02))]]
+    m = timings.headline(timings.passes_frame(trials), "ef_64")
+    assert m["timing_units"] == 3 and m["trials"] == 3 and m["timed_passes"] == 6
+    per_trial = np.array([1000, 500, np.sqrt(1000 * 500)])
+    assert m["qps"] == pytest.approx(np.exp(np.log(per_trial).mean()))
+    assert m["qps_ci_low"] < m["qps"] < m["qps_ci_high"]
 
 
 CONCURRENT_SEARCHES = """
@@ -237,12 +250,13 @@ def test_k_20_reads_the_same_in_logging_console_report_and_objective(make_cfg, t
     assert "recall_at_20" in m and "recall_at_10" not in m
     assert f"recall@20={m['recall_at_20']:.3f}" in caplog.text
     assert objective(m, 20, hpo_settings(cfg.hpo)) == [m["recall_at_20"], m["qps"]]
-    assert sorted(_history(outcome.run_id, "ef_curve.recall_at_20")) == [20, 32, 64]
+    # ef 16 searches with the 20 rows asked; hnsw.ef_curve adds 128.
+    assert sorted(_history(outcome.run_id, "ef_curve.recall_at_20")) == [20, 32, 64, 128]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     runs, _ = load_runs("vssbench", {"k": "20"}, all_versions=False)
     assert runs["recall"].tolist() == [m["recall_at_20"]]
     summary = attach_curves(summarize(runs), runs, load_curves(runs))
-    assert len(summary["curve"].iat[0]) == 3
+    assert len(summary["curve"].iat[0]) == 4
     assert any("recall@20" in finding for finding in findings(summary))
 
 

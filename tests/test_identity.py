@@ -12,53 +12,53 @@ from vssbench.config import identity
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
-# Computed by the code at 9bd138e, before the packages per stage; the engines the hnswlib, lancedb
-# and exact rows name need no extra to compose.
+# Computed at bench_version 4 (the names are those of 9bd138e, before the packages per stage); the
+# engines the hnswlib, lancedb and exact rows name need no extra to compose.
 PINNED = [
-    ([], "e659f2ac13e0c27c42ef", "duckdb_vss-10k-d128-vector-none-cosine-M16-efc128-ef64"),
+    ([], "1f5c750b22de3347eedc", "duckdb_vss-10k-d128-vector-none-cosine-M16-efc128-ef64"),
     (
         ["scale=tiny"],
-        "a9f99abfb5bf44e1c809",
+        "104b9fedb4ec77d0163e",
         "duckdb_vss-tiny-d128-vector-none-cosine-M16-efc128-ef64",
     ),
     (
         ["scale=100k", "dim=512", "hnsw.M=32", "hnsw.ef_search=128"],
-        "207434515c375fb1a722",
+        "0ce756c285f30df05dcb",
         "duckdb_vss-100k-d512-vector-none-cosine-M32-efc128-ef128",
     ),
     (
         ["search=hybrid", "search.tokenizer=bigram"],
-        "d70cd91696e05a7f12a9",
+        "1b5254727a32f4c1d602",
         "duckdb_vss-10k-d128-hybrid-bigram-match_bm25-convex-none-cosine-M16-efc128-ef64",
     ),
     (
         ["filter=attribute", "filter.selectivity=0.05"],
-        "34e4c20e1cb6ac95dfed",
+        "a3080dec97e0556e151c",
         "duckdb_vss-10k-d128-vector-attribute0.05-post-cosine-M16-efc128-ef64",
     ),
     (
         ["filter=region", "filter.strategy=overfetch"],
-        "70507dc5842405d4911a",
+        "3fdc87f9aaa20d51cfca",
         "duckdb_vss-10k-d128-vector-region-overfetch-cosine-M16-efc128-ef64",
     ),
     (
         ["engine=lancedb", "search=hybrid"],
-        "b9017b84356199c77c10",
+        "63dae652427c7e061f34",
         "lancedb-10k-d128-hybrid-kiwi-lancedb_fts-convex-none-cosine-M16-efc128-ef64",
     ),
     (
         ["engine=hnswlib", "hnsw.ef_search=[16,32,64,128]"],
-        "b884c8bd0395ac707ebd",
+        "c28f735d12727c64b8e3",
         "hnswlib-10k-d128-vector-none-cosine-M16-efc128-ef16-128",
     ),
     (
         ["engine=duckdb_exact", "filter=attribute", "filter.strategy=exact"],
-        "2549d933197488aa5860",
+        "b69123a353b3e0dd91fd",
         "duckdb_exact-10k-d128-vector-attribute0.1-exact-cosine-M16-efc128-ef64",
     ),
     (
         ["dataset.noise=1.0", "scale=tiny", "engine.reuse_index=false"],
-        "15fc1473f030f7befa8d",
+        "a75d149a6b4bc0e0516a",
         "duckdb_vss-tiny-noise1-d128-vector-none-cosine-M16-efc128-ef64",
     ),
 ]
@@ -87,21 +87,21 @@ def test_a_setting_added_later_counts_only_away_from_its_default():
     settings = _settings(_compose())
     defaults = identity.schema_defaults()
     before = identity.canonical(settings, defaults)
-    assert before == settings  # every setting of today was there at bench_version 3
+    assert before == settings  # every setting of today was there at bench_version 4
 
-    # A new timing setting, say bench.trials with default 1, as a later issue adds it.
+    # A new timing setting, say bench.cooldown_s with default 0, as a later issue adds it.
     later_defaults = copy.deepcopy(defaults)
-    later_defaults["bench"]["trials"] = 1
+    later_defaults["bench"]["cooldown_s"] = 0
     at_default = copy.deepcopy(settings)
-    at_default["bench"]["trials"] = 1
+    at_default["bench"]["cooldown_s"] = 0
     assert identity.canonical(at_default, later_defaults) == before
     changed = copy.deepcopy(settings)
-    changed["bench"]["trials"] = 5
-    assert identity.canonical(changed, later_defaults)["bench"]["trials"] == 5
+    changed["bench"]["cooldown_s"] = 5
+    assert identity.canonical(changed, later_defaults)["bench"]["cooldown_s"] == 5
     assert identity.digest(identity.canonical(changed, later_defaults)) != identity.digest(before)
 
 
-def test_a_setting_of_bench_version_3_counts_even_at_its_default():
+def test_a_setting_of_bench_version_4_counts_even_at_its_default():
     settings = _settings(_compose())
     canonical = identity.canonical(settings, identity.schema_defaults())
     assert canonical["bench"]["repeats"] == 3

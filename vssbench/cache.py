@@ -79,6 +79,23 @@ def cached_file(
         return facts, False
 
 
+def retimed(path: Path, build_into: Callable[[Path], dict], keys: tuple[str, ...]) -> dict:
+    """The facts of a cached file with `keys` taken from building it again into a throwaway
+    file: the file in the cache stays as it is."""
+    facts_path = path.with_name(path.name + ".build.json")
+    with FileLock(str(path) + ".lock"):
+        try:
+            again = build_into(_tmp(path))
+        finally:
+            _remove_leftovers(path)  # the throwaway file and what its build left beside it
+        facts = json.loads(facts_path.read_text())
+        facts.update({key: again[key] for key in keys if key in again})
+        facts_tmp = _tmp(facts_path)
+        facts_tmp.write_text(json.dumps(facts))
+        os.replace(facts_tmp, facts_path)
+    return facts
+
+
 def _tmp(path: Path) -> Path:
     """A writer's temp file beside `path`: named by host and pid, as a shared cache dir has
     writers on several hosts."""

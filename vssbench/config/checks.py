@@ -170,10 +170,24 @@ def _check_hnsw(hnsw: DictConfig) -> None:
         ef,
         "must be an int between 1 and 4096, or a list of them, e.g. [16,32,64,128]",
     )
+    _check(
+        all(isinstance(e, int) and 1 <= e <= 4096 for e in hnsw.ef_curve),
+        "hnsw.ef_curve",
+        list(hnsw.ef_curve),
+        "must be a list of ints between 1 and 4096, e.g. [16,32,64,128], or []",
+    )
 
 
 def _check_bench(bench: DictConfig, engine: DictConfig) -> None:
     _check(1 <= bench.repeats <= 100, "bench.repeats", bench.repeats, "must be between 1 and 100")
+    _check(1 <= bench.trials <= 100, "bench.trials", bench.trials, "must be between 1 and 100")
+    _check(0 <= bench.retries <= 20, "bench.retries", bench.retries, "must be between 0 and 20")
+    _check(
+        0 <= bench.retry_pause_s <= 600,
+        "bench.retry_pause_s",
+        bench.retry_pause_s,
+        "must be between 0 and 600 seconds",
+    )
     _check(
         len(bench.clients) > 0 and all(1 <= c <= 64 for c in bench.clients),
         "bench.clients",

@@ -10,15 +10,18 @@ from vssbench.config.schema import RUN_CONTROL_KEYS, Config, DatasetConfig, Data
 from vssbench.engines.registry import ENGINES
 
 # Bump when a change to the benchmark makes its numbers incomparable with earlier runs: every
-# finished run is then measured again (and V3_LEAVES below becomes the new version's leaves).
-BENCH_VERSION = "3"
+# finished run is then measured again (and LEAVES below becomes the new version's leaves).
+# 4: qps and the latencies are estimates over trials and passes, no longer the best pass, and
+# every run measures an ef curve (hnsw.ef_curve).
+BENCH_VERSION = "4"
 
-# The settings every configuration had at bench_version 3, all hashed into the fingerprints of
+# The settings every configuration had at bench_version 4, all hashed into the fingerprints of
 # the runs finished since. A setting added later is hashed only when set away from its schema
 # default, so adding one does not make every finished run look new.
-V3_LEAVES = frozenset(
+LEAVES = frozenset(
     {
         *("bench.batch", "bench.clients", "bench.max_other_cpu_share", "bench.repeats"),
+        *("bench.retries", "bench.retry_pause_s", "bench.trials", "hnsw.ef_curve"),
         *("dim", "k", "seed"),
         *("engine.late_materialization_max_rows", "engine.name", "engine.num_partitions"),
         *("engine.reuse_index", "engine.threads"),
@@ -33,13 +36,13 @@ V3_LEAVES = frozenset(
 
 
 def canonical(settings: dict, defaults: dict, prefix: str = "") -> dict:
-    """`settings` without the leaves added since V3_LEAVES that equal their default."""
+    """`settings` without the leaves added since LEAVES that equal their default."""
     out = {}
     for key, value in settings.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):
             out[key] = canonical(value, defaults.get(key, {}), path + ".")
-        elif path in V3_LEAVES or key not in defaults or value != defaults[key]:
+        elif path in LEAVES or key not in defaults or value != defaults[key]:
             out[key] = value
     return out
 

@@ -10,6 +10,7 @@ from vssbench.config.engine import engine_options
 from vssbench.config.schema import FilterKind, SearchKind
 from vssbench.engines.params import HnswBuild
 from vssbench.engines.registry import ENGINES
+from vssbench.measure.timing import Guard
 from vssbench.run.plan import (
     EnginePlan,
     HybridSettings,
@@ -49,8 +50,9 @@ def read_plan(cfg: DictConfig) -> RunPlan:
         timing=timing_settings(cfg),
         tracking=tracking_settings(cfg.tracking),
         cache_dir=Path(cfg.cache_dir),
-        force=cfg.force,
+        force=cfg.force or cfg.retime_build,  # a re-timed build makes a new run
         force_memory=cfg.force_memory,
+        retime_build=cfg.retime_build,
     )
 
 
@@ -71,6 +73,7 @@ def search_plan(cfg: DictConfig) -> SearchPlan:
     return SearchPlan(
         k=cfg.k,
         ef_search=tuple(ef) if isinstance(ef, ListConfig) else ef,
+        ef_curve=tuple(cfg.hnsw.ef_curve),
         column=None if cfg.filter.name == FilterKind.none else cfg.filter.name.value,
         strategy=cfg.filter.strategy.value,
         overfetch_factor=cfg.filter.overfetch_factor,
@@ -82,9 +85,10 @@ def timing_settings(cfg: DictConfig) -> TimingSettings:
     return TimingSettings(
         warmup=cfg.queries.warmup,
         repeats=cfg.bench.repeats,
+        trials=cfg.bench.trials,
         clients=tuple(cfg.bench.clients),
         batch=cfg.bench.batch,
-        max_other_cpu_share=cfg.bench.max_other_cpu_share,
+        guard=Guard(cfg.bench.max_other_cpu_share, cfg.bench.retries, cfg.bench.retry_pause_s),
     )
 
 

@@ -132,6 +132,9 @@ class HnswConfig:
     # One value, or a list measured on one build (a curve); with a list, the headline metrics
     # are those at the default ef (HEADLINE_EF), which is measured too.
     ef_search: Any = HEADLINE_EF
+    # Measured on every run beside ef_search, on the same build, so every run draws a curve;
+    # [] measures ef_search alone. The headline stays ef_search's.
+    ef_curve: list[int] = field(default_factory=lambda: [16, 32, 64, 128])
 
 
 @dataclass
@@ -166,15 +169,23 @@ EngineConfig = make_dataclass(
 
 @dataclass
 class BenchConfig:
-    """How queries are timed (measure/timing.py)."""
+    """How queries are timed (measure/timing.py) and how their intervals are made
+    (measure/intervals.py)."""
 
-    repeats: int = 3  # timed passes per point; the best is reported, median and spread beside it
+    # Timed passes per point and trial. With one trial the interval is over these passes.
+    repeats: int = 3
+    # Independent trials of every timed point: the first in the run's process, each further one
+    # in a fresh process on the cached index; with more than one the interval is over trials.
+    trials: int = 1
     # Concurrent clients, e.g. [1,2,4]: QPS, p50 and p99 per level.
     clients: list[int] = field(default_factory=lambda: [1])
     batch: bool = True  # also time all queries in one statement (LATERAL join, HNSW_INDEX_JOIN)
-    # A run whose timed passes saw other processes take more of the machine's CPU than this is
-    # tagged timing_disturbed=true, and the report leaves its timings out.
+    # A timed pass during which other processes took more of the machine's CPU than this is
+    # timed again after retry_pause_s, up to `retries` times; a run whose passes are still
+    # disturbed after that is tagged timing_disturbed=true, and the report leaves its timings out.
     max_other_cpu_share: float = 0.1
+    retries: int = 3
+    retry_pause_s: float = 5.0
 
 
 @dataclass
@@ -224,9 +235,12 @@ class Config:
     cache_dir: str = ".cache/vssbench"
     force: bool = False  # run even when a finished run has the same fingerprint
     force_memory: bool = False  # run even when the memory estimate exceeds what is available
+    # Build a cached index again to time its build (e.g. one built while the machine was busy),
+    # keeping the index as it is; implies force.
+    retime_build: bool = False
 
 
 # Keys that say where results go and whether to run, not what is run.
-RUN_CONTROL_KEYS = ("tracking", "cache_dir", "force", "force_memory")
+RUN_CONTROL_KEYS = ("tracking", "cache_dir", "force", "force_memory", "retime_build")
 
 ConfigStore.instance().store(name="vssbench_schema", node=Config)

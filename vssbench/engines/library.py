@@ -67,6 +67,7 @@ class LibraryEngine:
         data_key: dict,
         cache_root: Path | None,
         watch: Stopwatch,
+        retime: bool = False,
     ) -> dict[str, float]:
         """The index: the cached file loaded, built first if missing (engine.reuse_index=false
         is for DuckDB only). Returns build time and memory, load time and index_reused."""
@@ -84,7 +85,7 @@ class LibraryEngine:
             return facts
 
         path, facts, reused = cached_index(
-            cache_root, data_key, build, versions, self.suffix, build_into
+            cache_root, data_key, build, versions, self.suffix, build_into, retime
         )
         t = time.perf_counter()
         with watch.stage("index_open"):

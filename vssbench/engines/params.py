@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vssbench import cache
+from vssbench.measure.timing import CpuOfOthers
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,17 @@ def index_key(data: dict, build: object, versions: dict) -> dict:
     return {**data, **dataclasses.asdict(build), **versions}
 
 
+# The facts of a build that are its timing, taken again by a re-timed build.
+BUILD_TIMING = ("index_build_s", "index_build_other_cpu_share")
+
+
+def timed_build(build_into: Callable[[], dict]) -> dict:
+    """A build's facts with the share of the machine other processes took while it ran."""
+    with CpuOfOthers() as others:
+        facts = build_into()
+    return {**facts, "index_build_other_cpu_share": others.share}
+
+
 def cached_index(
     root: Path,
     data_key: dict,
@@ -41,16 +53,19 @@ def cached_index(
     versions: dict,
     suffix: str,
     build_into: Callable[[Path], dict],
+    retime: bool = False,
 ) -> tuple[Path, dict, bool]:
     """An engine's index in the cache, built by `build_into(tmp)` if missing: its path, the
-    facts its build recorded, and whether it was reused."""
+    facts its build recorded, and whether it was reused. `retime`: a reused index is built
+    again into a file that is then removed, and its build timing replaces the recorded one."""
     # A cache dir shared by hosts: another CPU architecture writes its own index (the engines'
     # files are native binaries), and an index is only read by the versions that wrote it.
     made_by = {**versions, "arch": platform.machine()}
     key = index_key(data_key, build, {"facts": BUILD_FACTS, **made_by})
 
     def build_recorded(tmp: Path) -> dict:
-        return {**build_into(tmp), "built_by": {**made_by, "host": platform.node()}}
+        facts = timed_build(lambda: build_into(tmp))
+        return {**facts, "built_by": {**made_by, "host": platform.node()}}
 
     def usable(facts: dict) -> str | None:
         recorded = {k: v for k, v in facts.get("built_by", {}).items() if k != "host"}
@@ -60,11 +75,15 @@ def cached_index(
 
     path = cache.entry(root, "index", key, suffix)
     facts, reused = cache.cached_file(path, build_recorded, usable)
+    if reused and retime:
+        facts = cache.retimed(path, build_recorded, BUILD_TIMING)
     facts = dict(facts)
     built_by = facts.pop("built_by")
     log.info(
         "index %s (its build took %.1f s on %s)",
-        "reused from the cache" if reused else "built",
+        ("reused from the cache, its build timed again" if retime else "reused from the cache")
+        if reused
+        else "built",
         facts["index_build_s"],
         built_by["host"],
     )
@@ -116,11 +135,14 @@ def headline_ef_search(ef_search: int | list[int]) -> int:
     return ef_search if isinstance(ef_search, int) else HEADLINE_EF
 
 
-def ef_points(ef_search: int | list[int], rows_asked: int | None) -> list[int]:
-    """The effective ef values to measure, ascending: values below the rows the index is asked
-    for search with that many (the index widens its beam), so they merge into one point; an
-    exact query (rows_asked None) does not use the index: one point."""
+def ef_points(
+    ef_search: int | list[int], rows_asked: int | None, curve: tuple[int, ...] = ()
+) -> list[int]:
+    """The effective ef values to measure, ascending: ef_search (for a list, with the headline
+    ef) and the `curve` values beside it; values below the rows the index is asked for search
+    with that many (the index widens its beam), so they merge into one point; an exact query
+    (rows_asked None) does not use the index: one point."""
     listed = [ef_search] if isinstance(ef_search, int) else [*ef_search, HEADLINE_EF]
     if rows_asked is None:
         return [headline_ef_search(ef_search)]
-    return sorted({effective_ef_search(ef, rows_asked) for ef in listed})
+    return sorted({effective_ef_search(ef, rows_asked) for ef in [*listed, *curve]})

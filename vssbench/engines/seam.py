@@ -36,8 +36,10 @@ class Engine(Protocol):
         data_key: dict,
         cache_root: Path | None,
         watch: Stopwatch,
+        retime: bool = False,
     ) -> dict[str, float]:
-        """The index, cached or built; its build facts, load_s and index_reused."""
+        """The index, cached or built; its build facts, load_s and index_reused. `retime`: a
+        cached index is built again to time its build, and stays as it was."""
 
     def set_query(self, settings: QuerySettings) -> None: ...
 

@@ -1,7 +1,9 @@
 """The timing harness, engine-agnostic: warm-up, repeated timed passes over the queries (one
 client or several), and how much CPU other processes took while the clock ran."""
 
+import gc
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -11,8 +13,9 @@ from typing import Any
 import numpy as np
 import psutil
 
-from vssbench.measure import accuracy
 from vssbench.progress import Progress
+
+log = logging.getLogger(__name__)
 
 # The clock of every timed query, and of the parts a step times inside itself (hybrid search).
 clock = time.perf_counter_ns
@@ -29,20 +32,26 @@ class TimedPass:
     elapsed_s: float
     other_cpu_share: float  # of the whole machine, taken by other processes during the pass
     other_cpu_resolution: float  # shares below this read as 0 (the counters' tick)
+    attempts: int = 1  # 1 + the times it was redone because it was disturbed
+    ids: list[np.ndarray] | None = None  # per query, the ids found (Timing.keep_ids)
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.results) if self.ids is None else len(self.ids)
 
     @property
     def qps(self) -> float:
-        return len(self.results) / self.elapsed_s
+        return self.n_queries / self.elapsed_s
 
 
 TICK_S = 0.01  # the resolution of the kernel's CPU time counters (USER_HZ 100)
 
 
-class _CpuOfOthers:
+class CpuOfOthers:
     """CPU time the machine spent outside this process between start and stop, as a share of
     all its cores over that wall time."""
 
-    def __enter__(self) -> "_CpuOfOthers":
+    def __enter__(self) -> "CpuOfOthers":
         self._me = psutil.Process()
         self._start = (time.perf_counter(), self._busy(), self._mine())
         return self
@@ -79,7 +88,7 @@ def timed_pass(step: Step, n: int, label: str) -> TimedPass:
     latencies = np.empty(n, np.int64)
     results = []
     progress = Progress(label, n, min_total=1000)
-    with _CpuOfOthers() as others:
+    with CpuOfOthers() as others:
         for i in range(n):
             start = clock()
             results.append(step(i))
@@ -111,7 +120,7 @@ def concurrent_pass(steps: list[Step], n: int) -> TimedPass:
             errors.append(error)
 
     threads = [threading.Thread(target=client, args=(step,)) for step in steps]
-    with _CpuOfOthers() as others:
+    with CpuOfOthers() as others:
         started = clock()
         for thread in threads:
             thread.start()
@@ -125,50 +134,93 @@ def concurrent_pass(steps: list[Step], n: int) -> TimedPass:
 
 def batch_pass(run: Callable[[], list]) -> TimedPass:
     """All queries in one call (one statement); `run` returns per query what was found."""
-    with _CpuOfOthers() as others:
+    with CpuOfOthers() as others:
         start = clock()
         results = run()
         elapsed = clock() - start
     return TimedPass(results, np.array([elapsed]), elapsed / 1e9, others.share, others.resolution)
 
 
+@dataclass(frozen=True)
+class Guard:
+    """When a pass is redone: other processes took more than max_share of the CPU while it ran.
+    It is retried after pause_s, at most `retries` times; the last attempt is kept either way."""
+
+    max_share: float
+    retries: int
+    pause_s: float
+
+
 @dataclass
 class Timing:
-    """Repeated passes of the same queries; the best pass (highest QPS) is the one reported, as
-    ann-benchmarks does, with the median and spread beside it."""
+    """Repeated passes of the same queries (one series of a trial: an ef point, the batch, a
+    client level); run/timings.py turns the passes of every trial into estimates."""
 
     passes: list[TimedPass]
+    series: str = ""
 
     @property
-    def best(self) -> TimedPass:
-        return max(self.passes, key=lambda p: p.qps)
+    def typical(self) -> TimedPass:
+        """The pass of median QPS (the lower one of an even count): its latencies go into the
+        per-query table."""
+        ranked = sorted(self.passes, key=lambda p: p.qps)
+        return ranked[(len(ranked) - 1) // 2]
 
-    def summary(self) -> dict[str, float]:
-        qps = np.array([p.qps for p in self.passes])
-        best = self.best
-        return {
-            "qps": best.qps,
-            "qps_median": float(np.median(qps)),
-            "qps_spread": float((qps.max() - qps.min()) / np.median(qps)),
-            "timed_passes": float(len(self.passes)),
-            "other_cpu_share": best.other_cpu_share,
-            "other_cpu_share_max": max(p.other_cpu_share for p in self.passes),
-            "other_cpu_share_resolution": best.other_cpu_resolution,
-            **accuracy.latency_summary(best.latencies_ns),
-        }
+    def keep_ids(self, extract: Callable[[Any], np.ndarray]) -> None:
+        """Each pass's returned ids from its results, which are then dropped (a trial's passes
+        travel to the run's process without engine objects)."""
+        for p in self.passes:
+            p.ids = [extract(r) for r in p.results]
+            p.results = []
 
 
 def repeated(
-    run_pass: Callable[[], TimedPass], warm_up: Callable[[], None], repeats: int
+    run_pass: Callable[[], TimedPass],
+    warm_up: Callable[[], None],
+    repeats: int,
+    guard: Guard,
+    label: str = "pass",
 ) -> Timing:
-    """Warm up once, then `repeats` timed passes."""
+    """Warm up once, then `repeats` timed passes, each redone while disturbed (`guard`). The
+    collector is paused while they run: a collection inside a pass is this process's own noise."""
     warm_up()
-    return Timing([run_pass() for _ in range(repeats)])
+    gc.collect()
+    gc.disable()
+    try:
+        return Timing([_guarded(run_pass, guard, label) for _ in range(repeats)])
+    finally:
+        gc.enable()
 
 
-def one_client(step: Step, n: int, label: str, warmup: int, repeats: int) -> Timing:
+def _guarded(run_pass: Callable[[], TimedPass], guard: Guard, label: str) -> TimedPass:
+    timed, attempt = run_pass(), 1
+    while timed.other_cpu_share > guard.max_share and attempt <= guard.retries:
+        log.info(
+            "%s disturbed (other processes took %.0f%% of the CPU): again in %gs (%d of %d)",
+            label,
+            100 * timed.other_cpu_share,
+            guard.pause_s,
+            attempt,
+            guard.retries,
+        )
+        gc.enable()  # the pause is outside any pass
+        time.sleep(guard.pause_s)
+        gc.collect()
+        gc.disable()
+        timed, attempt = run_pass(), attempt + 1
+    timed.attempts = attempt
+    return timed
+
+
+def one_client(step: Step, n: int, label: str, warmup: int, repeats: int, guard: Guard) -> Timing:
     """Warm up with `warmup` queries, then `repeats` one-client passes over the n queries."""
-    return repeated(lambda: timed_pass(step, n, label), lambda: warm_up(step, warmup), repeats)
+    return repeated(
+        lambda: timed_pass(step, n, label),
+        lambda: warm_up(step, warmup),
+        repeats,
+        guard,
+        label,
+    )
 
 
 def warm_up(step: Step, n: int) -> None:

@@ -16,6 +16,10 @@ from vssbench.run.plan import SearchPlan, TimingSettings
 from vssbench.run.scoring import label_scores, per_query_frame, rows_summary, summarize_labels
 from vssbench.stopwatch import Stopwatch
 
+HYBRID = "hybrid"
+NATIVE_HYBRID = "native_hybrid"
+NATIVE_PREFIX = "native_hybrid_"  # the metrics of the engine's own hybrid query
+
 
 class BM25CheckError(RuntimeError):
     """BM25 scores (almost) no relevant document: the Korean text did not reach the FTS index."""
@@ -41,18 +45,12 @@ def hybrid_search(
     values: np.ndarray,
     query_tokens: list[str],
     watch: Stopwatch,
-) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
+) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray], list[timing.Timing]]:
     """BM25 check, then hybrid queries timed by the harness (vector statement, BM25 statement,
-    fusion per query); accuracy of each half alone and of the fusion."""
+    fusion per query); accuracy of each half alone and of the fusion, and the timed series."""
     k, search, column = plan.k, plan.hybrid, plan.column
-    targets = data.queries["target"].to_numpy()
     with watch.stage("bm25_check"):
-        hit_rate = float(np.mean(eng.bm25_matches(targets, query_tokens)))
-    if hit_rate < search.min_bm25_hit_rate:
-        raise BM25CheckError(
-            f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
-            f"{search.min_bm25_hit_rate}): the Korean text does not reach the FTS index"
-        )
+        hit_rate = _bm25_check(eng, data, query_tokens, search.min_bm25_hit_rate)
     if search.fusion == "rrf":
         fuse = partial(_rrf, k=k, constant=search.rrf_k)
     else:
@@ -69,8 +67,10 @@ def hybrid_search(
 
     n = len(data.queries)
     with watch.stage("queries"):
-        timed = timing.one_client(step, n, "hybrid queries", timed_by.warmup, timed_by.repeats)
-    best = timed.best
+        timed = timing.one_client(
+            step, n, "hybrid queries", timed_by.warmup, timed_by.repeats, timed_by.guard
+        )
+    best = timed.typical
     clocks = np.array([r[3] for r in best.results], np.int64)
     parts = np.diff(clocks, axis=1)
     res = HybridResult(
@@ -82,13 +82,30 @@ def hybrid_search(
         bm25_latency=parts[:, 1],
         fusion_latency=parts[:, 2],
     )
+    timed.series = HYBRID
+    timed.keep_ids(lambda found: found[2])
     with watch.stage("scoring"):
         summary, per_query = _score(data, res, column, k, hit_rate)
-    summary.update(timed.summary())
+    series = [timed]
     if ENGINES[eng.name].native_hybrid:
         with watch.stage("queries"):
-            summary.update(_native_hybrid(eng, plan, timed_by, data, values, query_tokens))
-    return summary, per_query, res.vector_ids
+            native, native_timing = _native_hybrid(eng, plan, timed_by, data, values, query_tokens)
+        summary.update(native)
+        series.append(native_timing)
+    return summary, per_query, res.vector_ids, series
+
+
+def _bm25_check(
+    eng: FullTextEngine, data: Dataset, query_tokens: list[str], min_hit_rate: float
+) -> float:
+    """The share of target documents BM25 scores, refused below `min_hit_rate`."""
+    hit_rate = float(np.mean(eng.bm25_matches(data.queries["target"].to_numpy(), query_tokens)))
+    if hit_rate < min_hit_rate:
+        raise BM25CheckError(
+            f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
+            f"{min_hit_rate}): the Korean text does not reach the FTS index"
+        )
+    return hit_rate
 
 
 def _native_hybrid(
@@ -98,7 +115,7 @@ def _native_hybrid(
     data: Dataset,
     values: np.ndarray,
     query_tokens: list[str],
-) -> dict[str, float]:
+) -> tuple[dict[str, float], timing.Timing]:
     """The engine's own hybrid query and reranker (LanceDB), timed like the hybrid above and
     scored on the same labels: `native_hybrid_*`. Each leg fetches search.candidates rows,
     as the hybrid above does, and the top k of the reranked list is scored."""
@@ -112,14 +129,13 @@ def _native_hybrid(
 
     n = len(data.queries)
     label = f"{eng.name} hybrid queries ({reranker})"
-    timed = timing.one_client(step, n, label, timed_by.warmup, timed_by.repeats)
-    fused = [eng.ids(found)[:k] for found in timed.best.results]
-    prefix = "native_hybrid_"
-    out = summarize_labels(label_scores(data, fused, column), data.queries["kind"], prefix)
-    out.update(rows_summary(fused, k, prefix))
-    t = timed.summary()
-    out.update({prefix + name: t[name] for name in ("qps", "latency_p50_ms", "latency_p99_ms")})
-    return out
+    timed = timing.one_client(step, n, label, timed_by.warmup, timed_by.repeats, timed_by.guard)
+    timed.series = NATIVE_HYBRID
+    timed.keep_ids(lambda found: eng.ids(found)[:k])
+    fused = timed.typical.ids
+    out = summarize_labels(label_scores(data, fused, column), data.queries["kind"], NATIVE_PREFIX)
+    out.update(rows_summary(fused, k, NATIVE_PREFIX))
+    return out, timed
 
 
 def _score(

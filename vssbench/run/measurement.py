@@ -12,7 +12,8 @@ from vssbench.data import difficulty
 from vssbench.data.load import Dataset, data_key, load_dataset, load_tokens
 from vssbench.engines.registry import engine_class
 from vssbench.engines.seam import Engine
-from vssbench.measure import accuracy, definitions
+from vssbench.measure import accuracy, definitions, intervals
+from vssbench.measure.timing import Timing
 from vssbench.run import points, throughput
 from vssbench.run.hybrid import hybrid_search
 from vssbench.run.plan import RunPlan
@@ -38,8 +39,12 @@ class Measurement:
     per_query: pd.DataFrame
     recall_by_rank: np.ndarray
     plan: str
-    # Curves: metric -> (step, value), step = ef or clients.
+    # Curves: metric -> (step, value), step = ef or clients; the timings' are added by
+    # run/trials.py from every trial.
     steps: dict[str, list[tuple[int, float]]]
+    timings: list[Timing]  # this process's trial: every timed series
+    head_series: str  # the series of the headline timings
+    head_ef_series: str  # the one-client ef point at the headline ef (client level 1)
 
 
 @dataclass
@@ -68,7 +73,8 @@ def measure(plan: RunPlan, watch: Stopwatch) -> Measurement:
             timings["tokenize_s"] = time.perf_counter() - t
     eng = engine_class(plan.engine.name)(plan.engine.threads, plan.engine.options)
     try:
-        timings.update(eng.open(data, plan.build, data_key(plan.data), plan.cache_dir, watch))
+        key = data_key(plan.data)
+        timings.update(eng.open(data, plan.build, key, plan.cache_dir, watch, plan.retime_build))
         if hybrid:
             with watch.stage("fts_build"):
                 timings.update(eng.open_texts(data, doc_tokens, plan.search.column, hybrid.bm25))
@@ -90,7 +96,7 @@ def _query_and_score(
         query_plan = eng.explain(data.query_vectors[0], values[0])
     params = _run_params(eng, head_settings.strategy, opened.timings, data)
     log.info(
-        "timing %d queries, best of %d passes, after %d warm-up queries",
+        "timing %d queries, %d passes per point, after %d warm-up queries",
         len(data.queries),
         plan.timing.repeats,
         plan.timing.warmup,
@@ -108,21 +114,51 @@ def _query_and_score(
         )
     eng.set_query(head_settings)
     head = next(p for p in curve if p.ef == (head_settings.effective_ef or head_settings.ef_search))
-    summary, per_query, vector_ids = _headline(plan, opened, values, head, params, watch)
+    summary, per_query, vector_ids, series = _headline(plan, opened, values, head, params, watch)
     summary.update(eng.index_info())
     if head_settings.effective_ef is not None:  # an exact query never reaches the index
         summary["effective_ef_search"] = float(head_settings.effective_ef)
     by_rank = _exact_scores(summary, per_query, data, vector_ids, k, plan.build.metric, watch)
-    steps = points.steps(curve, k)
-    summary.update(_load(plan, eng, data, values, head, params, steps, watch))
-    disturbed = _disturbed(summary, curve, plan.timing.max_other_cpu_share)
+    load, load_series = _load(plan, eng, data, values, head, params, watch)
+    summary.update(load)
     summary.update(opened.timings)
     summary["run_wall_s"] = time.perf_counter() - started
     if search.hybrid:
         summary["fts_build_share"] = summary["fts_build_s"] / summary["run_wall_s"]
     tags = {f"version.{name}": v for name, v in eng.versions().items()}
-    tags["timing_disturbed"] = str(disturbed).lower()
-    return Measurement(summary, params, tags, per_query, by_rank, query_plan, steps)
+    tags["build_disturbed"] = _build_disturbed(summary, plan.timing.guard.max_share)
+    timed = [p.timing for p in curve] + series + load_series
+    head_series = series[0].series if series else head.timing.series
+    steps = points.recall_steps(curve, k)
+    return Measurement(
+        summary,
+        params,
+        tags,
+        per_query,
+        by_rank,
+        query_plan,
+        steps,
+        timed,
+        head_series,
+        head.timing.series,
+    )
+
+
+def _build_disturbed(summary: dict[str, float], max_share: float) -> str:
+    """true, false, or unknown for an index whose build recorded no share (built before the
+    share was recorded, or no index): every run on a cached index says how its build went."""
+    share = summary.get("index_build_other_cpu_share")
+    if share is None:
+        return "unknown"
+    if share > max_share:
+        log.warning(
+            "index build disturbed: other processes took %.0f%% of the CPU while it was built "
+            "(bench.max_other_cpu_share=%s); the report leaves its build time out, and "
+            "retime_build=true times the build again",
+            100 * share,
+            max_share,
+        )
+    return str(share > max_share).lower()
 
 
 def _run_params(eng: Engine, strategy: str, timings: dict, data: Dataset) -> dict[str, str]:
@@ -155,9 +191,10 @@ def _headline(
     head: Point,
     params: dict,
     watch: Stopwatch,
-) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray]]:
-    """The headline point's summary, per-query frame and the vector ids it returned: the hybrid
-    queries for search=hybrid, else the headline ef point of the curve."""
+) -> tuple[dict[str, float], pd.DataFrame, list[np.ndarray], list[Timing]]:
+    """The headline point's summary, per-query frame, the vector ids it returned and the series
+    it timed beyond the curve: the hybrid queries for search=hybrid, else the headline ef point
+    of the curve (nothing beyond it)."""
     eng, data, k = opened.eng, opened.data, plan.search.k
     if plan.search.hybrid:
         out = hybrid_search(eng, plan.search, plan.timing, data, values, opened.query_tokens, watch)
@@ -168,10 +205,9 @@ def _headline(
         summary = {
             **(summarize_labels(scores, data.queries["kind"]) if scores is not None else {}),
             **rows_summary(head.ids, k),
-            **head.timing.summary(),
         }
-        per_query = per_query_frame(data, head.ids, head.timing.best.latencies_ns, scores)
-    return summary, per_query, head.ids
+        per_query = per_query_frame(data, head.ids, head.timing.typical.latencies_ns, scores)
+    return summary, per_query, head.ids, []
 
 
 def _exact_scores(
@@ -190,7 +226,9 @@ def _exact_scores(
         recall = exact_recall(data, top_k, k, metric)
         by_rank = accuracy.recall_by_rank(top_k, data.exact_ids)
     per_query[definitions.RECALL.name(k)] = recall
-    summary[definitions.RECALL.name(k)] = float(recall.mean())
+    est = intervals.mean(recall)
+    low, high = definitions.RECALL.bounds(k)
+    summary.update({definitions.RECALL.name(k): est.value, low: est.low, high: est.high})
     summary["n_queries"] = float(len(data.queries))
     summary.update(difficulty.summary(data.difficulty))
     summary.update({f"groundtruth.{name}": value for name, value in data.groundtruth.items()})
@@ -204,35 +242,17 @@ def _load(
     values: np.ndarray,
     head: Point,
     params: dict,
-    steps: dict,
     watch: Stopwatch,
-) -> dict[str, float]:
-    """Batch and concurrent clients at the headline ef; client levels go into `steps`."""
+) -> tuple[dict[str, float], list[Timing]]:
+    """Batch and concurrent clients at the headline ef: the batch's accuracy and the series."""
     out: dict[str, float] = {}
+    series: list[Timing] = []
     if plan.timing.batch:
         with watch.stage("batch"):
-            out.update(
-                throughput.batch(
-                    eng, data, head, plan.search.k, plan.build.metric, plan.timing.repeats, params
-                )
+            out, series = throughput.batch(
+                eng, data, head, plan.search.k, plan.build.metric, plan.timing, params
             )
     if plan.timing.clients != (1,):
         with watch.stage("clients"):
-            timings = throughput.clients(eng, data, values, head, plan.timing)
-            steps.update(throughput.client_steps(timings))
-    return out
-
-
-def _disturbed(summary: dict, curve: list[Point], max_share: float) -> bool:
-    """Whether other processes took more than `max_share` of the CPU during a timed pass."""
-    others = max(p.timing.best.other_cpu_share for p in curve)
-    summary["other_cpu_share"] = max(summary.get("other_cpu_share", 0.0), others)
-    disturbed = summary["other_cpu_share"] > max_share
-    if disturbed:
-        log.warning(
-            "timing disturbed: other processes took %.0f%% of the machine's CPU during a timed "
-            "pass (bench.max_other_cpu_share=%s); the report leaves this run out of timing figures",
-            100 * summary["other_cpu_share"],
-            max_share,
-        )
-    return disturbed
+            series += throughput.clients(eng, data, values, head, plan.timing)
+    return out, series

@@ -3,11 +3,15 @@ every stage of the run takes these, never the Hydra config."""
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vssbench.data.load import DataSpec
 from vssbench.engines.params import HnswBuild
-from vssbench.track.claim import ClaimSettings
-from vssbench.track.store import StoreLocation
+from vssbench.measure.timing import Guard
+
+if TYPE_CHECKING:  # the measurement, and a trial's process, need no MLflow
+    from vssbench.track.claim import ClaimSettings
+    from vssbench.track.store import StoreLocation
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class SearchPlan:
 
     k: int
     ef_search: int | tuple[int, ...]
+    ef_curve: tuple[int, ...]  # measured beside ef_search
     column: str | None  # the filter's metadata column, None without a filter
     strategy: str
     overfetch_factor: int
@@ -60,15 +65,16 @@ class TimingSettings:
 
     warmup: int
     repeats: int
+    trials: int
     clients: tuple[int, ...]
     batch: bool
-    max_other_cpu_share: float
+    guard: Guard  # when a disturbed pass is timed again
 
 
 @dataclass(frozen=True)
 class TrackingSettings:
-    location: StoreLocation
-    claims: ClaimSettings
+    location: "StoreLocation"
+    claims: "ClaimSettings"
     system_metrics_interval_s: float
 
 
@@ -80,7 +86,8 @@ class RunPlan:
     engine: EnginePlan
     search: SearchPlan
     timing: TimingSettings
-    tracking: TrackingSettings
+    tracking: TrackingSettings | None  # None in a trial's process, which tracks nothing
     cache_dir: Path
     force: bool  # run even when a finished run has the fingerprint
     force_memory: bool  # run even when the memory estimate exceeds what is available
+    retime_build: bool  # build a cached index again to time its build

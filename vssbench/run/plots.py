@@ -36,19 +36,25 @@ def recall_by_rank(shares: np.ndarray, title: str) -> Figure:
 
 
 def ef_curve(
-    recall: list[tuple[int, float]], qps: list[tuple[int, float]], k: int, title: str
+    recall: list[tuple[int, float]],
+    qps: list[tuple[int, float]],
+    qps_bounds: tuple[list[tuple[int, float]], list[tuple[int, float]]],
+    k: int,
+    title: str,
 ) -> Figure:
-    """Recall against QPS, one point per effective ef (labelled), from one index build."""
+    """Recall against QPS with its 95% interval, one point per effective ef (labelled), from
+    one index build."""
     fig, ax = plt.subplots(figsize=(7, 4))
     ef = [step for step, _ in recall]
     x = [value for _, value in recall]
-    y = [value for _, value in qps]
-    ax.plot(x, y, marker="o", color="#4c72b0")
+    y = np.array([value for _, value in qps])
+    low, high = (np.array([value for _, value in side]) for side in qps_bounds)
+    ax.errorbar(x, y, yerr=[y - low, high - y], marker="o", color="#4c72b0", capsize=3)
     for e, xi, yi in zip(ef, x, y, strict=True):
         ax.annotate(f"ef {e}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_yscale("log")
     ax.set_xlabel(f"recall@{k} (against exact search)")
-    ax.set_ylabel("queries per second, one client (log)")
+    ax.set_ylabel("queries per second, one client (log; 95% interval)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

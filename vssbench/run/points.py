@@ -9,10 +9,11 @@ import numpy as np
 from vssbench.data.load import Dataset
 from vssbench.engines.params import QuerySettings, ef_points, headline_ef_search
 from vssbench.engines.seam import Engine
-from vssbench.measure import definitions, timing
+from vssbench.measure import definitions, intervals, timing
 from vssbench.measure.timing import Step, Timing
 from vssbench.run.plan import SearchPlan, TimingSettings
 from vssbench.run.scoring import exact_recall
+from vssbench.run.timings import ef_series
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def query_step(eng: Engine, data: Dataset, values: np.ndarray) -> Step:
 
 
 def one_client(step: Step, n: int, label: str, timed: TimingSettings) -> Timing:
-    return timing.one_client(step, n, label, timed.warmup, timed.repeats)
+    return timing.one_client(step, n, label, timed.warmup, timed.repeats, timed.guard)
 
 
 def curve(
@@ -80,31 +81,31 @@ def curve(
     k = search.k
     step = query_step(eng, data, values)
     points = []
-    for ef in ef_points(search.ef_search, rows_asked):
+    for ef in ef_points(search.ef_search, rows_asked, search.ef_curve):
         eng.set_query(settings(search, exact, ef, values))
         point_timing = one_client(step, len(data.queries), f"queries at ef {ef}", timed)
-        ids = [eng.ids(found)[:k] for found in point_timing.best.results]
+        point_timing.series = ef_series(ef)
+        point_timing.keep_ids(lambda found: eng.ids(found)[:k])
+        ids = point_timing.typical.ids
         point = Point(ef, point_timing, exact_recall(data, ids, k, metric), ids)
         points.append(point)
         log.info(
-            "ef %d: recall@%d %.3f, %.0f QPS (median of %d passes %.0f)",
+            "ef %d: recall@%d %.3f, %.0f QPS (median of %d passes)",
             ef,
             k,
             point.recall.mean(),
-            point_timing.best.qps,
+            point_timing.typical.qps,
             len(point_timing.passes),
-            point_timing.summary()["qps_median"],
         )
     return points
 
 
-def steps(points: list[Point], k: int) -> dict[str, list[tuple[int, float]]]:
-    """The curve as MLflow steps: metric -> (ef, value) for every curve metric."""
+def recall_steps(points: list[Point], k: int) -> dict[str, list[tuple[int, float]]]:
+    """The curve's recall with its interval over queries as MLflow steps (step = ef)."""
+    name = definitions.curve_name(definitions.RECALL, k)
     out: dict[str, list[tuple[int, float]]] = {}
     for point in points:
-        measured = {**point.timing.summary(), definitions.RECALL.name(k): point.recall.mean()}
-        for d in definitions.CURVE:
-            out.setdefault(definitions.curve_name(d, k), []).append(
-                (point.ef, float(measured[d.name(k)]))
-            )
+        est = intervals.mean(point.recall)
+        for suffix, value in (("", est.value), ("_ci_low", est.low), ("_ci_high", est.high)):
+            out.setdefault(name + suffix, []).append((point.ef, value))
     return out

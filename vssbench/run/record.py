@@ -7,15 +7,22 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import mlflow
+import pandas as pd
 from mlflow.entities import Metric
 
 from vssbench.measure import definitions
 from vssbench.run import plots
 from vssbench.run.measurement import Measurement
+from vssbench.run.trials import Tables
 from vssbench.stopwatch import Stopwatch
 
+# Every trial's and pass's timings (run/timings.py): passes.parquet and queries.parquet.
+TIMINGS_DIR = "timings"
 
-def log_measurement(result: Measurement, name: str, k: int, watch: Stopwatch) -> None:
+
+def log_measurement(
+    result: Measurement, tables: Tables, name: str, k: int, watch: Stopwatch
+) -> None:
     """Into the active MLflow run."""
     with watch.stage("log_results"):
         mlflow.log_params(result.params)
@@ -37,19 +44,27 @@ def log_measurement(result: Measurement, name: str, k: int, watch: Stopwatch) ->
         for artifact, fig in figures.items():
             mlflow.log_figure(fig, artifact)
             plt.close(fig)
-        path = Path(tempfile.gettempdir()) / "per_query.parquet"  # the run's scratch dir
-        result.per_query.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path))
+        scratch = Path(tempfile.gettempdir())  # the run's scratch dir
+        _log_parquet(result.per_query, scratch / "per_query.parquet")
+        _log_parquet(tables.passes, scratch / "passes.parquet", TIMINGS_DIR)
+        _log_parquet(tables.queries, scratch / "queries.parquet", TIMINGS_DIR)
+
+
+def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str | None = None) -> None:
+    frame.to_parquet(path, index=False)
+    mlflow.log_artifact(str(path), artifact_dir)
 
 
 def _figures(result: Measurement, name: str, k: int) -> dict[str, plt.Figure]:
     latencies = result.per_query["latency_ms"].to_numpy()
+    qps = definitions.curve_name(definitions.QPS, k)
     return {
         "plots/latency.png": plots.latency_distribution(latencies, name),
         "plots/recall_by_rank.png": plots.recall_by_rank(result.recall_by_rank, name),
         "plots/recall_vs_qps.png": plots.ef_curve(
             result.steps[definitions.curve_name(definitions.RECALL, k)],
-            result.steps[definitions.curve_name(definitions.QPS, k)],
+            result.steps[qps],
+            (result.steps[f"{qps}_ci_low"], result.steps[f"{qps}_ci_high"]),
             k,
             name,
         ),

@@ -4,13 +4,14 @@
 import logging
 import platform
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
 
 from vssbench.config.identity import BENCH_VERSION
 from vssbench.data.tokens import kiwi_loaded
 from vssbench.measure.memory import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
+from vssbench.run import trials
 from vssbench.run.measurement import measure
 from vssbench.run.plan import RunPlan
 from vssbench.run.record import log_measurement, summary_line
@@ -55,6 +56,11 @@ def run(
     if done is not None:
         return _skipped(name, done, fp)
     memory = _memory_guard(plan, concurrent_jobs)
+    if concurrent_jobs > 1 and plan.timing.guard.retries:
+        # The other jobs of the sweep are the load, and waiting does not end it.
+        log.info("bench.retries: none while %d jobs run at once", concurrent_jobs)
+        guard = replace(plan.timing.guard, retries=0)
+        plan = replace(plan, timing=replace(plan.timing, guard=guard))
     tags = {
         "bench_version": BENCH_VERSION,
         "concurrent_jobs": str(concurrent_jobs),
@@ -112,10 +118,15 @@ def _measured_run(
             mlflow.log_text(plan.identity.config_yaml, "config.yaml")
         with PeakRss(label=lambda: watch.current) as peak:
             result = measure(plan, watch)
+        with watch.stage("trials"):
+            extra, fixed = trials.further(plan)
+        tables = trials.finish(result, plan, extra)
+        if fixed:
+            result.metrics["trial_fixed_s"] = sum(fixed) / len(fixed)
         result.metrics["peak_rss_mb"] = peak.peak_mb
         result.metrics.update({f"stage.{n}_peak_rss_mb": mb for n, mb in peak.by_label.items()})
         result.metrics["memory_estimate_mb"] = memory.estimate_mb
         result.metrics["process_start_rss_mb"] = memory.process_mb
-        log_measurement(result, plan.identity.name, plan.search.k, watch)
+        log_measurement(result, tables, plan.identity.name, plan.search.k, watch)
         mlflow.log_metrics(watch.metrics())
     return result.metrics, active.info.run_id

@@ -1,0 +1,127 @@
+"""Trials, intervals and disturbed work redone, on real tiny runs: every logged timing is
+recomputed from the run's timings/ artifacts, a pass disturbed on purpose is timed again, and a
+build made under load is tagged on every run that reuses its index."""
+
+import json
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from vssbench.config.plan import read_plan
+from vssbench.measure import intervals, timing
+from vssbench.run import runner, timings
+
+BUSY = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass"
+
+
+def _artifact(run_id: str, path: str) -> pd.DataFrame:
+    return pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path))
+
+
+def _run(make_cfg, tmp_path, *overrides: str) -> mlflow.entities.Run:
+    outcome = runner.run(read_plan(make_cfg(*overrides)))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    return mlflow.get_run(outcome.run_id)
+
+
+def test_three_trials_save_every_pass_and_every_interval_is_recomputed_from_them(
+    make_cfg, tmp_path
+):
+    run = _run(
+        make_cfg,
+        tmp_path,
+        "bench.trials=3",
+        "bench.repeats=2",
+        "hnsw.ef_curve=[32]",
+        "bench.max_other_cpu_share=1.0",  # the intervals are checked, not the machine
+    )
+    m, k, n = run.data.metrics, 10, int(run.data.metrics["n_queries"])
+    passes = _artifact(run.info.run_id, "timings/passes.parquet")
+    queries = _artifact(run.info.run_id, "timings/queries.parquet")
+    assert set(passes["series"]) == {"ef_32", "ef_64", "batch"}
+    assert passes.groupby(["series", "trial"]).size().eq(2).all()
+    assert sorted(passes["trial"].unique()) == [0, 1, 2]
+    assert len(queries) == len(passes) * n
+    assert queries[queries["series"] != "batch"]["latency_ns"].gt(0).all()
+    assert queries["ids"].map(len).eq(k).all()
+    # Every trial found the same documents: the trials time one index.
+    head = queries[queries["series"] == "ef_64"]
+    first = head[(head["trial"] == 0) & (head["pass"] == 0)]["ids"].map(tuple).tolist()
+    for _, other in head.groupby(["trial", "pass"]):
+        assert other["ids"].map(tuple).tolist() == first
+
+    assert run.data.params["interval_over"] == "trials" and m["trials"] == 3
+    recomputed = timings.headline(passes, run.data.params["headline_series"])
+    for name in ("qps", "latency_p50_ms", "latency_p99_ms"):
+        low, high = m[f"{name}_ci_low"], m[f"{name}_ci_high"]
+        assert low <= m[name] <= high
+        assert (m[name], low, high) == pytest.approx(
+            (recomputed[name], recomputed[f"{name}_ci_low"], recomputed[f"{name}_ci_high"])
+        )
+    # From the pass rows alone: the geometric mean over trials of each trial's passes.
+    rows = passes[passes["series"] == "ef_64"]
+    per_trial = np.exp(np.log(rows["qps"]).groupby(rows["trial"]).mean())
+    assert m["qps"] == pytest.approx(np.exp(np.log(per_trial).mean()))
+    assert m["batch_qps"] == pytest.approx(timings.prefixed(passes, "batch", "batch_")["batch_qps"])
+    recall = intervals.mean(_artifact(run.info.run_id, "per_query.parquet")[f"recall_at_{k}"])
+    assert (m["recall_at_10_ci_low"], m["recall_at_10_ci_high"]) == pytest.approx(
+        (recall.low, recall.high)
+    )
+    assert m["trial_fixed_s"] > 0
+
+
+def test_a_pass_disturbed_by_a_busy_process_is_timed_again():
+    busy = subprocess.Popen([sys.executable, "-c", BUSY.format(s=1.5)])
+    time.sleep(0.3)  # the busy process has started spinning
+    try:
+        timed = timing.repeated(
+            # One core's Python work: the busy process has the other core to itself.
+            lambda: timing.timed_pass(lambda i: sum(range(20_000)), 500, "busy"),
+            lambda: None,
+            1,
+            timing.Guard(max_share=0.2, retries=3, pause_s=1.5),
+        )
+    finally:
+        busy.kill()
+    kept = timed.passes[0]
+    assert kept.attempts >= 2  # the first attempt saw the busy process and was redone
+    if kept.attempts <= 3:  # not the last retry: it was kept because it was undisturbed
+        assert kept.other_cpu_share <= 0.2
+
+
+@pytest.mark.slow
+def test_a_build_made_under_load_is_tagged_on_every_run_that_reuses_it(make_cfg, tmp_path):
+    own_cache = f"cache_dir={tmp_path / 'cache'}"  # an index no other test has built
+    cheap = ("hnsw.ef_curve=[]", "bench.batch=false", "bench.repeats=1", "bench.retries=0")
+    cheap = (own_cache, *cheap)
+    busy = subprocess.Popen([sys.executable, "-c", BUSY.format(s=600)])
+    try:
+        built = _run(make_cfg, tmp_path, *cheap)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert built.data.params["index"] == "built"
+    assert built.data.tags["build_disturbed"] == "true"
+    share = built.data.metrics["index_build_other_cpu_share"]
+    assert share > 0.1
+
+    reused = _run(make_cfg, tmp_path, *cheap, "force=true")
+    assert reused.data.params["index"] == "reused"
+    assert reused.data.tags["build_disturbed"] == "true"
+    assert reused.data.metrics["index_build_other_cpu_share"] == pytest.approx(share)
+
+    index = next((tmp_path / "cache").rglob("index/*.duckdb"))
+    before = (index.stat().st_mtime_ns, index.with_name(index.name + ".crc32").read_text())
+    retimed = _run(make_cfg, tmp_path, *cheap, "retime_build=true")
+    assert retimed.data.params["index"] == "reused"
+    again = retimed.data.metrics["index_build_other_cpu_share"]
+    assert again != share  # a new measurement of the build (the busy process is gone)
+    assert retimed.data.tags["build_disturbed"] == str(again > 0.1).lower()
+    assert (index.stat().st_mtime_ns, index.with_name(index.name + ".crc32").read_text()) == before
+    facts = json.loads(index.with_name(index.name + ".build.json").read_text())
+    assert facts["index_build_s"] == pytest.approx(retimed.data.metrics["index_build_s"])
