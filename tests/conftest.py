@@ -39,6 +39,10 @@ def make_cfg(tmp_path, cache_dir):
                     "scale=tiny",
                     f"cache_dir={cache_dir}",
                     f"tracking.dir={tmp_path / 'mlruns'}",
+                    # One ef point unless a test asks for a curve: the default curve's four
+                    # would be most of the suite's query time (tests/test_trials.py and the
+                    # CLI tests run with it).
+                    "hnsw.ef_curve=[]",
                     # A disturbed pass is timed again once, soon: tests run on busy machines.
                     "bench.retries=1",
                     "bench.retry_pause_s=0.2",

@@ -250,13 +250,13 @@ def test_k_20_reads_the_same_in_logging_console_report_and_objective(make_cfg, t
     assert "recall_at_20" in m and "recall_at_10" not in m
     assert f"recall@20={m['recall_at_20']:.3f}" in caplog.text
     assert objective(m, 20, hpo_settings(cfg.hpo)) == [m["recall_at_20"], m["qps"]]
-    # ef 16 searches with the 20 rows asked; hnsw.ef_curve adds 128.
-    assert sorted(_history(outcome.run_id, "ef_curve.recall_at_20")) == [20, 32, 64, 128]
+    # ef 16 searches with the 20 rows asked.
+    assert sorted(_history(outcome.run_id, "ef_curve.recall_at_20")) == [20, 32, 64]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     runs, _ = load_runs("vssbench", {"k": "20"}, all_versions=False)
     assert runs["recall"].tolist() == [m["recall_at_20"]]
     summary = attach_curves(summarize(runs), runs, load_curves(runs))
-    assert len(summary["curve"].iat[0]) == 4
+    assert len(summary["curve"].iat[0]) == 3
     assert any("recall@20" in finding for finding in findings(summary))
 
 

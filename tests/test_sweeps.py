@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from hydra import compose, initialize_config_dir
+
+import vssbench.config.schema  # noqa: F401  (registers vssbench_schema, which config.yaml uses)
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -29,7 +32,8 @@ def test_full_grid_is_48_runs_and_fits_is_its_10k_100k_part():
 
 
 @pytest.mark.slow
-def test_resumed_optuna_study_skips_its_trials_and_keeps_the_pareto_set(tmp_path, cache_dir):
+def test_optuna_study_runs_distinct_configurations_labels_them_and_resumes(tmp_path, cache_dir):
+    # 3 configurations, 3 trials: NSGA-II's own draws repeat one; every one must run once.
     def study(label: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [
@@ -40,8 +44,13 @@ def test_resumed_optuna_study_skips_its_trials_and_keeps_the_pareto_set(tmp_path
                 "hparams_search=hnsw_optuna",
                 "scale=tiny",
                 "dim=16",
-                "hydra.sweeper.n_trials=4",
+                "hnsw.M=8",
+                "hnsw.ef_construction=32",
+                "hnsw.ef_search=choice(10,16,32)",
+                "hydra.sweeper.n_trials=3",
                 "hydra.sweeper.sampler.population_size=2",
+                # Never disturbed, so never timed again: what is tested is the study, not QPS.
+                "bench.max_other_cpu_share=1",
                 f"cache_dir={cache_dir}",
                 f"hydra.sweep.dir={tmp_path / label}",
             ],
@@ -54,10 +63,42 @@ def test_resumed_optuna_study_skips_its_trials_and_keeps_the_pareto_set(tmp_path
 
     first, again = study("first"), study("again")
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
-    assert "4 finished" in first.stdout and "4 skipped" in again.stdout
+    assert "3 finished" in first.stdout and "3 skipped" in again.stdout
+    assert "draws for a configuration not run yet" in first.stdout + first.stderr  # refused
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    found = mlflow.search_runs(experiment_names=["vssbench"])
+    runs = found[found["tags.fingerprint"].notna()].set_index("run_id")
+    assert len(runs) == 3 and runs["tags.fingerprint"].nunique() == 3
     results = [
         yaml.safe_load((tmp_path / label / "optimization_results.yaml").read_text())
         for label in ("first", "again")
     ]
     assert results[0]["solutions"] == results[1]["solutions"]
-    assert all(len(s["values"]) == 2 for s in results[0]["solutions"])  # recall and QPS
+    assert results[0]["trials"] == results[0]["configurations"] == 3
+    solutions = results[0]["solutions"]
+    assert len({s["run_id"] for s in solutions}) == len(solutions)  # each configuration once
+    quiet = runs[runs["tags.timing_disturbed"] == "false"]
+    assert sorted(results[0].get("timing_disturbed", [])) == sorted(
+        runs.loc[runs["tags.timing_disturbed"] == "true", "tags.mlflow.runName"]
+    )
+    # The Pareto list is the quiet runs' Pareto set, each run once, its values named.
+    assert {s["run_id"] for s in solutions} == _pareto(quiet)
+    for solution in solutions:
+        run = quiet.loc[solution["run_id"]]
+        assert solution["values"] == {
+            "recall_at_10": run["metrics.recall_at_10"],
+            "qps": run["metrics.qps"],
+        }
+        assert solution["params"] == {"hnsw.ef_search": int(run["params.hnsw.ef_search"])}
+
+
+def _pareto(runs) -> set[str]:
+    """The runs no other run beats on recall@10 and QPS both."""
+    points = runs[["metrics.recall_at_10", "metrics.qps"]]
+    return {
+        run_id
+        for run_id, (recall, qps) in points.iterrows()
+        if not any(
+            r >= recall and q >= qps and (r, q) != (recall, qps) for r, q in points.to_numpy()
+        )
+    }

@@ -19,7 +19,7 @@ from vssbench.measure.memory import MemoryGuardError
 from vssbench.run import runner
 from vssbench.stopwatch import Stopwatch
 from vssbench.sweep import state
-from vssbench.sweep.objective import objective
+from vssbench.sweep.objective import objective, timing_disturbed
 
 log = logging.getLogger("vssbench")
 
@@ -28,7 +28,7 @@ _started_process = False
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float | list[float]:
+def main(cfg: DictConfig) -> float | list[float] | None:
     """Returns the objective sweepers optimise (recall@k unless hpo.objective says otherwise)."""
     hydra_cfg = HydraConfig.get()
     cfg = paths.anchored(cfg, Path(hydra_cfg.runtime.cwd))
@@ -55,10 +55,11 @@ def main(cfg: DictConfig) -> float | list[float]:
         # first exception and print no summary. The traceback goes to the job's status file.
         log.error("job failed: %s: %s", type(error).__name__, error)
         status_file.write_text(json.dumps(state.failure(error)))
-        return float("nan")
+        return None  # a failed Optuna trial; NaN made the sweeper raise (sweep/objective.py)
+    disturbed = timing_disturbed(outcome.run_id)
     status = {"status": outcome.status, "run": outcome.name, "run_id": outcome.run_id}
-    status_file.write_text(json.dumps(status))
-    return objective(outcome.metrics, plan.search.k, hpo_settings(cfg.hpo))
+    status_file.write_text(json.dumps({**status, "timing_disturbed": disturbed}))
+    return objective(outcome.metrics, plan.search.k, hpo_settings(cfg.hpo), disturbed)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from vssbench.config import dataset, sweep
 from vssbench.config.checks import ConfigError
-from vssbench.config.plan import store_location
+from vssbench.config.plan import hpo_settings, store_location
 from vssbench.data.sources.files import DataFileError
+from vssbench.sweep import results as hpo_results
 from vssbench.sweep import state
+from vssbench.sweep.results import Job
 from vssbench.track import claim, preflight, store
 
 log = logging.getLogger("vssbench")
@@ -57,6 +59,7 @@ class PrepareTracking(Callback):
         config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
         _claim_sweep_dir(sweep_dir)
         state.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
+        (sweep_dir / hpo_results.RESULTS_FILE).unlink(missing_ok=True)  # and its results
         experiment_id = store.prepare(store_location(config.tracking))
         claim.mark_dead_runs(experiment_id, config.tracking.stale_s)
         total = sweep.job_count(config)
@@ -128,16 +131,27 @@ def _end_sweep(config: DictConfig, aborted: bool) -> None:
         detail = status.get("run") or status.get("error", "")
         log.info("  #%s %-8s %s  %s", number, status["status"], label, detail)
     store.prepare(store_location(config.tracking))
-    results = sweep_dir / "optimization_results.yaml"
-    if results.exists():
-        log.info("optuna results:\n%s", results.read_text())
-        mlflow.MlflowClient().log_artifact(info["parent_run_id"], str(results))
+    _optuna_results(config, sweep_dir, rows, info["parent_run_id"])
     state.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
     lock.release()
     if aborted:
         log.info("run the same command again: finished jobs are skipped, the others redone")
     elif counts["failed"]:
         raise SystemExit(f"vssbench: {counts['failed']} of {len(rows)} jobs failed")
+
+
+def _optuna_results(
+    config: DictConfig, sweep_dir: Path, rows: list[tuple[str, dict, str]], parent_run_id: str
+) -> None:
+    """The Optuna sweeper's results, labelled (sweep/results.py), printed and logged to the
+    sweep's run; nothing for other sweepers."""
+    results = sweep_dir / hpo_results.RESULTS_FILE
+    if not results.exists():
+        return
+    jobs = [Job(state.job_overrides(sweep_dir / number), status) for number, status, _ in rows]
+    hpo_results.rewrite(results, jobs, config.k, hpo_settings(config.hpo))
+    log.info("optuna results:\n%s", results.read_text())
+    mlflow.MlflowClient().log_artifact(parent_run_id, str(results))
 
 
 def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:

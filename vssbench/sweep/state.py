@@ -114,14 +114,17 @@ def job_statuses(sweep_dir: Path, total: int) -> list[tuple[str, dict, str]]:
         status_file = job_dir / STATUS_FILE
         status = json.loads(status_file.read_text()) if status_file.exists() else {}
         status.setdefault("status", "not run")
-        overrides = job_dir / ".hydra" / "overrides.yaml"
-        label = (
-            " ".join(line.lstrip("- ").strip() for line in overrides.read_text().splitlines())
-            if overrides.exists()
-            else job_dir.name
-        )
-        rows.append((job_dir.name, status, label))
+        overrides = job_overrides(job_dir)
+        rows.append((job_dir.name, status, " ".join(overrides) if overrides else job_dir.name))
     return rows
+
+
+def job_overrides(job_dir: Path) -> list[str]:
+    """The job's overrides as Hydra recorded them (.hydra/overrides.yaml); none before it ran."""
+    overrides = job_dir / ".hydra" / "overrides.yaml"
+    if not overrides.exists():
+        return []
+    return [line.lstrip("- ").strip() for line in overrides.read_text().splitlines()]
 
 
 def counts(statuses: list[dict]) -> dict[str, int]:
