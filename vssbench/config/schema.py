@@ -181,11 +181,12 @@ class BenchConfig:
     clients: list[int] = field(default_factory=lambda: [1])
     batch: bool = True  # also time all queries in one statement (LATERAL join, HNSW_INDEX_JOIN)
     # A timed pass during which other processes took more of the machine's CPU than this is
-    # timed again after retry_pause_s, up to `retries` times; a run whose passes are still
-    # disturbed after that is tagged timing_disturbed=true, and the report leaves its timings out.
+    # timed again after retry_pause_s, up to `retries` times per point (over all its passes); a
+    # run whose passes are still disturbed after that is tagged timing_disturbed=true, and the
+    # report leaves its timings out.
     max_other_cpu_share: float = 0.1
     retries: int = 3
-    retry_pause_s: float = 5.0
+    retry_pause_s: float = 2.0
 
 
 @dataclass

@@ -144,7 +144,8 @@ def batch_pass(run: Callable[[], list]) -> TimedPass:
 @dataclass(frozen=True)
 class Guard:
     """When a pass is redone: other processes took more than max_share of the CPU while it ran.
-    It is retried after pause_s, at most `retries` times; the last attempt is kept either way."""
+    It is timed again after pause_s, at most `retries` times in a series (all its passes); the
+    last attempt is kept either way."""
 
     max_share: float
     retries: int
@@ -181,35 +182,40 @@ def repeated(
     guard: Guard,
     label: str = "pass",
 ) -> Timing:
-    """Warm up once, then `repeats` timed passes, each redone while disturbed (`guard`). The
-    collector is paused while they run: a collection inside a pass is this process's own noise."""
+    """Warm up once, then `repeats` timed passes; a disturbed one is timed again while the
+    series has retries left (`guard`: a budget for all its passes, so that a machine that stays
+    busy costs a few pauses, not a few per pass). The collector is paused while they run: a
+    collection inside a pass is this process's own noise."""
     warm_up()
     gc.collect()
     gc.disable()
+    passes: list[TimedPass] = []
+    left = guard.retries
     try:
-        return Timing([_guarded(run_pass, guard, label) for _ in range(repeats)])
+        for _ in range(repeats):
+            timed = run_pass()
+            while timed.other_cpu_share > guard.max_share and left > 0:
+                left -= 1
+                log.info(
+                    "%s disturbed (other processes took %.0f%% of the CPU): again in %gs "
+                    "(%d of %d retries left)",
+                    label,
+                    100 * timed.other_cpu_share,
+                    guard.pause_s,
+                    left,
+                    guard.retries,
+                )
+                gc.enable()  # the pause is outside any pass
+                time.sleep(guard.pause_s)
+                gc.collect()
+                gc.disable()
+                attempts = timed.attempts + 1
+                timed = run_pass()
+                timed.attempts = attempts
+            passes.append(timed)
     finally:
         gc.enable()
-
-
-def _guarded(run_pass: Callable[[], TimedPass], guard: Guard, label: str) -> TimedPass:
-    timed, attempt = run_pass(), 1
-    while timed.other_cpu_share > guard.max_share and attempt <= guard.retries:
-        log.info(
-            "%s disturbed (other processes took %.0f%% of the CPU): again in %gs (%d of %d)",
-            label,
-            100 * timed.other_cpu_share,
-            guard.pause_s,
-            attempt,
-            guard.retries,
-        )
-        gc.enable()  # the pause is outside any pass
-        time.sleep(guard.pause_s)
-        gc.collect()
-        gc.disable()
-        timed, attempt = run_pass(), attempt + 1
-    timed.attempts = attempt
-    return timed
+    return Timing(passes)
 
 
 def one_client(step: Step, n: int, label: str, warmup: int, repeats: int, guard: Guard) -> Timing:

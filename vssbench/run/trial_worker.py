@@ -1,5 +1,5 @@
 """One further trial of a run in a fresh process: `python -m vssbench.run.trial_worker PLAN OUT`
-measures the pickled plan on its cached index and pickles the timed series to OUT."""
+measures the pickled plan on its cached index and pickles its Trial (run/trials.py) to OUT."""
 
 import logging
 import pickle
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from vssbench.run.measurement import measure
+from vssbench.run.trials import Trial
 from vssbench.stopwatch import Stopwatch
 from vssbench.track.scratch import scratch_dir
 
@@ -18,7 +19,8 @@ def main(plan_file: str, out: str) -> None:
     plan = pickle.loads(Path(plan_file).read_bytes())
     with scratch_dir(plan.cache_dir / "scratch" / platform.node()):
         result = measure(plan, Stopwatch())
-    Path(out).write_bytes(pickle.dumps(result.timings))
+    trial = Trial(result.timings, result.head_series, result.head_ef_series)
+    Path(out).write_bytes(pickle.dumps(trial))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,15 @@ class TrialError(RuntimeError):
     """A trial's process failed; the message has the last line it wrote."""
 
 
+@dataclass(frozen=True)
+class Trial:
+    """What a trial's process sends back: every timed series, and which are the headline's."""
+
+    timings: list[Timing]
+    head_series: str
+    head_ef_series: str
+
+
 @dataclass
 class Tables:
     passes: pd.DataFrame  # timings/passes.parquet
@@ -36,10 +45,10 @@ def further(plan: RunPlan) -> tuple[list[list[Timing]], list[float]]:
     and each one's fixed cost."""
     numbers = range(2, plan.timing.trials + 1)
     done = _in_workers([(plan, f"trial {n} of {plan.timing.trials}") for n in numbers])
-    return [series for series, _ in done], [fixed for _, fixed in done]
+    return [trial.timings for trial, _ in done], [fixed for _, fixed in done]
 
 
-def interleaved(plans: list[RunPlan], count: int) -> list[list[list[Timing]]]:
+def interleaved(plans: list[RunPlan], count: int) -> list[list[Trial]]:
     """`count` trials of each plan, every one in a fresh process, alternating in time (A B, B A,
     A B, ...) so that the machine's drift falls on every side alike; per plan, its trials."""
     order = []
@@ -50,13 +59,13 @@ def interleaved(plans: list[RunPlan], count: int) -> list[list[list[Timing]]]:
         (plan, f"side {side + 1}, trial {i // len(plans) + 1} of {count}")
         for i, (side, plan) in enumerate(order)
     ]
-    out: list[list[list[Timing]]] = [[] for _ in plans]
-    for (side, _), (series, _) in zip(order, _in_workers(jobs), strict=True):
-        out[side].append(series)
+    out: list[list[Trial]] = [[] for _ in plans]
+    for (side, _), (trial, _) in zip(order, _in_workers(jobs), strict=True):
+        out[side].append(trial)
     return out
 
 
-def _in_workers(jobs: list[tuple[RunPlan, str]]) -> list[tuple[list[Timing], float]]:
+def _in_workers(jobs: list[tuple[RunPlan, str]]) -> list[tuple[Trial, float]]:
     """Each (plan, label) measured in a fresh process, in order: its timed series and its fixed
     cost (its wall time less the time its timed passes took)."""
     out = []
@@ -67,10 +76,10 @@ def _in_workers(jobs: list[tuple[RunPlan, str]]) -> list[tuple[list[Timing], flo
             plan_file.write_bytes(pickle.dumps(trial_plan))
             started = time.perf_counter()
             _run_worker(plan_file, result, label)
-            series = pickle.loads(result.read_bytes())
+            trial = pickle.loads(result.read_bytes())
             wall = time.perf_counter() - started
-            timed_s = sum(p.elapsed_s for t in series for p in t.passes)
-            out.append((series, wall - timed_s))
+            timed_s = sum(p.elapsed_s for t in trial.timings for p in t.passes)
+            out.append((trial, wall - timed_s))
             log.info("%s: %.1fs, of which %.1fs timed passes", label, wall, timed_s)
     return out
 
