@@ -1,0 +1,1 @@
+"""Compare two sets of stored runs: `python -m vssbench.compare BASELINE CANDIDATE`."""
