@@ -269,4 +269,4 @@ def test_the_report_leaves_out_the_timings_of_a_disturbed_run(make_cfg, tmp_path
     assert runs["recall"].tolist() == [outcome.metrics["recall_at_10"]]  # accuracy stays
     assert load_curves(runs).empty
     summary = attach_curves(summarize(runs), runs, load_curves(runs))
-    assert findings(summary)[0].startswith("1 runs were timed while other processes")
+    assert findings(summary)[0].startswith("1 run was timed while other processes")

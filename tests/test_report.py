@@ -1,6 +1,8 @@
-"""The cross-run report on a tiny real sweep: figures, embedded HTML, numbers equal to MLflow's."""
+"""The cross-run report on a tiny real sweep: figures, embedded HTML, numbers equal to MLflow's;
+and on stores written as the runs write them (intervals, disturbed timings and builds)."""
 
 import base64
+import time
 from pathlib import Path
 
 import mlflow
@@ -8,16 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from matplotlib.collections import LineCollection
+from mlflow.entities import Metric, Param, RunTag
 from peers import installed, needs
 
 from vssbench.config import identity
 from vssbench.config.plan import read_plan
 from vssbench.measure import timing
+from vssbench.measure.definitions import METRICS, QPS, RECALL, curve_name
 from vssbench.report.__main__ import main
 from vssbench.report.figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
 from vssbench.report.findings import findings, overhead_findings, qps_at_recall_findings
 from vssbench.report.load import ReportError, load_curves, load_runs
-from vssbench.report.summary import attach_curves, summarize, table
+from vssbench.report.summary import attach_curves, number, summarize, table
 from vssbench.run import runner
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -27,8 +32,63 @@ WITH_USEARCH = installed("usearch")
 ENGINES = {"duckdb_vss", "duckdb_exact"} | ({"usearch"} if WITH_USEARCH else set())
 
 
+def log_run(
+    client: mlflow.MlflowClient,
+    experiment_id: str,
+    qps: float,
+    recall: float = 0.97,
+    spread: float | None = 0.05,
+    curve: dict[int, tuple[float, float]] | None = None,
+    tags: dict[str, str] | None = None,
+    **config: object,
+) -> str:
+    """One finished benchmark run written as a run logs it: its configuration as params, the
+    headline metrics, each interval metric with its ends at +-`spread` (none when `spread` is
+    None: a run from before intervals), and the ef curve {ef: (recall, qps)} with its ends;
+    `config` overrides the configuration, `tags` the tags (timing_disturbed, build_disturbed).
+    Returns the run's name."""
+    cfg = {"scale": "tiny", "n_docs": 2000, "dim": 16, "engine": "duckdb_vss", "search": "vector"}
+    cfg |= {"filter": "none", "M": 16, "efc": 128, "ef": 64, "build_s": 1.0, "index_mb": 8.0}
+    cfg |= config
+    name = "{engine}-{scale}-d{dim}-{search}-{filter}-cosine-M{M}-efc{efc}-ef{ef}".format(**cfg)
+    params = {"scale.name": cfg["scale"], "scale.n_docs": cfg["n_docs"], "dim": cfg["dim"], "k": 10}
+    params |= {"engine.name": cfg["engine"], "search.name": cfg["search"], "hnsw.metric": "cosine"}
+    params |= {"filter.name": cfg["filter"], "filter.strategy": "post", "hnsw.M": cfg["M"]}
+    params |= {"hnsw.ef_construction": cfg["efc"], "hnsw.ef_search": cfg["ef"]}
+    params |= {"dataset.name": "synthetic_ko", "dataset.noise": 0.5}
+    values = {"recall_at_10": recall, "qps": qps, "latency_p50_ms": 800 / qps, "ndcg_at_10": 0.5}
+    values |= {"latency_p99_ms": 2000 / qps, "index_build_s": cfg["build_s"], "mrr_at_10": 0.5}
+    values |= {"index_memory_mb": cfg["index_mb"]}
+    steps = {}
+    for ef, (point_recall, point_qps) in (curve or {}).items():
+        steps[(curve_name(RECALL, 10), ef)] = point_recall
+        steps[(curve_name(QPS, 10), ef)] = point_qps
+    if spread is not None:
+        for d in (d for d in METRICS if d.interval and d.name(10) in values):
+            low, high = d.bounds(10)
+            values |= {
+                low: values[d.name(10)] * (1 - spread),
+                high: values[d.name(10)] * (1 + spread),
+            }
+        for (metric, ef), value in list(steps.items()):
+            steps[(f"{metric}_ci_low", ef)] = value * (1 - spread)
+            steps[(f"{metric}_ci_high", ef)] = value * (1 + spread)
+    now = int(time.time() * 1000)
+    run_tags = {"fingerprint": name, "bench_version": identity.BENCH_VERSION} | (tags or {})
+    run_id = client.create_run(experiment_id, run_name=name).info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[Metric(m, v, now, 0) for m, v in values.items()]
+        + [Metric(m, v, now, ef) for (m, ef), v in steps.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in run_tags.items()],
+    )
+    client.set_terminated(run_id, "FINISHED")
+    return name
+
+
 class _QuietMachine:
-    """Stands in for timing._CpuOfOthers: no other process took any CPU."""
+    """Stands in for timing.CpuOfOthers: no other process took any CPU."""
 
     share = 0.0
     resolution = 0.0
@@ -52,7 +112,9 @@ def runs_store(tmp_path_factory, cache_dir):
         # Figures and findings need timings, so no run may be left out as disturbed: a usearch
         # pass over the tiny queries lasts a few ms, and psutil's 10 ms CPU-time ticks read
         # other processes' share there above 1.0 (tagged disturbed at any threshold).
-        patch.setattr(timing, "_CpuOfOthers", _QuietMachine)
+        patch.setattr(timing, "CpuOfOthers", _QuietMachine)
+        # The same for index builds (tags.build_disturbed), wherever the run side reads it.
+        patch.setattr("vssbench.engines.params.CpuOfOthers", _QuietMachine, raising=False)
         for overrides in (
             ["scale=tiny", "dim=16"],
             ["scale=tiny", "dim=32", EF_LIST],
@@ -72,6 +134,8 @@ def runs_store(tmp_path_factory, cache_dir):
                     *overrides,
                     f"cache_dir={cache_dir}",
                     f"tracking.dir={root}",
+                    # As conftest's make_cfg: only the ef points a run asks for (EF_LIST).
+                    "hnsw.ef_curve=[]",
                 ],
             )
             runner.run(read_plan(cfg))
@@ -95,7 +159,7 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(runs_store, tmp_pat
     }
     for _, run in benchmark.iterrows():
         line = rows[run["tags.mlflow.runName"]]
-        assert f"{run['metrics.qps']:.4g}" in line and f"{run['metrics.ndcg_at_10']:.4g}" in line
+        assert number(run["metrics.qps"]) in line and number(run["metrics.ndcg_at_10"]) in line
     assert "hybrid search changes nDCG@10 by" in markdown
     reports = runs[runs["tags.kind"] == "report"]
     assert len(reports) == 1
@@ -117,20 +181,32 @@ def _summary(runs_store: Path) -> pd.DataFrame:
     return attach_curves(summarize(runs), runs, load_curves(runs))
 
 
-def _logged_curves(runs_store: Path, dim: int) -> dict[str, dict[int, tuple[float, float]]]:
-    """Per engine, its one vector run at tiny x `dim`: {ef: (recall@10, QPS)} as MLflow logged."""
+def _logged_curves(runs_store: Path, dim: int) -> dict[str, dict[int, tuple]]:
+    """Per engine, its one vector run at tiny x `dim`: {ef: (recall@10, QPS, QPS interval's low,
+    high)} as MLflow logged them (NaN ends where none was logged)."""
     mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs = mlflow.search_runs(
         experiment_names=["vssbench"],
         filter_string=f"params.dim = '{dim}' and params.`search.name` = 'vector'",
     )
     client = mlflow.MlflowClient()
+
+    def history(run_id: str, name: str) -> dict[int, float]:
+        return {m.step: m.value for m in client.get_metric_history(run_id, name)}
+
     curves = {}
     for engine, run_id in zip(runs["params.engine.name"], runs["run_id"], strict=True):
-        recall = client.get_metric_history(run_id, "ef_curve.recall_at_10")
-        qps = {m.step: m.value for m in client.get_metric_history(run_id, "ef_curve.qps")}
-        curves[engine] = {m.step: (m.value, qps[m.step]) for m in recall}
+        recall, qps = history(run_id, "ef_curve.recall_at_10"), history(run_id, "ef_curve.qps")
+        low, high = history(run_id, "ef_curve.qps_ci_low"), history(run_id, "ef_curve.qps_ci_high")
+        curves[engine] = {
+            ef: (recall[ef], qps[ef], low.get(ef, np.nan), high.get(ef, np.nan)) for ef in recall
+        }
     return curves
+
+
+def _interval(point: tuple) -> str:
+    """A logged point's QPS interval as the findings write it, empty when none was logged."""
+    return "" if np.isnan(point[2]) else f"{point[2]:.0f}-{point[3]:.0f}"
 
 
 @needs("usearch")
@@ -204,13 +280,21 @@ def test_overhead_finding_equals_the_logged_curves(runs_store):
     curves = _logged_curves(runs_store, 32)
     duckdb, usearch = curves["duckdb_vss"], curves["usearch"]
     shared = sorted(set(duckdb) & set(usearch))
-    assert shared == [10, 16, 32, 64]
+    assert {10, 16, 32, 64} <= set(shared)
     ratios = [usearch[ef][1] / duckdb[ef][1] for ef in shared]
+    # usearch answers several times faster at tiny: far beyond both intervals.
+    assert usearch[64][2] > duckdb[64][3] or np.isnan(usearch[64][2])
     extra_ms = 1000 / duckdb[64][1] - 1000 / usearch[64][1]
+    more = "more" if extra_ms >= 0 else "less"
+    intervals = (
+        f"; 95% intervals {_interval(usearch[64])} and {_interval(duckdb[64])} QPS"
+        if _interval(duckdb[64])
+        else ""
+    )
     expected = (
         f"tiny d32: usearch answers {usearch[64][1] / duckdb[64][1]:.1f}x the queries per second "
-        f"of duckdb_vss at ef 64 ({abs(extra_ms):.2f} ms {'more' if extra_ms >= 0 else 'less'} "
-        f"per query in DuckDB; ef 10-64: {min(ratios):.1f}-{max(ratios):.1f}x)."
+        f"of duckdb_vss at ef 64 ({abs(extra_ms):.2f} ms {more} per query in DuckDB{intervals}; "
+        f"ef {min(shared)}-{max(shared)}: {min(ratios):.1f}-{max(ratios):.1f}x)."
     )
     facts = findings(_summary(runs_store))
     assert [f for f in facts if " answers " in f] == [expected]
@@ -218,28 +302,41 @@ def test_overhead_finding_equals_the_logged_curves(runs_store):
 
 @needs("usearch")
 def test_qps_at_recall_finding_equals_the_logged_curves(runs_store):
-    parts = []  # (QPS or -1, text) per engine
+    parts = []  # (QPS or -1, text, point) per engine
     for engine, curve in _logged_curves(runs_store, 32).items():
-        reached = {ef: qps for ef, (recall, qps) in curve.items() if recall >= 0.95}
+        reached = {ef: point for ef, point in curve.items() if point[0] >= 0.95}
         if not reached:
-            best = max(recall for recall, _ in curve.values())
-            parts.append((-1, f"{engine} does not reach 0.95 (best recall@10 {best:.3f})"))
+            best = max(point[0] for point in curve.values())
+            parts.append((-1, f"{engine} does not reach 0.95 (best recall@10 {best:.3f})", None))
             continue
-        ef = max(reached, key=reached.get)
-        where = " (exact)" if engine == "duckdb_exact" else f" at ef {ef}"
-        parts.append((reached[ef], f"{engine} {reached[ef]:.0f} QPS{where}"))
+        ef = max(reached, key=lambda e: reached[e][1])
+        point = reached[ef]
+        where = "" if engine == "duckdb_exact" else f" at ef {ef}"
+        notes = ["exact"] * (engine == "duckdb_exact")
+        notes += [f"95% {_interval(point)}"] if _interval(point) else []
+        shown = f" ({'; '.join(notes)})" if notes else ""
+        parts.append((point[1], f"{engine} {point[1]:.0f} QPS{where}{shown}", point))
     assert len(parts) == len(ENGINES)
-    expected = "tiny d32, highest QPS at recall@10 >= 0.95: " + "; ".join(
-        text for _, text in sorted(parts, reverse=True)
-    )
+    parts.sort(key=lambda part: part[0], reverse=True)
+    fastest = parts[0][2]
+    texts = [parts[0][1]]
+    for _, text, point in parts[1:]:
+        # An engine whose interval reaches the fastest's is not called slower.
+        if point is not None and not np.isnan(point[2]) and point[3] >= fastest[2]:
+            text += f", not slower than {parts[0][1].split()[0]} beyond their 95% intervals"
+        texts.append(text)
+    expected = "tiny d32, highest QPS at recall@10 >= 0.95: " + "; ".join(texts)
     assert expected + "." in findings(_summary(runs_store))
 
 
-def _config(engine: str, ef, recall, qps, **columns) -> dict:
-    """A summary row as attach_curves makes it, with only what the findings read."""
+def _config(engine: str, ef, recall, qps, interval=None, **columns) -> dict:
+    """A summary row as attach_curves makes it, with only what the findings read; `interval`
+    gives each point's QPS interval as (lows, highs)."""
     row = {"scale": "10k", "dim": 128, "engine": engine, "search": "vector", "filter": "none"}
     row |= {"M": "16", "ef_construction": "128", "metric": "cosine", "k": "10"}
     curve = pd.DataFrame({"ef": ef, "recall": recall, "qps": qps}, dtype=float)
+    if interval is not None:
+        curve["qps_ci_low"], curve["qps_ci_high"] = interval
     return row | columns | {"curve": curve}
 
 
@@ -258,6 +355,9 @@ def test_engine_findings_on_hand_made_curves():
             _config("usearch", [64], [0.99], [1000], dim=256),
             _config("duckdb_vss", [64], [0.99], [250], dim=256, M="32"),
             _config("usearch", [64], [0.99], [1000], dim=256, M="32"),
+            # Intervals that overlap: no ratio is claimed, and no engine beats the other.
+            _config("duckdb_vss", [64], [0.99], [1000], ([950], [1050]), scale="250k"),
+            _config("usearch", [64], [0.99], [1020], ([960], [1080]), scale="250k"),
         ]
     )
     assert overhead_findings(summary) == [
@@ -269,6 +369,8 @@ def test_engine_findings_on_hand_made_curves():
         "duckdb_vss at ef 64 (3.00 ms more per query in DuckDB).",
         "100k d128: usearch answers 5.0x the queries per second of duckdb_vss at ef 32 "
         "(2.00 ms more per query in DuckDB).",
+        "250k d128: at ef 64, usearch (1020 QPS) and duckdb_vss (1000 QPS) do not differ beyond "
+        "their 95% intervals (95% intervals 960-1080 and 950-1050 QPS).",
     ]
     assert qps_at_recall_findings(summary) == [
         "10k d128, highest QPS at recall@10 >= 0.95: duckdb_vss 1000 QPS at ef 64; "
@@ -277,6 +379,9 @@ def test_engine_findings_on_hand_made_curves():
         "duckdb_vss 500 QPS at ef 64.",
         "100k d128, highest QPS at recall@10 >= 0.95: usearch 2000 QPS at ef 32; "
         "duckdb_vss 400 QPS at ef 32.",
+        "250k d128, highest QPS at recall@10 >= 0.95: usearch 1020 QPS at ef 64 (95% 960-1080); "
+        "duckdb_vss 1000 QPS at ef 64 (95% 950-1050), not slower than usearch beyond their 95% "
+        "intervals.",
     ]
 
 
@@ -335,3 +440,155 @@ def test_report_on_a_store_whose_every_timing_is_disturbed(make_cfg, tmp_path, m
     markdown = (out / "summary.md").read_text()
     assert "2 runs were timed while other processes took more CPU" in markdown
     assert "latency not compared: a timing was disturbed" in markdown
+
+
+# A store written as the runs write it: per scale, configurations whose QPS intervals overlap
+# or separate, disturbed timings and a disturbed build, and at 250k runs from before intervals.
+A = dict(scale="10k", n_docs=10_000, dim=128, qps=1000.0, recall=0.97, build_s=2.0)
+STORE = {
+    "A": A,  # the fastest at 10k
+    "B": A | dict(M=32, qps=980.0, recall=0.98, build_s=3.0),  # its interval overlaps A's
+    "C": A | dict(M=8, qps=500.0, recall=0.96, build_s=1.0),  # slower beyond the intervals
+    "D": A | dict(dim=256, qps=2000.0, tags={"timing_disturbed": "true"}),
+    "usearch": A | dict(engine="usearch", qps=9000.0, tags={"timing_disturbed": "true"}),
+    "E": dict(scale="100k", n_docs=100_000, dim=128, qps=800.0, spread=0.01, build_s=20.0),
+    "F": dict(scale="100k", n_docs=100_000, dim=128, M=32, qps=700.0, spread=0.01, build_s=30.0),
+    # A build timed while the machine was busy: 25x the 100k build, left out.
+    "G": dict(scale="250k", n_docs=250_000, dim=128, qps=300.0, spread=None, build_s=500.0)
+    | dict(tags={"build_disturbed": "true"}),
+    "H": dict(scale="250k", n_docs=250_000, dim=128, M=32, qps=290.0, spread=None, build_s=75.0),
+}
+
+
+@pytest.fixture(scope="module")
+def interval_store(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The STORE's runs in a fresh MLflow store, each with an ef curve ending at its headline;
+    returns the store's dir and the runs' names by key."""
+    root = tmp_path_factory.mktemp("interval-store")
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    experiment = client.create_experiment("vssbench")
+    names = {}
+    for key, run in STORE.items():
+        qps, recall = run["qps"], run.get("recall", 0.97)
+        curve = {32: (recall - 0.04, qps * 1.6), 64: (recall, qps)}
+        names[key] = log_run(client, experiment, curve=curve, **run)
+    return root, names
+
+
+def _store_summary(root: Path) -> pd.DataFrame:
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    runs, _ = load_runs("vssbench", {}, all_versions=False)
+    return attach_curves(summarize(runs), runs, load_curves(runs))
+
+
+def test_fastest_names_every_configuration_whose_interval_overlaps_the_best(interval_store):
+    root, names = interval_store
+    facts = findings(_store_summary(root))
+    (at_10k,) = [f for f in facts if f.startswith("At 10k,")]
+    assert f"{names['A']}: 1000 QPS (95% 950-1050)" in at_10k
+    assert f"{names['B']}: 980 QPS (95% 931-1029)" in at_10k
+    assert names["C"] not in at_10k.split(";")[1] and "1 other is slower" in at_10k
+    # D and usearch would be the fastest, but their timings were disturbed: named, not compared.
+    untimed = f"(2 without an undisturbed timing not compared: {names['usearch']}, {names['D']})."
+    assert at_10k.endswith(untimed)
+    (at_100k,) = [f for f in facts if f.startswith("At 100k,")]
+    assert at_100k.startswith(
+        f"At 100k, the fastest vector configuration with recall@10 >= 0.95 is {names['E']}: 800 QPS"
+    )
+    assert names["F"] not in at_100k and "1 other is slower" in at_100k
+    # Runs from before intervals: compared as points, and said once.
+    (at_250k,) = [f for f in facts if f.startswith("At 250k,")]
+    assert names["G"] in at_250k and names["H"] not in at_250k
+    assert "2 of 7 timed configurations have no 95% interval" in " ".join(facts)
+
+
+def test_no_finding_is_drawn_from_a_disturbed_build(interval_store):
+    root, _ = interval_store
+    facts = findings(_store_summary(root))
+    assert "1 run used an index whose build was timed while other processes" in " ".join(facts)
+    (m16,) = [f for f in facts if f.startswith("duckdb_vss at d128 M16 ")]
+    assert m16 == (
+        "duckdb_vss at d128 M16 efc128 cosine: index build time grows 10.0x from 10,000 to "
+        "100,000 documents (2.0 s -> 20.0 s; 1 run with a disturbed build left out)."
+    )
+    (m32,) = [f for f in facts if f.startswith("duckdb_vss at d128 M32 ")]
+    assert "grows 25.0x from 10,000 to 250,000 documents (3.0 s -> 75.0 s)" in m32
+
+
+def test_frontier_draws_a_panel_per_pair_with_timed_points_and_their_intervals(interval_store):
+    root, _ = interval_store
+    fig = FIGURES["recall_vs_qps"](_store_summary(root))
+    # 10k x d256 holds only D, whose timing was disturbed: no panel, but said in the title.
+    assert [ax.get_title() for ax in fig.axes] == ["10k x d128", "100k x d128", "250k x d128"]
+    assert "not drawn: 10k x d256" in fig._suptitle.get_text()
+    # usearch's every timing was disturbed: no line, no legend entry.
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend == ["duckdb_vss", "vector none"]
+    lines = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+    bars = [segment for c in lines for segment in c.get_segments()]
+    assert any(np.allclose(seg, [[0.97, 950], [0.97, 1050]]) for seg in bars)
+
+
+def _overlapping(boxes: list) -> list[tuple]:
+    return [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if a.overlaps(b)]
+
+
+def test_latency_figure_has_no_bars_and_labels_that_do_not_collide(interval_store):
+    root, _ = interval_store
+    fig = FIGURES["latency_percentiles"](_store_summary(root))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        assert len(ax.patches) == 0  # points with intervals: no bar on a log axis
+        assert ax.get_xscale() == "log"
+        labels = [t for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+        assert len(labels) >= 3
+        assert _overlapping([t.get_window_extent(renderer) for t in labels]) == []
+        assert all(not t.get_text() for t in ax.xaxis.get_minorticklabels())
+
+
+def test_heatmap_labels_do_not_run_into_each_other(interval_store):
+    root, _ = interval_store
+    summary = _store_summary(root)
+    # Scales as long as a multi-host store names them.
+    fig = FIGURES["heatmaps"](summary.assign(scale=summary["scale"] + " @build-node-a"))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    heat = [ax for ax in fig.axes if ax.images]
+    assert len(heat) == 3
+    for ax in heat:
+        cells = [t.get_window_extent(renderer) for t in ax.texts]
+        ticks = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+        assert _overlapping(cells) == [] and _overlapping(ticks) == []
+    assert "disturbed" in {t.get_text() for t in heat[0].texts}  # 10k x d256: D's QPS
+    # 250k x d128 holds G and H: only H's build (75 s) counts, G's disturbed 500 s does not.
+    assert "75.0" in {t.get_text() for t in heat[2].texts}
+    assert "(1 disturbed run left out)" in heat[2].get_title()
+
+
+def test_build_and_memory_draw_a_line_per_index_family(interval_store):
+    root, _ = interval_store
+    fig = FIGURES["build_and_memory"](_store_summary(root))
+    build, memory = fig.axes[:2]
+    families = {"duckdb_vss d128 M16", "duckdb_vss d128 M32", "duckdb_vss d128 M8"}
+    families |= {"duckdb_vss d256 M16", "usearch d128 M16"}
+    assert {line.get_label() for line in build.lines} == families
+    for ax in (build, memory):
+        for line in ax.lines:
+            assert list(line.get_xdata()) == sorted(set(line.get_xdata()))  # no zig-zag
+    (m16,) = [line for line in build.lines if line.get_label() == "duckdb_vss d128 M16"]
+    assert list(m16.get_xdata()) == [10_000, 100_000]  # the disturbed 250k build left out
+    assert "1 run with a disturbed build left out" in fig._suptitle.get_text()
+
+
+def test_report_shows_intervals_and_which_setting_matters(interval_store, tmp_path):
+    root, names = interval_store
+    out = tmp_path / "report"
+    main(["--tracking-uri", f"sqlite:///{root / 'mlflow.db'}", "--out", str(out)])
+    markdown = (out / "summary.md").read_text()
+    rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines()}
+    assert "| 1000 [950, 1050] |" in rows[names["A"]]
+    assert "## Which setting matters" in markdown
+    assert "log QPS: over 7 runs" in markdown and "recall: over 9 runs" in markdown
+    assert "Which setting matters" in (out / "report.html").read_text()

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     title = f"vssbench report: {args.experiment}" + (
         f" ({' '.join(args.filters)})" if filters else ""
     )
-    files = write_report(summary, len(runs), left_out, args.out, title)
+    files = write_report(summary, runs, left_out, args.out, title)
     name = _log_report_run(args.experiment, args.filters, len(runs), list(files.values()))
     print(f"report of {len(runs)} runs written to {args.out}/ and logged as MLflow run {name}")
 

@@ -1,13 +1,14 @@
 """What a row of the report's frames holds, and the order scales and engines are shown in.
 
 Metric columns come from vssbench.measure.definitions: a metric defined there (and listed in
-its METRICS) is loaded, summarised, and left out of disturbed runs if it is a timing.
+its METRICS) is loaded, summarised, and left out of disturbed runs if it is a timing; one
+defined with an interval is loaded with the two ends its definition names.
 """
 
 import pandas as pd
 
 from vssbench.engines.registry import ENGINES
-from vssbench.measure.definitions import METRICS, RECALL
+from vssbench.measure.definitions import BUILD_S, METRICS, RECALL, MetricDef
 
 # Configuration columns: short name -> MLflow param.
 CONFIG = {
@@ -34,6 +35,27 @@ METRIC_COLUMNS = tuple(d.column for d in METRICS)
 # Timings a disturbed run (tags.timing_disturbed) must not contribute; accuracy it still does.
 TIMING_COLUMNS = tuple(d.column for d in METRICS if d.timing)
 TABLE_COLUMNS = tuple(d.column for d in METRICS if d.in_table)
+# A build timed while other processes took the CPU (tags.build_disturbed) says nothing of the
+# index: its build time is left out, like a disturbed run's timings.
+BUILD_COLUMNS = (BUILD_S.column,)
+
+
+def bound_columns(metric: MetricDef) -> tuple[str, str]:
+    """The report's names of an interval metric's ends: its column with the suffixes of the
+    MLflow names its definition gives (recall_ci_low for recall_at_10_ci_low)."""
+    name = metric.name(10)
+    low, high = metric.bounds(10)
+    return metric.column + low.removeprefix(name), metric.column + high.removeprefix(name)
+
+
+# Metrics logged with a 95% interval: column -> (low column, high column).
+INTERVALS = {d.column: bound_columns(d) for d in METRICS if d.interval}
+BOUND_COLUMNS = tuple(end for ends in INTERVALS.values() for end in ends)
+
+# What an index is apart from its size: build time and memory are drawn and compared per family.
+INDEX_FAMILY = ["engine", "dim", "M", "ef_construction", "metric"]
+# How a family's settings read in a label: d128 M16 efc128 cosine.
+FAMILY_PREFIX = {"dim": "d", "M": "M", "ef_construction": "efc", "metric": ""}
 
 SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
 DUCKDB = "duckdb_vss"  # the engine the benchmark is about: figures of one engine show it

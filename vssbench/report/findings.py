@@ -1,8 +1,11 @@
-"""Findings: sentences computed from the per-configuration medians and ef curves.
+"""Findings: sentences computed from the per-configuration medians, intervals and ef curves.
 
 Each finder takes the summary (summary.summarize with summary.attach_curves) and returns its
-sentences, none when its runs are missing; FINDERS lists them in the report's order. No timing
-comes from a run whose timing was disturbed: the loaded runs hold none.
+sentences, none when its runs are missing; FINDERS lists them in the report's order (those that
+compare engines are in peers). No timing
+comes from a run whose timing was disturbed, and no build time from a disturbed build: the
+loaded runs hold none. A finding claims that one timing beats another only when their 95%
+intervals do not overlap (overlap.py).
 """
 
 from collections.abc import Callable
@@ -10,27 +13,66 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from vssbench.engines.params import HEADLINE_EF
 from vssbench.engines.registry import ENGINES
 from vssbench.measure.definitions import BUILD_S, LATENCY_P50, NDCG, QPS, RECALL, ROWS
-from vssbench.report.columns import DUCKDB, recall_label
-from vssbench.report.summary import by_panel, curve_points, plain_vector
+from vssbench.report.columns import INDEX_FAMILY, recall_label, scale_rank
+from vssbench.report.overlap import estimate, known, overlaps, pooled, span, tied_with_best
+from vssbench.report.peers import overhead_findings, qps_at_recall_findings
+from vssbench.report.summary import count, plain_vector
 
-# vss is built on usearch: at the same ef, the difference between the two is what DuckDB adds.
-USEARCH = "usearch"
-# What a build is matched on when two engines are compared at the same ef.
-BUILD = ["scale", "dim", "M", "ef_construction", "metric", "k"]
+# At most this many configurations are named where a finding lists those it left out.
+NAMED = 4
+
+
+def _named(configurations: pd.Series) -> str:
+    names = list(configurations)
+    shown = ", ".join(names[:NAMED])
+    return shown + (f" and {len(names) - NAMED} more" if len(names) > NAMED else "")
 
 
 def disturbed_findings(summary: pd.DataFrame) -> list[str]:
-    """How many runs' timings were left out."""
+    """How many runs' timings, and how many runs' build times, were left out."""
+    out = []
     disturbed = int(summary["disturbed_runs"].sum())
-    if not disturbed:
-        return []
-    return [
-        f"{disturbed} runs were timed while other processes took more CPU than "
-        "bench.max_other_cpu_share: their timings are left out of every figure and finding."
-    ]
+    if disturbed:
+        out.append(
+            f"{count(disturbed, 'run')} {'was' if disturbed == 1 else 'were'} timed while other "
+            "processes took more CPU than "
+            "bench.max_other_cpu_share: their timings are left out of every figure and finding."
+        )
+    builds = int(summary.get("build_disturbed_runs", pd.Series(0)).sum())
+    if builds:
+        out.append(
+            f"{count(builds, 'run')} used an index whose build was timed while other processes "
+            "took more CPU than bench.max_other_cpu_share (tags.build_disturbed): their build "
+            "times are left out of every figure and finding."
+        )
+    return out
+
+
+def interval_findings(summary: pd.DataFrame) -> list[str]:
+    """Which timings carry no 95% interval, and which intervals leave out the drift between
+    processes."""
+    qps = QPS.column
+    timed = summary[summary[qps].notna()]
+    out = []
+    untested = timed[[not known(row, qps) for _, row in timed.iterrows()]]
+    if len(untested):
+        verb = "has" if len(untested) == 1 else "have"
+        out.append(
+            f"{len(untested)} of {count(len(timed), 'timed configuration')} {verb} no 95% "
+            "interval (runs logged before intervals): findings compare their timings as points, "
+            "untested."
+        )
+    over = timed.get("interval_over", pd.Series(None, timed.index, dtype=object))
+    passes = int(over.fillna("").str.contains("passes").sum())
+    if passes:
+        out.append(
+            f"The intervals of {count(passes, 'configuration')} are over the timed passes of one "
+            "process (bench.trials=1): they leave out how timings drift from one process to the "
+            "next, so they are narrower than the spread between runs."
+        )
+    return out
 
 
 def ef_findings(summary: pd.DataFrame, targets: tuple[float, ...] = (0.95, 0.99)) -> list[str]:
@@ -57,90 +99,22 @@ def ef_findings(summary: pd.DataFrame, targets: tuple[float, ...] = (0.95, 0.99)
     return out
 
 
-def best_at_recall(points: pd.DataFrame, target: float) -> pd.DataFrame:
-    """Per engine: its best recall, and the ef and QPS of its fastest timed point whose recall
-    reaches `target` (NaN when none does); fastest engine first."""
-    timed = points.dropna(subset=[QPS.column])
-    reached = timed[timed[RECALL.column] >= target]
-    fastest = reached.loc[reached.groupby("engine")[QPS.column].idxmax()].set_index("engine")
-    best = timed.groupby("engine")[RECALL.column].max().to_frame("best_recall")
-    return best.join(fastest[["ef", QPS.column]]).sort_values(QPS.column, ascending=False)
-
-
-def _at_ef(engine: str, ef: float) -> str:
-    if ENGINES[engine].exact:
-        return " (exact)"
-    return "" if pd.isna(ef) else f" at ef {ef:.0f}"
-
-
-def qps_at_recall_findings(summary: pd.DataFrame, target: float = 0.95) -> list[str]:
-    """Per scale x dim (vector search, no filter): each engine's highest QPS among its measured
-    points that reach `target` recall."""
-    recall = recall_label(summary)
-    points = curve_points(plain_vector(summary), ["scale", "dim", "engine"])
-    out = []
-    for (scale, dim), panel in by_panel(points):
-        parts = [
-            f"{engine} {row[QPS.column]:.0f} QPS{_at_ef(engine, row.ef)}"
-            if np.isfinite(row[QPS.column])
-            else f"{engine} does not reach {target} (best {recall} {row.best_recall:.3f})"
-            for engine, row in best_at_recall(panel, target).iterrows()
-        ]
-        out.append(
-            f"{scale} d{dim}, highest QPS at {recall} >= {target}: " + "; ".join(parts) + "."
-        )
-    return out
-
-
-def engine_overhead(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per build (BUILD) and ef that both duckdb_vss and usearch measured (vector search, no
-    filter): their median QPS, the ratio usearch / duckdb_vss and DuckDB's extra ms per query."""
-    points = curve_points(plain_vector(summary), [*BUILD, "engine"])
-    points = points.dropna(subset=["ef", QPS.column])
-    qps = points.groupby([*BUILD, "ef", "engine"])[QPS.column].median().unstack("engine")
-    both = qps.reindex(columns=[DUCKDB, USEARCH]).dropna().reset_index()
-    both["ratio"] = both[USEARCH] / both[DUCKDB]
-    both["extra_ms"] = 1000 / both[DUCKDB] - 1000 / both[USEARCH]
-    return both
-
-
-def _overhead_sentence(label: str, points: pd.DataFrame) -> str:
-    """One build's comparison: at the headline ef (or the shared ef nearest it), and its range."""
-    head = points.iloc[(points["ef"] - HEADLINE_EF).abs().argmin()]
-    more = "more" if head.extra_ms >= 0 else "less"
-    spread = (
-        f"; ef {points.ef.min():.0f}-{points.ef.max():.0f}: "
-        f"{points.ratio.min():.1f}-{points.ratio.max():.1f}x"
-        if len(points) > 1
-        else ""
-    )
-    return (
-        f"{label}: {USEARCH} answers {head.ratio:.1f}x the queries per second of {DUCKDB} at "
-        f"ef {head.ef:.0f} ({abs(head.extra_ms):.2f} ms {more} per query in DuckDB{spread})."
-    )
-
-
-def overhead_findings(summary: pd.DataFrame) -> list[str]:
-    """DuckDB's overhead over usearch at the same ef, per scale x dim (and per build where a
-    scale x dim has several)."""
-    out = []
-    for (scale, dim), panel in by_panel(engine_overhead(summary)):
-        builds = list(panel.groupby(BUILD[2:]))
-        for (m, efc, metric, k), points in builds:
-            label = f"{scale} d{dim}" + (f" M{m} efc{efc} {metric} k{k}" if len(builds) > 1 else "")
-            out.append(_overhead_sentence(label, points.sort_values("ef")))
-    return out
-
-
-def _hybrid_sentence(place: str, label: str, vector: pd.Series, hybrid: pd.Series) -> str:
-    """What hybrid search changes in nDCG@10 and p50 latency against vector search."""
+def _hybrid_sentence(place: str, label: str, vector: dict, hybrid: dict) -> str:
+    """What hybrid search changes in nDCG@10 and p50 latency against vector search; a latency
+    cost only where the two p50 intervals do not overlap."""
     ndcg, p50 = NDCG.column, LATENCY_P50.column
-    cost = (
-        f"at a p50 latency cost of {hybrid[p50] - vector[p50]:+.1f} ms "
-        f"({vector[p50]:.1f} -> {hybrid[p50]:.1f} ms)"
-        if np.isfinite([vector[p50], hybrid[p50]]).all()
-        else "(latency not compared: a timing was disturbed)"
-    )
+    if not np.isfinite([vector[p50], hybrid[p50]]).all():
+        cost = "(latency not compared: a timing was disturbed)"
+    elif overlaps(estimate(vector, p50), estimate(hybrid, p50)):
+        cost = (
+            f"with no p50 latency difference beyond their 95% intervals "
+            f"({vector[p50]:.1f} vs {hybrid[p50]:.1f} ms)"
+        )
+    else:
+        cost = (
+            f"at a p50 latency cost of {hybrid[p50] - vector[p50]:+.1f} ms "
+            f"({vector[p50]:.1f} -> {hybrid[p50]:.1f} ms)"
+        )
     return (
         f"At {place} ({label}), hybrid search changes nDCG@10 by "
         f"{hybrid[ndcg] - vector[ndcg]:+.3f} ({vector[ndcg]:.3f} -> {hybrid[ndcg]:.3f}) "
@@ -148,42 +122,76 @@ def _hybrid_sentence(place: str, label: str, vector: pd.Series, hybrid: pd.Serie
     )
 
 
+def _side_of(group: pd.DataFrame) -> dict:
+    """A search type's configurations as one: median nDCG@10, p50 with its intervals' span."""
+    return {NDCG.column: group[NDCG.column].median(), **pooled(group, LATENCY_P50.column)}
+
+
 def hybrid_findings(summary: pd.DataFrame) -> list[str]:
     """Per scale x dim and engine without a filter: hybrid against vector search."""
-    columns = [NDCG.column, LATENCY_P50.column]
     out = []
     plain = summary[summary["filter"] == "none"]
     for (scale, dim, engine), group in plain.groupby(["scale", "dim", "engine"]):
         vector_runs = group[group["search"] == "vector"]
         if vector_runs.empty:
             continue
-        vector = vector_runs[columns].median()
+        vector = _side_of(vector_runs)
         # One finding per BM25 implementation: search.bm25 changes the hybrid's latency.
         for bm25, hybrid in group[group["search"] == "hybrid"].groupby("bm25", dropna=False):
             label = engine if ENGINES[engine].native_hybrid else f"{engine}, BM25 {bm25}"
-            out.append(_hybrid_sentence(f"{scale}/{dim}", label, vector, hybrid[columns].median()))
+            out.append(_hybrid_sentence(f"{scale}/{dim}", label, vector, _side_of(hybrid)))
     return out
 
 
-def fastest_findings(summary: pd.DataFrame) -> list[str]:
-    """Per scale: the fastest vector configuration without a filter with recall >= 0.95."""
+def _fastest_sentence(scale: str, label: str, target: float, good: pd.DataFrame) -> str:
+    """The fastest configurations among `good`: every one whose QPS interval overlaps the
+    best's, and how many others are slower beyond their intervals."""
+    recall, qps = RECALL.column, QPS.column
+    tied = tied_with_best(good, qps)
+    slower = len(good) - len(tied)
+    verb = "is" if slower == 1 else "are"
+    rest = f"; {count(slower, 'other')} {verb} slower beyond the 95% intervals" if slower else ""
+
+    def shown(row: pd.Series) -> str:
+        interval = span(row, qps)
+        return (
+            f"{row[qps]:.0f} QPS"
+            + (f" (95% {interval})" if interval else "")
+            + (f" at {label} {row[recall]:.3f}")
+        )
+
+    if len(tied) == 1:
+        best = tied.iloc[0]
+        return (
+            f"At {scale}, the fastest vector configuration with {label} >= {target} is "
+            f"{best.configuration}: {shown(best)}{rest}"
+        )
+    names = "; ".join(f"{row.configuration}: {shown(row)}" for _, row in tied.iterrows())
+    return (
+        f"At {scale}, {len(tied)} vector configurations with {label} >= {target} are the fastest, "
+        f"their 95% QPS intervals overlapping the best's: {names}{rest}"
+    )
+
+
+def fastest_findings(summary: pd.DataFrame, target: float = 0.95) -> list[str]:
+    """Per scale: the fastest vector configurations without a filter with recall >= target,
+    every one whose interval overlaps the best's, and those without a timing to compare."""
     recall, qps = RECALL.column, QPS.column
     label = recall_label(summary)
     out = []
-    for scale, group in plain_vector(summary).groupby("scale"):
-        good = group[(group[recall] >= 0.95) & group[qps].notna()]
-        untimed = int(group[qps].isna().sum())
-        if not good.empty:
-            best = good.loc[good[qps].idxmax()]
-            out.append(
-                f"At {scale}, the fastest vector configuration with {label} >= 0.95 is "
-                f"{best.configuration}: {best[qps]:.0f} QPS at {label} {best[recall]:.3f}"
-                + (
-                    f" ({untimed} configurations without an undisturbed timing not compared)."
-                    if untimed
-                    else "."
-                )
-            )
+    groups = plain_vector(summary).groupby("scale")
+    for scale, group in sorted(groups, key=lambda item: scale_rank(item[0])):
+        good = group[(group[recall] >= target) & group[qps].notna()]
+        if good.empty:
+            continue
+        untimed = group[group[qps].isna()]
+        left_out = (
+            f" ({len(untimed)} without an undisturbed timing not compared: "
+            f"{_named(untimed['configuration'])})"
+            if len(untimed)
+            else ""
+        )
+        out.append(_fastest_sentence(scale, label, target, good) + left_out + ".")
     return out
 
 
@@ -201,24 +209,38 @@ def filter_findings(summary: pd.DataFrame) -> list[str]:
     ]
 
 
+def _build_label(engine: str, dim: int, family: tuple, several: bool) -> str:
+    m, efc, metric = family
+    return f"{engine} at d{dim}" + (f" M{m} efc{efc} {metric}" if several else "")
+
+
 def build_findings(summary: pd.DataFrame) -> list[str]:
-    """Per engine and dim (vector search, no filter): how index build time grows with documents."""
+    """Per index family (INDEX_FAMILY): how index build time grows with documents, from the
+    undisturbed builds only (the loaded runs hold no disturbed build's time)."""
     out = []
-    for (engine, dim), group in plain_vector(summary).groupby(["engine", "dim"]):
-        # Exact engines build no index: their build time is missing.
-        build = group.groupby("n_docs")[BUILD_S.column].median().dropna()
-        if len(build) >= 2:
+    for (engine, dim), group in summary.groupby(["engine", "dim"]):
+        families = list(group.groupby(INDEX_FAMILY[2:]))
+        for family, runs in families:
+            # Exact engines build no index: their build time is missing.
+            build = runs.groupby("n_docs")[BUILD_S.column].median().dropna()
+            if len(build) < 2:
+                continue
             small, large = build.index.min(), build.index.max()
+            disturbed = int(runs.get("build_disturbed_runs", pd.Series(0)).sum())
+            note = (
+                f"; {count(disturbed, 'run')} with a disturbed build left out" if disturbed else ""
+            )
             out.append(
-                f"{engine} at d{dim}: index build time grows {build[large] / build[small]:.1f}x "
-                f"from {small:,} to {large:,} documents "
-                f"({build[small]:.1f} s -> {build[large]:.1f} s)."
+                f"{_build_label(engine, dim, family, len(families) > 1)}: index build time grows "
+                f"{build[large] / build[small]:.1f}x from {small:,} to {large:,} documents "
+                f"({build[small]:.1f} s -> {build[large]:.1f} s{note})."
             )
     return out
 
 
 FINDERS: tuple[Callable[[pd.DataFrame], list[str]], ...] = (
     disturbed_findings,
+    interval_findings,
     ef_findings,
     qps_at_recall_findings,
     overhead_findings,

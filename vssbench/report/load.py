@@ -1,5 +1,8 @@
 """The experiment's finished runs from MLflow as one row each, with fill-ins for runs logged
-before a parameter existed, and the ef curve points each run measured."""
+before a parameter existed, and the ef curve points each run measured. Metrics defined with an
+interval come with its ends (NaN for runs logged before intervals)."""
+
+from collections.abc import Callable
 
 import mlflow
 import numpy as np
@@ -7,8 +10,18 @@ import pandas as pd
 
 from vssbench.config import identity
 from vssbench.config.schema import DatasetConfig, DatasetKind
-from vssbench.measure.definitions import METRICS, QPS, RECALL, MetricDef, curve_name
-from vssbench.report.columns import CONFIG, DUCKDB, TIMING_COLUMNS
+from vssbench.measure.definitions import METRICS, QPS, RECALL, curve_name
+from vssbench.report.columns import (
+    BUILD_COLUMNS,
+    CONFIG,
+    DUCKDB,
+    INTERVALS,
+    TIMING_COLUMNS,
+    bound_columns,
+)
+
+# The ef curve's metrics the report reads, each with its interval's ends.
+CURVE_COLUMNS = tuple(c for d in (RECALL, QPS) for c in (d.column, *bound_columns(d)))
 
 
 class ReportError(RuntimeError):
@@ -27,8 +40,11 @@ def load_runs(
     runs, left_out = _select(runs, experiment, filters, all_versions)
     runs["n_docs"] = runs["n_docs"].astype(int)
     runs["dim"] = runs["dim"].astype(int)
-    # A disturbed run's timings are left out of every figure, table and finding.
-    runs.loc[runs["disturbed"], [m for m in TIMING_COLUMNS if m in runs]] = np.nan
+    # A disturbed run's timings are left out of every figure, table and finding, and so is a
+    # disturbed build's time (every run that reused that index carries the tag).
+    timings = [c for m in TIMING_COLUMNS for c in (m, *INTERVALS.get(m, ()))]
+    runs.loc[runs["disturbed"], timings] = np.nan
+    runs.loc[runs["build_disturbed"], list(BUILD_COLUMNS)] = np.nan
     return runs.reset_index(drop=True), left_out
 
 
@@ -45,14 +61,28 @@ def _finished_runs(experiment: str) -> pd.DataFrame:
     return raw[raw["tags.fingerprint"].notna()]  # report and hpo runs carry no fingerprint
 
 
-def _metric(raw: pd.DataFrame, metric: MetricDef) -> object:
-    """A metric's column; one that depends on k is read with each run's own k."""
-    if "{k}" not in metric.pattern:
-        return raw.get(f"metrics.{metric.pattern}")
+def _metric(raw: pd.DataFrame, name: Callable[[int], str]) -> list[float]:
+    """A metric's values, its MLflow name read with each run's own k (NaN where not logged)."""
     return [
-        row.get(f"metrics.{metric.name(int(k))}", np.nan)
+        row.get(f"metrics.{name(int(k))}", np.nan)
         for k, (_, row) in zip(raw["params.k"], raw.iterrows(), strict=True)
     ]
+
+
+def _metrics(raw: pd.DataFrame) -> dict[str, list[float]]:
+    """Every defined metric by its column, and the ends of those with an interval."""
+    out = {d.column: _metric(raw, d.name) for d in METRICS}
+    for d in METRICS:
+        if d.interval:
+            low, high = bound_columns(d)
+            out[low] = _metric(raw, lambda k, d=d: d.bounds(k)[0])
+            out[high] = _metric(raw, lambda k, d=d: d.bounds(k)[1])
+    return out
+
+
+def _tag(raw: pd.DataFrame, name: str, absent: str) -> pd.Series:
+    """A tag's values; `absent` for runs logged before the tag existed."""
+    return raw.get(f"tags.{name}", pd.Series(absent, raw.index)).astype(object).fillna(absent)
 
 
 def _rows(raw: pd.DataFrame) -> pd.DataFrame:
@@ -62,13 +92,15 @@ def _rows(raw: pd.DataFrame) -> pd.DataFrame:
             "configuration": raw["tags.mlflow.runName"],
             "fingerprint": raw["tags.fingerprint"],
             "bench_version": raw["tags.bench_version"],
-            "host": raw.get("tags.process.host", pd.Series(None, raw.index)).fillna("unknown"),
+            "host": _tag(raw, "process.host", "unknown"),
             "run_id": raw["run_id"],
-            "disturbed": raw.get("tags.timing_disturbed", pd.Series("false", raw.index))
-            .fillna("false")
-            .eq("true"),
+            "disturbed": _tag(raw, "timing_disturbed", "false").eq("true"),
+            # Runs from before builds were watched: their build counts as undisturbed.
+            "build_disturbed": _tag(raw, "build_disturbed", "false").eq("true"),
+            # What a run's intervals are over: its trials, or the passes of its one process.
+            "interval_over": raw.get("params.interval_over"),
             **{short: raw.get(f"params.{param}") for short, param in CONFIG.items()},
-            **{d.column: _metric(raw, d) for d in METRICS},
+            **_metrics(raw),
         }
     )
 
@@ -120,19 +152,40 @@ def _select(
     return runs, left_out
 
 
+def _history(client: mlflow.MlflowClient, run_id: str, name: str) -> dict[int, float]:
+    return {m.step: m.value for m in client.get_metric_history(run_id, name)}
+
+
+def _curve(client: mlflow.MlflowClient, run: pd.Series) -> pd.DataFrame:
+    """One run's ef points: per effective ef, recall and QPS with their intervals' ends (NaN
+    where not logged); its headline point when it logged no curve."""
+    k = int(run["k"])
+    series: dict[str, dict[int, float]] = {}
+    for d in (RECALL, QPS):
+        series[d.column] = _history(client, run["run_id"], curve_name(d, k))
+        if series[d.column]:  # a run without the curve has no ends either
+            for column, end in zip(bound_columns(d), d.bounds(k), strict=True):
+                # The curve's name with the suffix the definition gives the end.
+                name = curve_name(d, k) + end.removeprefix(d.name(k))
+                series[column] = _history(client, run["run_id"], name)
+    efs = sorted(set(series[RECALL.column]) & set(series[QPS.column]))
+    if not efs:
+        return run[list(CURVE_COLUMNS)].to_frame().T.assign(ef=np.nan)
+    return pd.DataFrame(
+        {c: [series.get(c, {}).get(ef, np.nan) for ef in efs] for c in CURVE_COLUMNS}
+    ).assign(ef=[float(ef) for ef in efs])
+
+
 def load_curves(runs: pd.DataFrame) -> pd.DataFrame:
     """The recall/QPS points each run measured over its ef list (`ef_curve.*`, step = effective
-    ef); a run without them gives its headline point. Disturbed runs give none."""
+    ef) with their intervals' ends; a run without them gives its headline point. Disturbed runs
+    give none."""
     client = mlflow.MlflowClient()
-    rows = []
-    for run in runs[~runs["disturbed"]].itertuples():
-        k = int(run.k)
-        recall = {
-            m.step: m.value for m in client.get_metric_history(run.run_id, curve_name(RECALL, k))
-        }
-        qps = {m.step: m.value for m in client.get_metric_history(run.run_id, curve_name(QPS, k))}
-        points = [(ef, recall[ef], qps[ef]) for ef in sorted(recall) if ef in qps]
-        if not points:
-            points = [(None, getattr(run, RECALL.column), getattr(run, QPS.column))]
-        rows += [(run.run_id, ef, r, q) for ef, r, q in points]
-    return pd.DataFrame(rows, columns=["run_id", "ef", RECALL.column, QPS.column])
+    parts = [
+        _curve(client, run).assign(run_id=run["run_id"])
+        for _, run in runs[~runs["disturbed"]].iterrows()
+    ]
+    columns = ["run_id", "ef", *CURVE_COLUMNS]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns].astype({c: float for c in columns[1:]})

@@ -1,4 +1,5 @@
-"""The report's files: a PNG per figure, report.html (figures embedded) and summary.md."""
+"""The report's files: a PNG per figure, report.html (figures embedded) and summary.md, each
+with the findings, the factors table (factors.py) and the per-configuration table."""
 
 import base64
 import html
@@ -10,9 +11,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from vssbench.report.factors import Explained, factor_table, which_setting_matters
 from vssbench.report.figures import FIGURES
 from vssbench.report.findings import findings
-from vssbench.report.summary import table
+from vssbench.report.summary import number, table
+
+FACTORS_TITLE = "Which setting matters"
+FACTORS_INTRO = (
+    "Share of the variation among the runs that each swept factor explains (type 2 ANOVA of an "
+    "OLS fit, statsmodels; factors as categories; only factors that vary): of log QPS over the "
+    "runs with an undisturbed timing, and of recall over all runs."
+)
 
 STYLE = (
     "<style>body{font-family:sans-serif;margin:2em}img{max-width:100%}"
@@ -29,7 +38,9 @@ def _png(fig: Figure) -> bytes:
 
 def _markdown_table(frame: pd.DataFrame) -> str:
     def cell(value: object) -> str:
-        return f"{value:.4g}" if isinstance(value, float | np.floating) else str(value)
+        if isinstance(value, float | np.floating):
+            return "" if np.isnan(value) else number(value)
+        return str(value)
 
     rows = [" | ".join(map(str, frame.columns))]
     rows.append(" | ".join("---" for _ in frame.columns))
@@ -60,9 +71,11 @@ def _figures(summary: pd.DataFrame, out: Path) -> tuple[dict[str, Path], list[st
     return files, sections
 
 
-def _html(
-    title: str, intro: str, facts: list[str], sections: list[str], shown: pd.DataFrame, spread: bool
-) -> str:
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=number, na_rep="")
+
+
+def _html(title: str, intro: str, facts: list[str], sections: list[str], tables: str) -> str:
     items = (
         "".join(f"<li>{html.escape(f)}</li>" for f in facts)
         or "<li>No findings: too few runs.</li>"
@@ -70,13 +83,26 @@ def _html(
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         f"{STYLE}</head><body><h1>{html.escape(title)}</h1><p>{intro}</p>"
-        f"<h2>Findings</h2><ul>{items}</ul>{''.join(sections)}"
-        f"<h2>Per configuration (medians{', spread = max - min' if spread else ''})</h2>"
-        f"{shown.to_html(index=False, float_format=lambda v: f'{v:.4g}')}</body></html>"
+        f"<h2>Findings</h2><ul>{items}</ul>{''.join(sections)}{tables}</body></html>"
     )
 
 
-def _markdown(title: str, intro: str, facts: list[str], shown: pd.DataFrame) -> str:
+def _tables_html(results: list[Explained], shown: pd.DataFrame, spread: bool) -> str:
+    """The factors section and the per-configuration table, as HTML."""
+    factors = factor_table(results)
+    notes = "".join(f"<li>{html.escape(r.note)}</li>" for r in results)
+    return (
+        f"<h2>{FACTORS_TITLE}</h2><p>{html.escape(FACTORS_INTRO)}</p><ul>{notes}</ul>"
+        + (_html_table(factors) if factors is not None else "")
+        + f"<h2>Per configuration (medians{', spread = max - min' if spread else ''}; "
+        "[95% interval])</h2>" + _html_table(shown)
+    )
+
+
+def _markdown(
+    title: str, intro: str, facts: list[str], results: list[Explained], shown: pd.DataFrame
+) -> str:
+    factors = factor_table(results)
     lines = [
         f"# {title}",
         "",
@@ -86,7 +112,14 @@ def _markdown(title: str, intro: str, facts: list[str], shown: pd.DataFrame) -> 
         "",
         *(f"- {f}" for f in facts),
         "",
-        "## Per configuration (medians)",
+        f"## {FACTORS_TITLE}",
+        "",
+        FACTORS_INTRO,
+        "",
+        *(f"- {r.note}" for r in results),
+        "",
+        *([_markdown_table(factors), ""] if factors is not None else []),
+        "## Per configuration (medians; [95% interval])",
         "",
         _markdown_table(shown),
         "",
@@ -95,23 +128,25 @@ def _markdown(title: str, intro: str, facts: list[str], shown: pd.DataFrame) -> 
 
 
 def write_report(
-    summary: pd.DataFrame, n_runs: int, left_out: int, out: Path, title: str
+    summary: pd.DataFrame, runs: pd.DataFrame, left_out: int, out: Path, title: str
 ) -> dict[str, Path]:
-    """PNGs, report.html and summary.md of `summary` (with its curves attached) in `out`;
-    returns the written files by name."""
+    """PNGs, report.html and summary.md of `summary` (with its curves attached) and of its
+    `runs` in `out`; returns the written files by name."""
     out.mkdir(parents=True, exist_ok=True)
     facts = findings(summary)
     shown = table(summary)
+    results = which_setting_matters(runs)
     files, sections = _figures(summary, out)
     note = (
         f"{left_out} runs of older benchmark versions left out (--all-versions includes them)."
         if left_out
         else ""
     )
-    intro = f"{n_runs} runs, {len(summary)} configurations. {note}"
+    intro = f"{len(runs)} runs, {len(summary)} configurations. {note}"
     spread = bool((summary["runs"] > 1).any())
+    tables = _tables_html(results, shown, spread)
     files["html"] = out / "report.html"
-    files["html"].write_text(_html(title, intro, facts, sections, shown, spread), encoding="utf-8")
+    files["html"].write_text(_html(title, intro, facts, sections, tables), encoding="utf-8")
     files["markdown"] = out / "summary.md"
-    files["markdown"].write_text(_markdown(title, intro, facts, shown), encoding="utf-8")
+    files["markdown"].write_text(_markdown(title, intro, facts, results, shown), encoding="utf-8")
     return files
