@@ -333,3 +333,38 @@ def test_ef_10_against_ef_256_is_slower_and_fails_the_gate(cli, tmp_path, capsys
     # is slower, and that trips the gate.
     assert "slower" in verdict.values() and set(verdict.values()) <= {"slower", verdicts.SAME}
     assert " for the worse beyond it: " in stdout
+
+
+@pytest.mark.slow
+def test_run_measures_both_sides_interleaved_and_finds_the_slowdown(
+    tmp_path, cache_dir, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    both = [*TRIALS[:1], *TRIALS[2:], "dim=256", f"cache_dir={cache_dir}", "tracking.dir=store"]
+    out = tmp_path / "out"
+    code, stdout, _ = _compare(
+        capsys,
+        "--run",
+        "hnsw.ef_search=10",
+        "hnsw.ef_search=256",
+        *both,
+        *("--trials", "3", "--out", str(out), "--fail-above", "5"),
+    )
+    print(stdout)
+    assert code == 1
+    assert "3 trials per side, each in a fresh process" in stdout
+    rows = _rows(stdout)
+    verdict = {measure: row.rsplit("  ", 1)[-1] for (_, measure), row in rows.items()}
+    assert verdict.pop("recall@10") == "higher recall"
+    assert "slower" in verdict.values() and set(verdict.values()) <= {"slower", verdicts.SAME}
+    assert all(" 3+3 trials " in row for (_, m), row in rows.items() if m != "recall@10")
+    # Every side's trials are saved with the comparison, and logged with it.
+    for side in ("baseline", "candidate"):
+        passes = pd.read_parquet(out / f"{side}_passes.parquet")
+        assert sorted(passes["trial"].unique()) == [0, 1, 2]
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
+    logged = mlflow.search_runs(
+        experiment_names=["vssbench"], filter_string="tags.kind = 'compare'"
+    )
+    listed = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.run_id.iat[0])}
+    assert {"compare.md", "baseline_passes.parquet", "candidate_passes.parquet"} <= listed

@@ -71,6 +71,11 @@ def _timings(run: StoredRun, passes: pd.DataFrame | None) -> dict:
     headline = run.params.get("headline_series")
     if not (passes["series"] == headline).any():
         return {"no_timings": f"no timed passes of its headline series {headline!r}"}
+    return headline_units(passes, headline)
+
+
+def headline_units(passes: pd.DataFrame, headline: str) -> dict:
+    """Evidence fields of the compared timings, from a passes table (timings/passes.parquet)."""
     out = {}
     for timed in TIMINGS:
         rows = passes[passes["series"] == (timed.series or headline)]

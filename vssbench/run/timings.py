@@ -102,7 +102,8 @@ def headline(passes: pd.DataFrame, series: str) -> dict[str, float]:
             "trials": float(passes["trial"].nunique()),
             "timing_units": float(estimate(passes, series, "qps").n),
             "other_cpu_share": float(passes["other_cpu_share"].max()),
-            "other_cpu_share_resolution": float(passes["other_cpu_share_resolution"].max()),
+            # The smallest share the headline's passes could see (a batch's short passes see less).
+            "other_cpu_share_resolution": float(rows["other_cpu_share_resolution"].max()),
             "retried_passes": float((passes["attempts"] > 1).sum()),
         }
     )
