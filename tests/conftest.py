@@ -29,6 +29,14 @@ def _no_outside_tracking(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
+# Overrides every test run starts from (a make_cfg test's own come after and win; the CLI
+# appends them, as Hydra takes no override after -m's): one ef point unless a
+# test asks for a curve, as the default curve's four would be most of the suite's query time
+# (tests/test_trials.py runs one); a disturbed pass timed again once, soon, as tests run on busy
+# machines and a launcher's concurrent jobs disturb each other.
+QUICK = ("hnsw.ef_curve=[]", "bench.retries=1", "bench.retry_pause_s=0.2")
+
+
 @pytest.fixture
 def make_cfg(tmp_path, cache_dir):
     def make(*overrides: str):
@@ -39,13 +47,7 @@ def make_cfg(tmp_path, cache_dir):
                     "scale=tiny",
                     f"cache_dir={cache_dir}",
                     f"tracking.dir={tmp_path / 'mlruns'}",
-                    # One ef point unless a test asks for a curve: the default curve's four
-                    # would be most of the suite's query time (tests/test_trials.py and the
-                    # CLI tests run with it).
-                    "hnsw.ef_curve=[]",
-                    # A disturbed pass is timed again once, soon: tests run on busy machines.
-                    "bench.retries=1",
-                    "bench.retry_pause_s=0.2",
+                    *QUICK,
                     *overrides,
                 ],
             )
@@ -60,7 +62,7 @@ def cli(tmp_path, cache_dir):
     def run(*args: str) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         return subprocess.run(
-            [sys.executable, "-m", "vssbench", *args, f"cache_dir={cache_dir}"],
+            [sys.executable, "-m", "vssbench", *args, *QUICK, f"cache_dir={cache_dir}"],
             cwd=tmp_path,
             env=env,
             capture_output=True,

@@ -16,6 +16,7 @@ from pathlib import Path
 import mlflow
 import psutil
 import pytest
+from conftest import QUICK
 from hydra import compose, initialize_config_dir
 from mlflow.entities import ViewType
 
@@ -58,7 +59,7 @@ def vss(tmp_path, cache_dir, server):
 
     def start(*args: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "vssbench", *args, f"cache_dir={cache_dir}"],
+            [sys.executable, "-m", "vssbench", *args, *QUICK, f"cache_dir={cache_dir}"],
             cwd=tmp_path,
             env={**os.environ, **RAY_ON_LOOPBACK, "MLFLOW_TRACKING_URI": server},
             stdout=subprocess.PIPE,
