@@ -174,8 +174,9 @@ def test_two_processes_racing_on_one_fingerprint_give_one_finished_run(vss, serv
 
 
 def _config_of(*overrides: str):
+    """The configuration a `vss(*overrides)` process runs (it appends QUICK)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+        return compose("config", overrides=[*overrides, *QUICK])
 
 
 def _foreign_claim(server: str, experiment: str, fp: str, heartbeat_age_s: float) -> str:
