@@ -148,10 +148,12 @@ def test_each_run_goes_to_its_own_configured_store(make_cfg, tmp_path):
     assert len(_runs(first)) == 1 and len(_runs(second)) == 1
 
 
-def test_fingerprint_ignores_where_results_go(make_cfg, tmp_path):
+def test_fingerprint_ignores_where_results_go_and_how_often_a_pass_is_retried(make_cfg, tmp_path):
     base = make_cfg()
     moved = make_cfg(f"tracking.dir={tmp_path / 'elsewhere'}", f"cache_dir={tmp_path / 'c'}")
     assert identity.fingerprint(base) == identity.fingerprint(moved)
+    patient = make_cfg("bench.retries=7", "bench.retry_pause_s=9")
+    assert identity.fingerprint(base) == identity.fingerprint(patient)
     assert identity.fingerprint(base) != identity.fingerprint(make_cfg("engine.threads=1"))
 
 

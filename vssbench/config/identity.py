@@ -21,7 +21,7 @@ BENCH_VERSION = "4"
 LEAVES = frozenset(
     {
         *("bench.batch", "bench.clients", "bench.max_other_cpu_share", "bench.repeats"),
-        *("bench.retries", "bench.retry_pause_s", "bench.trials", "hnsw.ef_curve"),
+        *("bench.trials", "hnsw.ef_curve"),
         *("dim", "k", "seed"),
         *("engine.late_materialization_max_rows", "engine.name", "engine.num_partitions"),
         *("engine.reuse_index", "engine.threads"),
@@ -51,13 +51,19 @@ def schema_defaults() -> dict:
     return OmegaConf.to_container(OmegaConf.structured(Config), enum_to_str=True)
 
 
+def measured_settings(cfg: DictConfig) -> dict:
+    """The resolved settings that affect results, the dataset's aside (it is known by content)."""
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for key in (*NOT_IN_FINGERPRINT, "dataset"):
+        data.pop(key, None)
+    for key in RETRY_KEYS:
+        data["bench"].pop(key)
+    return data
+
+
 def fingerprint(cfg: DictConfig) -> str:
     """Hash of the resolved configuration that affects results, plus the benchmark version."""
-    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    for key in NOT_IN_FINGERPRINT:
-        data.pop(key, None)
-    data.pop("dataset")
-    data = canonical(data, schema_defaults())
+    data = canonical(measured_settings(cfg), schema_defaults())
     # The data by what it is: a file's content hash, not its path; a file sets its own size.
     data["dataset"] = dataset.identity(cfg.dataset)
     if cfg.dataset.name != DatasetKind.synthetic_ko:
@@ -111,3 +117,6 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
 
 # Keys that do not change what a run measures; everything else goes into the run's fingerprint.
 NOT_IN_FINGERPRINT = (*RUN_CONTROL_KEYS, "hpo")
+# How hard a run tries for undisturbed timings, not what it times: a run finished under any retry
+# setting is the same measurement.
+RETRY_KEYS = ("retries", "retry_pause_s")
