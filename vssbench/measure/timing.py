@@ -175,6 +175,13 @@ class Timing:
             p.results = []
 
 
+def _collect_young() -> None:
+    """The garbage of the warm-up and the passes before, so none waits through the paused
+    passes: the young generations hold it, and a full collection of a large heap (a test
+    process, a sweep in one process) costs about 0.5 s per timed point."""
+    gc.collect(1)
+
+
 def repeated(
     run_pass: Callable[[], TimedPass],
     warm_up: Callable[[], None],
@@ -187,7 +194,7 @@ def repeated(
     busy costs a few pauses, not a few per pass). The collector is paused while they run: a
     collection inside a pass is this process's own noise."""
     warm_up()
-    gc.collect()
+    _collect_young()
     gc.disable()
     passes: list[TimedPass] = []
     left = guard.retries
@@ -207,7 +214,7 @@ def repeated(
                 )
                 gc.enable()  # the pause is outside any pass
                 time.sleep(guard.pause_s)
-                gc.collect()
+                _collect_young()
                 gc.disable()
                 attempts = timed.attempts + 1
                 timed = run_pass()
