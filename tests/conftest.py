@@ -1,6 +1,7 @@
 """Shared fixtures: configs composed as the CLI composes them, pointed at temp dirs."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+
+from vssbench.track import store
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -23,10 +26,14 @@ def cache_dir(tmp_path_factory) -> Path:
 def _no_outside_tracking(monkeypatch):
     """Runs go to each test's temp store, whatever store the developer's shell points at.
 
-    mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI, so earlier tests leave it behind.
+    mlflow.set_tracking_uri() also exports MLFLOW_TRACKING_URI, so earlier tests leave it behind;
+    mlflow.set_experiment() keeps its experiment in a module global (and MLFLOW_EXPERIMENT_ID),
+    which makes a later run's start_run(run_id=...) in another store fail.
     """
     monkeypatch.setattr("vssbench.track.store.USER_TRACKING_URI", None)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setattr("mlflow.tracking.fluent._active_experiment_id", None)
 
 
 # Overrides every test run starts from (a make_cfg test's own come after and win; the CLI
@@ -37,8 +44,22 @@ def _no_outside_tracking(monkeypatch):
 QUICK = ("hnsw.ef_curve=[]", "bench.retries=1", "bench.retry_pause_s=0.2")
 
 
+@pytest.fixture(scope="session")
+def store_template(tmp_path_factory) -> Path:
+    """An empty MLflow store made once by vssbench's own code: MLflow's migrations take ~2.6 s
+    for every new store, and most tests' runs start one."""
+    db = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    store._create_sqlite_store(db)
+    return db
+
+
 @pytest.fixture
-def make_cfg(tmp_path, cache_dir):
+def make_cfg(tmp_path, cache_dir, store_template):
+    """Configs as the CLI composes them, their runs going to a store in tmp_path/mlruns (a copy
+    of the empty template: tests of creating a store make their own)."""
+    (tmp_path / "mlruns").mkdir(exist_ok=True)
+    shutil.copyfile(store_template, tmp_path / "mlruns" / "mlflow.db")
+
     def make(*overrides: str):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             return compose(

@@ -10,6 +10,7 @@ import time
 
 import mlflow
 import pytest
+from conftest import QUICK
 from filelock import FileLock
 
 from vssbench.track import store
@@ -95,6 +96,7 @@ def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
         "dim=16,24,32",
         f"cache_dir={cache_dir}",
         f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        *QUICK,
     ]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     # The store exists before the sweep starts, so this test's polling cannot race the
@@ -176,6 +178,7 @@ def test_a_bad_job_stops_the_sweep_before_any_work(cli, tmp_path):
     assert not (tmp_path / "mlruns").exists()  # the valid job did not run first
 
 
+@pytest.mark.long
 def test_a_failed_job_is_reported_and_the_sweep_goes_on(cli, tmp_path):
     sweep_dir = tmp_path / "multirun"
     result = cli(
@@ -229,6 +232,7 @@ def test_an_unwritable_dir_stops_before_any_work_naming_the_setting(tmp_path, mo
     assert not list(tmp_path.glob("**/mlflow.db")) and not list(tmp_path.glob("**/*.duckdb"))
 
 
+@pytest.mark.long
 def test_two_sweeps_started_together_keep_their_own_dirs_and_summaries(tmp_path, cache_dir):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     command = [
@@ -239,6 +243,7 @@ def test_two_sweeps_started_together_keep_their_own_dirs_and_summaries(tmp_path,
         "scale=tiny",
         "dim=24",
         f"cache_dir={cache_dir}",
+        *QUICK,
     ]
     sweeps = [
         subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
@@ -269,6 +274,7 @@ def test_a_sweep_dir_in_use_by_another_sweep_is_refused(cli, tmp_path):
     assert [p.name for p in sweep_dir.iterdir()] == [".vssbench_sweep.lock"]
 
 
+@pytest.mark.long
 def test_a_reused_sweep_dir_counts_only_this_sweeps_jobs(cli, tmp_path):
     sweep_dir = f"hydra.sweep.dir={tmp_path / 'multirun'}"
     assert cli("-m", "scale=tiny", "dim=24,32", sweep_dir).returncode == 0

@@ -156,6 +156,7 @@ def test_a_two_job_sweep_finishes_through_the_launcher_and_a_rerun_skips_both(
     assert [(m.step, m.value) for m in history] == [(1, 0.0), (2, 2.0)]
 
 
+@pytest.mark.long
 def test_two_processes_racing_on_one_fingerprint_give_one_finished_run(vss, server):
     experiment = "race"
     args = ["scale=tiny", "dim=20", "bench.repeats=10", f"tracking.experiment={experiment}"]
@@ -195,6 +196,7 @@ def _foreign_claim(server: str, experiment: str, fp: str, heartbeat_age_s: float
     return client.create_run(experiment_id, run_name="elsewhere", tags=tags).info.run_id
 
 
+@pytest.mark.long
 def test_a_live_claim_from_another_host_is_waited_for_and_a_stale_one_taken_over(vss, server):
     experiment = "foreign"
     args = ["scale=tiny", "dim=28", f"tracking.experiment={experiment}"]
@@ -232,6 +234,7 @@ def test_a_live_claim_from_another_host_is_waited_for_and_a_stale_one_taken_over
 
 
 @needs_submitit
+@pytest.mark.long
 def test_a_killed_workers_job_is_reported_failed_and_redone_on_rerun(vss, server):
     experiment = "killed-submitit"
     sweep = [
@@ -258,6 +261,7 @@ def test_a_killed_workers_job_is_reported_failed_and_redone_on_rerun(vss, server
 
 
 @needs_ray
+@pytest.mark.long
 def test_ray_runs_a_killed_workers_job_again_in_the_same_sweep(vss, server):
     """conf/hydra/launcher/ray.yaml keeps Ray's own retry (max_retries 1): the task runs again
     in a new worker, which marks the dead run KILLED and finishes the job."""

@@ -35,6 +35,7 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
     assert "HNSW_INDEX_SCAN" in mlflow.artifacts.load_text(f"runs:/{run.run_id}/plan.txt")
 
 
+@pytest.mark.long
 def test_rrf_run_reports_its_loss_honestly(make_cfg):
     """RRF is kept selectable; on this corpus it loses to the vector half (README)."""
     result = runner.run(

@@ -33,6 +33,7 @@ def _settings(store_dir) -> store.StoreLocation:
     return store.StoreLocation("vssbench", str(store_dir), None)
 
 
+@pytest.mark.long
 def test_concurrent_first_starts_share_one_store(tmp_path):
     starts = [_prepare(tmp_path / "mlruns") for _ in range(3)]
     outputs = [p.communicate(timeout=300) for p in starts]

@@ -5,7 +5,6 @@ build made under load is tagged on every run that reuses its index."""
 import json
 import subprocess
 import sys
-import time
 
 import mlflow
 import numpy as np
@@ -16,7 +15,8 @@ from vssbench.config.plan import read_plan
 from vssbench.measure import intervals, timing
 from vssbench.run import runner, timings
 
-BUSY = "import time\nend = time.time() + {s}\nwhile time.time() < end: pass"
+# Says when it spins, so a test under load does not time its pass before the process has started.
+BUSY = "import time\nend = time.time() + {s}\nprint('spinning', flush=True)\nwhile time.time() < end: pass"
 
 
 def _artifact(run_id: str, path: str) -> pd.DataFrame:
@@ -76,8 +76,8 @@ def test_three_trials_save_every_pass_and_every_interval_is_recomputed_from_them
 
 
 def test_a_pass_disturbed_by_a_busy_process_is_timed_again():
-    busy = subprocess.Popen([sys.executable, "-c", BUSY.format(s=1.5)])
-    time.sleep(0.3)  # the busy process has started spinning
+    busy = subprocess.Popen([sys.executable, "-c", BUSY.format(s=1.5)], stdout=subprocess.PIPE)
+    assert busy.stdout.readline() == b"spinning\n"
     try:
         timed = timing.repeated(
             # One core's Python work: the busy process has the other core to itself.
@@ -99,7 +99,7 @@ def test_a_build_made_under_load_is_tagged_on_every_run_that_reuses_it(make_cfg,
     own_cache = f"cache_dir={tmp_path / 'cache'}"  # an index no other test has built
     cheap = ("hnsw.ef_curve=[]", "bench.batch=false", "bench.repeats=1", "bench.retries=0")
     cheap = (own_cache, *cheap)
-    busy = subprocess.Popen([sys.executable, "-c", BUSY.format(s=600)])
+    busy = subprocess.Popen([sys.executable, "-c", BUSY.format(s=600)], stdout=subprocess.DEVNULL)
     try:
         built = _run(make_cfg, tmp_path, *cheap)
     finally:
