@@ -94,6 +94,13 @@ def test_a_pass_disturbed_by_a_busy_process_is_timed_again():
         assert kept.other_cpu_share <= 0.2
 
 
+def test_a_child_this_process_waits_for_is_its_own_cpu_not_another_processes():
+    """A build's memory probe is a fresh process: its CPU must not make the build disturbed."""
+    with timing.CpuOfOthers() as others:
+        subprocess.run([sys.executable, "-c", BUSY.format(s=0.6)], stdout=subprocess.DEVNULL)
+    assert others.own_s >= 0.5  # the child's spin, counted as this process's
+
+
 @pytest.mark.slow
 def test_a_build_made_under_load_is_tagged_on_every_run_that_reuses_it(make_cfg, tmp_path):
     own_cache = f"cache_dir={tmp_path / 'cache'}"  # an index no other test has built

@@ -64,6 +64,7 @@ class CpuOfOthers:
             )
         )
         cores = psutil.cpu_count() or 1
+        self.own_s = mine
         # The counters tick in 10 ms per core: a pass of a few ms could read a whole tick of
         # someone else's time as a share above 1. Up to one tick per counter read is slack.
         slack = TICK_S * 2 * (cores + 1)
@@ -79,8 +80,10 @@ class CpuOfOthers:
         return sum(getattr(t, f) for f in t._fields if f not in skip)
 
     def _mine(self) -> float:
+        """This process's CPU time and that of its children it waited for: a build's own memory
+        probe (a fresh process) is not someone else's load."""
         t = self._me.cpu_times()
-        return t.user + t.system
+        return t.user + t.system + t.children_user + t.children_system
 
 
 def timed_pass(step: Step, n: int, label: str) -> TimedPass:
