@@ -51,25 +51,26 @@ DatasetKind = StrEnum("DatasetKind", {"synthetic_ko": "synthetic_ko", **{n: n fo
 
 @dataclass
 class DatasetChoice:
-    """The dataset and the synthetic corpus's setting; DatasetConfig adds the file sources'."""
+    """The dataset and the settings every dataset has; DatasetConfig adds the file sources'."""
 
+    # synthetic_ko: the built-in Korean corpus, its vectors derived from its text; a file source
+    # reads your files (its size comes from them, not from scale).
     name: DatasetKind = DatasetKind.synthetic_ko
     # synthetic_ko: per-vector Gaussian noise over the text's own vector, as a share of its
     # length (data/synthetic/embed.py); higher makes nearest-neighbour search harder. 0.5 puts
-    # RC_10 and LID where VIBE's text-embedding datasets sit (README: how hard the data is).
+    # RC_10 and LID where VIBE's text-embedding datasets sit (docs: datasets, how hard the data is).
     noise: float = 0.5
+    # A source that ships each query's exact neighbours (hdf5): how many queries they are
+    # checked on against brute force before they are used.
+    verify_queries: int = 100
 
 
 # dataset.<role> for each file a source reads and dataset.<setting> for each of its settings,
 # with the defaults declared in its registry entry (data/sources/__init__.py): a new source
-# needs no edit here. Then, for a source that ships neighbours (hdf5), the queries they are
-# checked on.
+# needs no edit here.
 DatasetConfig = make_dataclass(
     "DatasetConfig",
-    [
-        *((name, kind, made) for name, (kind, made) in DATASET_FIELDS.items()),
-        ("verify_queries", int, field(default=100)),
-    ],
+    [(name, kind, made) for name, (kind, made) in DATASET_FIELDS.items()],
     bases=(DatasetChoice,),
     namespace={"__module__": __name__},  # pickled by reference (the joblib launcher)
 )
@@ -77,9 +78,11 @@ DatasetConfig = make_dataclass(
 
 @dataclass
 class ScaleConfig:
-    name: str = MISSING
-    n_docs: int = MISSING
-    n_queries: int = 500
+    """The synthetic corpus's size; a file dataset's size is its files'."""
+
+    name: str = MISSING  # the option's name, in run names (tiny, 10k, 100k, 250k)
+    n_docs: int = MISSING  # documents in the corpus
+    n_queries: int = 500  # queries timed and scored
 
 
 class Tokenizer(StrEnum):
@@ -99,13 +102,14 @@ class Fusion(StrEnum):
 
 @dataclass
 class SearchConfig:
-    name: SearchKind = SearchKind.vector
-    # The rest applies to hybrid search only: vector search and BM25 as two statements, fused in
-    # Python.
+    """The query type. Every setting but name applies to hybrid search only: vector search and
+    BM25 as two statements, fused in Python."""
+
+    name: SearchKind = SearchKind.vector  # vector: nearest neighbours; hybrid: also BM25, fused
     tokenizer: Tokenizer = Tokenizer.kiwi  # kiwi: content morphemes; bigram: Hangul bigrams
     bm25: Bm25 = Bm25.match_bm25  # how DuckDB's BM25 half is written (engines/duckdb/queries.py)
     # convex (min-max normalised scores) or rrf (reciprocal rank fusion); convex by default: on
-    # this corpus RRF loses to both halves (README: hybrid search).
+    # this corpus RRF loses to both halves (docs: hybrid search).
     fusion: Fusion = Fusion.convex
     rrf_k: int = 60  # rrf: the constant in 1 / (rrf_k + rank)
     alpha: float = 0.5  # convex: weight of the vector similarity; 1 - alpha goes to BM25
@@ -116,19 +120,26 @@ class SearchConfig:
 
 @dataclass
 class FilterConfig:
+    """Each query restricted to its target document's value of one metadata column."""
+
+    # category: ~10% of documents, follows the topic; region: ~11%, independent of the text;
+    # attribute: filter.selectivity of the documents, independent of everything.
     name: FilterKind = FilterKind.none
     # post: the query as written (WHERE + ORDER BY + LIMIT); overfetch: index top k*factor, then
-    # filter; exact: brute force over the filtered rows.
+    # filter; exact: brute force over the filtered rows; pre: the engine filters during its
+    # index search. Which ones an engine runs: the engines reference.
     strategy: FilterStrategy = FilterStrategy.none
-    overfetch_factor: int = 10
+    overfetch_factor: int = 10  # overfetch: the index is asked for k times this
     selectivity: float = 0.1  # filter=attribute: the share of documents it keeps
 
 
 @dataclass
 class HnswConfig:
-    metric: Metric = Metric.cosine
-    M: int = 16
-    ef_construction: int = 128
+    """The HNSW index's build and search parameters."""
+
+    metric: Metric = Metric.cosine  # the distance the index and the exact ground truth use
+    M: int = 16  # graph neighbours per node (more: better recall, bigger index, slower build)
+    ef_construction: int = 128  # the beam of the build
     # One value, or a list measured on one build (a curve); with a list, the headline metrics
     # are those at the default ef (HEADLINE_EF), which is measured too.
     ef_search: Any = HEADLINE_EF
@@ -139,10 +150,12 @@ class HnswConfig:
 
 @dataclass
 class QueriesConfig:
-    paraphrase: float = 0.4
-    entity: float = 0.3
-    keyword: float = 0.3
-    warmup: int = 50
+    """The synthetic query set: shares of its three kinds, and the warm-up before timing."""
+
+    paraphrase: float = 0.4  # 4 of the target's concepts in other surface forms (synonyms)
+    entity: float = 0.3  # the target's person, company and one concept (rare names)
+    keyword: float = 0.3  # 4 of the target's concepts in its own surface forms
+    warmup: int = 50  # untimed queries before each timed point
 
 
 EngineKind = StrEnum("EngineKind", {name: name for name in ENGINES})
@@ -152,7 +165,9 @@ EngineKind = StrEnum("EngineKind", {name: name for name in ENGINES})
 class EngineChoice:
     """The engine and its threads; EngineConfig adds every engine's own options."""
 
-    name: EngineKind = EngineKind.duckdb_vss
+    name: EngineKind = EngineKind.duckdb_vss  # the engines reference lists each
+    # Threads of the build, the batch and the engine's pools (DuckDB's `threads`), at most the
+    # machine's cores.
     threads: int = 2
 
 
@@ -185,22 +200,25 @@ class BenchConfig:
     # run whose passes are still disturbed after that is tagged timing_disturbed=true, and the
     # report leaves its timings out.
     max_other_cpu_share: float = 0.1
-    retries: int = 3
-    retry_pause_s: float = 2.0
+    retries: int = 3  # passes timed again per point at most (none in a parallel sweep)
+    retry_pause_s: float = 2.0  # the wait before a disturbed pass is timed again
 
 
 @dataclass
 class TrackingConfig:
-    experiment: str = "vssbench"
-    dir: str = "mlruns"
+    """Where runs are recorded (MLflow) and how concurrent runs of one configuration agree."""
+
+    experiment: str = "vssbench"  # the MLflow experiment
+    dir: str = "mlruns"  # the local store's dir: mlflow.db and artifacts
     uri: str | None = None  # null: MLFLOW_TRACKING_URI if set, else sqlite:///<dir>/mlflow.db
     # MLflow's own CPU and memory curves (system/*), sampled every this many seconds; 0: off.
     system_metrics_interval_s: float = 1.0
-    # A run refreshes its heartbeat tag this often; a RUNNING run on another host whose heartbeat
-    # is older than stale_s is dead. A claim through a tracking server is checked again after
-    # settle_s (more than the hosts' clock skew and request latency; track/claim.py).
-    heartbeat_s: float = 15.0
+    heartbeat_s: float = 15.0  # a RUNNING run refreshes its heartbeat tag this often
+    # A RUNNING run on another host whose heartbeat is older than this is dead, and its
+    # configuration is run again.
     stale_s: float = 120.0
+    # A claim through a tracking server is checked again after this (more than the hosts' clock
+    # skew and request latency; track/claim.py).
     settle_s: float = 2.0
 
 
@@ -214,8 +232,10 @@ class Objective(StrEnum):
 class HpoConfig:
     """What a run returns to a sweeper (sweep/objective.py); does not change what is measured."""
 
+    # recall; recall_qps: recall and QPS, for multi-objective samplers; qps_at_recall: QPS
+    # where recall reaches min_recall, else recall's shortfall.
     objective: Objective = Objective.recall
-    min_recall: float = 0.95
+    min_recall: float = 0.95  # qps_at_recall: the recall a configuration must reach
 
 
 @dataclass
@@ -231,9 +251,9 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     hpo: HpoConfig = field(default_factory=HpoConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
-    k: int = 10
-    seed: int = 42
-    cache_dir: str = ".cache/vssbench"
+    k: int = 10  # results per query
+    seed: int = 42  # of the synthetic corpus, its vectors and queries
+    cache_dir: str = ".cache/vssbench"  # data, ground truth and built indexes, kept across runs
     force: bool = False  # run even when a finished run has the same fingerprint
     force_memory: bool = False  # run even when the memory estimate exceeds what is available
     # Build a cached index again to time its build (e.g. one built while the machine was busy),

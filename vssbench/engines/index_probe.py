@@ -1,4 +1,4 @@
-"""`python -m vssbench.index_probe ENGINE FILE METRIC DIM`: prints the RSS (MB) a fresh process
+"""`python -m vssbench.engines.index_probe ENGINE FILE METRIC DIM`: prints the RSS (MB) a fresh process
 gains by opening an engine's index file and answering one query, i.e. the memory the loaded
 index takes. The engine's library is imported and connected before the first reading."""
 

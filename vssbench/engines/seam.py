@@ -1,4 +1,4 @@
-"""The seam every engine adapter implements (duckdb_vss.py, library.py, lancedb_engine.py):
+"""The seam every engine adapter implements (duckdb/vss.py, library.py, lancedb_engine.py):
 build parameters key the index, query settings are set per measurement point, then one query,
 a batch, a plan. The timing harness and the scoring only ever see this."""
 

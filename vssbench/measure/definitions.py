@@ -18,6 +18,7 @@ class MetricDef:
     in_table: bool = False  # a column of the report's per-configuration table
     # Logged with its 95% interval: <name>_ci_low and <name>_ci_high (measure/intervals.py).
     interval: bool = False
+    about: str = ""  # what it measures: the metrics reference page (vssbench/reference)
 
     @property
     def column(self) -> str:
@@ -40,24 +41,127 @@ class MetricDef:
         return f"{self.label.format(k=k)}={self.fmt.format(value)}{self.unit}"
 
 
-RECALL = MetricDef("recall_at_{k}", "recall@{k}", in_table=True, interval=True)
-MRR = MetricDef("mrr_at_10", "mrr@10", in_table=True)  # labels are judged at 10 whatever k is
-NDCG = MetricDef("ndcg_at_10", "ndcg@10", in_table=True)
-QPS = MetricDef("qps", "qps", fmt="{:.0f}", timing=True, in_table=True, interval=True)
+RECALL = MetricDef(
+    "recall_at_{k}",
+    "recall@{k}",
+    in_table=True,
+    interval=True,
+    about="Share of the exact top-k (brute force under the index metric, with the filter when "
+    "there is one) the engine returned; a document whose true distance ties the k-th exact "
+    "distance within 1e-5 counts (the ann-benchmarks convention). Interval over queries.",
+)
+# Labels are judged at 10 whatever k is.
+MRR = MetricDef(
+    "mrr_at_10",
+    "mrr@10",
+    in_table=True,
+    about="Mean reciprocal rank of the first relevant document in the top 10, against the "
+    "relevance labels: the quality a user sees, not agreement with exact search.",
+)
+NDCG = MetricDef(
+    "ndcg_at_10",
+    "ndcg@10",
+    in_table=True,
+    about="Normalised discounted cumulative gain of the top 10 against the relevance labels, "
+    "gains 2^grade - 1.",
+)
+QPS = MetricDef(
+    "qps",
+    "qps",
+    fmt="{:.0f}",
+    timing=True,
+    in_table=True,
+    interval=True,
+    about="Queries per second of one client, one query at a time after the warm-up: a pass's "
+    "queries over the sum of their latencies; the geometric mean over trials (over passes with "
+    "one trial), with a Student t interval on the logs.",
+)
+_LATENCY = "latency of one query ({}: `time.perf_counter_ns` around execute and fetch), the "
+_ESTIMATE = "geometric mean over trials (over passes with one trial), with its interval."
 LATENCY_P50 = MetricDef(
-    "latency_p50_ms", "p50", "ms", False, "{:.2f}", timing=True, interval=True, in_table=True
+    "latency_p50_ms",
+    "p50",
+    "ms",
+    False,
+    "{:.2f}",
+    timing=True,
+    interval=True,
+    in_table=True,
+    about="Median " + _LATENCY.format("one client") + _ESTIMATE,
 )
-LATENCY_P95 = MetricDef("latency_p95_ms", "p95", "ms", False, "{:.2f}", timing=True, interval=True)
+LATENCY_P95 = MetricDef(
+    "latency_p95_ms",
+    "p95",
+    "ms",
+    False,
+    "{:.2f}",
+    timing=True,
+    interval=True,
+    about="95th-percentile " + _LATENCY.format("one client") + _ESTIMATE,
+)
 LATENCY_P99 = MetricDef(
-    "latency_p99_ms", "p99", "ms", False, "{:.2f}", timing=True, interval=True, in_table=True
+    "latency_p99_ms",
+    "p99",
+    "ms",
+    False,
+    "{:.2f}",
+    timing=True,
+    interval=True,
+    in_table=True,
+    about="99th-percentile " + _LATENCY.format("one client") + _ESTIMATE,
 )
-ROWS = MetricDef("rows_returned_mean", "rows", fmt="{:.2f}")
-EFFECTIVE_EF = MetricDef("effective_ef_search", "ef", fmt="{:.0f}")
-BUILD_S = MetricDef("index_build_s", "build", "s", False, "{:.1f}", in_table=True)
-INDEX_MB = MetricDef("index_memory_mb", "index_mem", "MB", False, "{:.0f}")
-PEAK_RSS_MB = MetricDef("peak_rss_mb", "peak_rss", "MB", False, "{:.0f}")
+ROWS = MetricDef(
+    "rows_returned_mean",
+    "rows",
+    fmt="{:.2f}",
+    about="Rows a query returned, on average: below k when a filter applied after the index "
+    "search leaves fewer (see `short_result_share`).",
+)
+EFFECTIVE_EF = MetricDef(
+    "effective_ef_search",
+    "ef",
+    fmt="{:.0f}",
+    about="The beam the index really searched with: max(hnsw.ef_search, rows the index is asked "
+    "for), i.e. k, search.candidates for hybrid, k x filter.overfetch_factor for overfetch. "
+    "Absent for the exact strategy.",
+)
+BUILD_S = MetricDef(
+    "index_build_s",
+    "build",
+    "s",
+    False,
+    "{:.1f}",
+    in_table=True,
+    about="Wall time of the index build (the cached index's own build when the run reuses it; "
+    "tag build_disturbed says whether other processes took CPU while it was built).",
+)
+INDEX_MB = MetricDef(
+    "index_memory_mb",
+    "index_mem",
+    "MB",
+    False,
+    "{:.0f}",
+    about="Memory the loaded index takes: the RSS a fresh process gains by attaching the index "
+    "file and answering one query, measured once per build (engine.reuse_index=true only).",
+)
+PEAK_RSS_MB = MetricDef(
+    "peak_rss_mb",
+    "peak_rss",
+    "MB",
+    False,
+    "{:.0f}",
+    about="Highest RSS of the run's process, sampled every 50 ms: what a machine must hold for "
+    "this run (compare with memory_estimate_mb).",
+)
 BATCH_QPS = MetricDef(
-    "batch_qps", "batch_qps", fmt="{:.0f}", timing=True, in_table=True, interval=True
+    "batch_qps",
+    "batch_qps",
+    fmt="{:.0f}",
+    timing=True,
+    in_table=True,
+    interval=True,
+    about="All queries in one statement (a LATERAL join planned as HNSW_INDEX_JOIN, checked) at "
+    "the headline ef: throughput inside the engine. Not measured with a filter.",
 )
 
 # Every metric above, in the order of the report's table.
@@ -98,3 +202,115 @@ CURVE = (RECALL, QPS, LATENCY_P50, LATENCY_P99)
 
 def curve_name(metric: MetricDef, k: int) -> str:
     return f"ef_curve.{metric.name(k)}"
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    """Further metrics a run logs, by their MLflow names (fnmatch patterns), for the reference."""
+
+    names: tuple[str, ...]
+    about: str
+
+
+FURTHER = (
+    MetricDoc(
+        ("*_ci_low", "*_ci_high"),
+        "The 95% interval of the metric named before the suffix (measure/intervals.py).",
+    ),
+    MetricDoc(
+        (
+            "ef_curve.recall_at_*",
+            "ef_curve.qps",
+            "ef_curve.latency_p50_ms",
+            "ef_curve.latency_p99_ms",
+        ),
+        "One point per effective ef of hnsw.ef_curve and hnsw.ef_search, all on one build "
+        "(MLflow metric steps, step = ef), each with its interval.",
+    ),
+    MetricDoc(
+        ("batch_recall_at_*", "batch_same_ids_share", "batch_qps_median", "client_overhead_share"),
+        "The batch statement's recall, the share of queries whose ids equal the single "
+        "queries', its median pass, and the share of a single query's latency that is "
+        "per-statement client overhead (1 - batch time per query / single-query mean latency).",
+    ),
+    MetricDoc(
+        ("clients.qps", "clients.latency_p50_ms", "clients.latency_p99_ms", "clients.*"),
+        "With bench.clients=[1,2,4]: N threads, each with its own cursor, share the queries; "
+        "step = clients.",
+    ),
+    MetricDoc(
+        ("latency_mean_ms", "latency_max_ms"),
+        "Mean and slowest one-client latency of the headline's median pass.",
+    ),
+    MetricDoc(
+        ("qps_median", "qps_spread", "timed_passes", "trials", "timing_units", "retried_passes"),
+        "The median QPS of the headline's passes and their spread ((max - min) / median); the "
+        "passes and trials timed; the units the intervals are over (1 trials, 0 passes); "
+        "passes timed again because other processes disturbed them.",
+    ),
+    MetricDoc(
+        ("trial_fixed_s",),
+        "What a further trial cost beyond its timed passes: its process's start, data load and "
+        "index open.",
+    ),
+    MetricDoc(
+        ("other_cpu_share", "other_cpu_share_resolution", "index_build_other_cpu_share"),
+        "The share of the machine's CPU other processes took during the timed passes (the worst "
+        "point) or the build; shares below the resolution (CPU counters tick every 10 ms) read "
+        "as 0. Above bench.max_other_cpu_share a run is tagged disturbed.",
+    ),
+    MetricDoc(
+        ("mrr_at_10.*", "ndcg_at_10.*", "relevant_recall_at_10", "labelled_query_share"),
+        "The label metrics per query kind (paraphrase, entity, keyword); the share of the "
+        "relevant documents (at most 10) in the top 10; the share of queries that have labels "
+        "left after the filter (the label metrics are over these).",
+    ),
+    MetricDoc(
+        ("short_result_share", "n_queries", "failed_queries"),
+        "The share of queries that returned fewer than k rows; the queries timed; queries a "
+        "library raised on.",
+    ),
+    MetricDoc(
+        ("index_approx_memory_mb", "index_file_mb", "index_count", "index_levels"),
+        "The vss extension's own memory estimate, the index file's size, and the index's "
+        "entries and graph levels as the extension reports them.",
+    ),
+    MetricDoc(
+        ("build_rss_growth_mb", "process_start_rss_mb", "memory_estimate_mb", "ingest_s"),
+        "RSS across the build (a lower bound: the allocator reuses freed memory), the process's "
+        "RSS at start, the memory guard's estimate of the run, and LanceDB's table write.",
+    ),
+    MetricDoc(
+        ("load_s", "data_gen_s", "embed_s", "groundtruth_s", "difficulty_s", "run_wall_s"),
+        "Wall time of each data stage in this run (cached data loads in well under a second) "
+        "and of the whole run.",
+    ),
+    MetricDoc(
+        ("stage.*_s", "stage.*_peak_rss_mb"),
+        "Where the run's wall time and memory went, per stage: startup, tracking_lookup, claim, "
+        "data, index_build, index_open, plan_check, queries, batch, trials, scoring, start_run, "
+        "log_params, log_results, plots, log_artifacts, close, and the hybrid stages.",
+    ),
+    MetricDoc(
+        ("difficulty.rc_10.*", "difficulty.lid.*"),
+        "How hard the data is, as VIBE computes it (mean, p10, median, p90 over the queries): "
+        "relative contrast RC_10 (near 1 is hard) and local intrinsic dimensionality LID (high "
+        "is hard).",
+    ),
+    MetricDoc(
+        ("vector_*", "bm25_*", "hybrid_*", "fusion_mean_ms", "fts_*", "tokenize_s"),
+        "Hybrid runs: each half's own label metrics on the same queries, BM25's hit rate and "
+        "latencies, the fusion's cost, the full-text index's build time, share and memory, and "
+        "tokenizing time.",
+    ),
+    MetricDoc(
+        ("native_hybrid_*",),
+        "engine=lancedb with search=hybrid: LanceDB's own hybrid query and reranker, scored on "
+        "the same labels.",
+    ),
+    MetricDoc(
+        ("system/*",),
+        "MLflow's system metrics every tracking.system_metrics_interval_s: machine-wide CPU, "
+        "memory, disk and network over time, not this process's footprint.",
+    ),
+)

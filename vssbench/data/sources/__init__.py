@@ -21,11 +21,11 @@ if TYPE_CHECKING:
 class Columns:
     """dataset=parquet: the columns read; null leaves an optional one out."""
 
-    id: str = "id"
-    vector: str = "vector"
+    id: str = "id"  # documents' unique ids
+    vector: str = "vector"  # documents' vectors (lists of floats, one dim)
     text: str | None = None  # documents' text: BM25 and hybrid search need it
-    query_vector: str = "vector"
-    query_text: str | None = None
+    query_vector: str = "vector"  # queries' vectors
+    query_text: str | None = None  # queries' text: hybrid search needs it
     relevant: str | None = None  # per query, a list of relevant document ids: MRR and nDCG
     grades: str | None = None  # per query, a grade per relevant id (default 1 each)
     kind: str | None = None  # per query, a kind the label metrics are also broken down by

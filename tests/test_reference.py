@@ -1,0 +1,69 @@
+"""The docs site's reference pages: up to date with the code, complete, and naming every metric a
+real run logs."""
+
+import fnmatch
+
+import mlflow
+from omegaconf import OmegaConf
+
+from vssbench.config import schema
+from vssbench.config.plan import read_plan
+from vssbench.measure import definitions
+from vssbench.reference.__main__ import main
+from vssbench.reference.pages import pages, setting_rows
+from vssbench.run import runner
+
+
+def test_the_generated_pages_are_those_in_docs(capsys):
+    code = main(["--check"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_a_stale_page_is_named_with_the_command_that_remakes_it(tmp_path, capsys):
+    assert main(["--docs", str(tmp_path)]) == 0
+    page = tmp_path / "reference" / "engines.md"
+    page.write_text(page.read_text() + "edited by hand\n")
+    assert main(["--check", "--docs", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "reference/engines.md is out of date: run `uv run python -m vssbench.reference`"
+    )
+
+
+def _leaves(node: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out |= _leaves(value, f"{prefix}{key}.")
+        else:
+            out.add(f"{prefix}{key}")
+    return out
+
+
+def test_every_setting_is_on_the_page_once_with_a_description():
+    rows = [row for section in setting_rows().values() for row in section]
+    documented = [setting for setting, *_ in rows]
+    assert len(documented) == len(set(documented))
+    assert set(documented) == _leaves(OmegaConf.to_container(OmegaConf.structured(schema.Config)))
+    assert [s for s, _, _, about in rows if not about.strip()] == []
+    page = pages()["reference/configuration.md"]
+    assert all(f"| `{setting}` |" in page for setting in documented)
+
+
+def _documented(name: str) -> bool:
+    headline = {m.name(10) for m in definitions.METRICS}
+    patterns = [p for doc in definitions.FURTHER for p in doc.names]
+    return name in headline or any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def test_every_metric_a_run_logs_is_documented(make_cfg, tmp_path):
+    for overrides in (
+        ("dim=16", "hnsw.ef_curve=[16]", "bench.clients=[1,2]"),
+        ("dim=16", "search=hybrid", "search.tokenizer=bigram"),
+    ):
+        runner.run(read_plan(make_cfg(*overrides)))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["vssbench"])
+    logged = {c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.")}
+    assert {"clients.qps", "ef_curve.qps", "hybrid_ndcg_at_10"} <= logged  # both runs logged
+    assert sorted(n for n in logged if not _documented(n)) == []
+    assert all(m.about for m in definitions.METRICS)

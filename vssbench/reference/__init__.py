@@ -1,0 +1,1 @@
+"""The docs site's reference pages, generated from the code that owns each fact."""
