@@ -91,13 +91,13 @@ def main() -> None:
     metric = [o for o in args.overrides if o.startswith("hnsw.metric=")]
     common = " ".join([*dims, *metric])
     print(
-        "python -m vssbench dataset=parquet "
+        "uv run python -m vssbench dataset=parquet "
         f"dataset.docs={paths['docs']} dataset.queries={paths['queries']} "
         "dataset.columns.text=text dataset.columns.query_text=text "
         "dataset.columns.relevant=relevant dataset.columns.grades=grades "
         f"dataset.columns.kind=kind {common}"
     )
-    print(f"python -m vssbench dataset=hdf5 dataset.path={paths['hdf5']} {common}")
+    print(f"uv run python -m vssbench dataset=hdf5 dataset.path={paths['hdf5']} {common}")
 
 
 if __name__ == "__main__":

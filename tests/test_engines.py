@@ -271,6 +271,7 @@ def test_what_an_engine_cannot_run_is_refused_in_one_line(overrides, message, ma
     assert str(refused.value) == message
 
 
+@pytest.mark.long  # LanceDB's other tests run in CI; this one is its longest (75 s under load)
 @pytest.mark.parametrize("name", engine_param(["lancedb"]))
 def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg, tmp_path):
     outcome = runner.run(
