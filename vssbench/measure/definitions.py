@@ -76,40 +76,28 @@ QPS = MetricDef(
     "queries over the sum of their latencies; the geometric mean over trials (over passes with "
     "one trial), with a Student t interval on the logs.",
 )
-_LATENCY = "latency of one query ({}: `time.perf_counter_ns` around execute and fetch), the "
-_ESTIMATE = "geometric mean over trials (over passes with one trial), with its interval."
-LATENCY_P50 = MetricDef(
-    "latency_p50_ms",
-    "p50",
-    "ms",
-    False,
-    "{:.2f}",
-    timing=True,
-    interval=True,
-    in_table=True,
-    about="Median " + _LATENCY.format("one client") + _ESTIMATE,
-)
-LATENCY_P95 = MetricDef(
-    "latency_p95_ms",
-    "p95",
-    "ms",
-    False,
-    "{:.2f}",
-    timing=True,
-    interval=True,
-    about="95th-percentile " + _LATENCY.format("one client") + _ESTIMATE,
-)
-LATENCY_P99 = MetricDef(
-    "latency_p99_ms",
-    "p99",
-    "ms",
-    False,
-    "{:.2f}",
-    timing=True,
-    interval=True,
-    in_table=True,
-    about="99th-percentile " + _LATENCY.format("one client") + _ESTIMATE,
-)
+
+
+def _latency(percentile: int, which: str, in_table: bool) -> MetricDef:
+    """A one-client latency percentile, estimated over trials with its interval."""
+    return MetricDef(
+        f"latency_p{percentile}_ms",
+        f"p{percentile}",
+        "ms",
+        False,
+        "{:.2f}",
+        timing=True,
+        interval=True,
+        in_table=in_table,
+        about=f"{which} latency of one query (one client: `time.perf_counter_ns` around execute "
+        "and fetch), the geometric mean over trials (over passes with one trial), with its "
+        "interval.",
+    )
+
+
+LATENCY_P50 = _latency(50, "Median", in_table=True)
+LATENCY_P95 = _latency(95, "95th-percentile", in_table=False)
+LATENCY_P99 = _latency(99, "99th-percentile", in_table=True)
 ROWS = MetricDef(
     "rows_returned_mean",
     "rows",
