@@ -293,7 +293,12 @@ def _store_uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
 
 
-@pytest.mark.slow
+# A statistical property, not a guarantee: on a quiet machine 19 of 20 null comparisons held
+# (scripts/compare_check.py --null, docs/results.md). In CI, beside the other test worker, one
+# side's dim=16 QPS read -53% "slower" (Holm-adjusted p < 0.05) in the run of 2026-12-02, so it
+# runs with -m long, on a quiet machine;
+# test_a_sweep_side_is_its_child_runs keeps the pairing of sweep sides in CI.
+@pytest.mark.long
 def test_two_identical_sweeps_show_no_significant_difference(tmp_path, cache_dir, capsys):
     # Side by side, as the tests run on busy machines: a load that comes and goes falls on both
     # sweeps, as interleaved trials make it fall on both sides of `compare --run`. (One after the

@@ -282,22 +282,30 @@ def test_overhead_finding_equals_the_logged_curves(runs_store):
     shared = sorted(set(duckdb) & set(usearch))
     assert {10, 16, 32, 64} <= set(shared)
     ratios = [usearch[ef][1] / duckdb[ef][1] for ef in shared]
-    # usearch answers several times faster at tiny: far beyond both intervals.
-    assert usearch[64][2] > duckdb[64][3] or np.isnan(usearch[64][2])
-    extra_ms = 1000 / duckdb[64][1] - 1000 / usearch[64][1]
-    more = "more" if extra_ms >= 0 else "less"
-    intervals = (
-        f"; 95% intervals {_interval(usearch[64])} and {_interval(duckdb[64])} QPS"
-        if _interval(duckdb[64])
-        else ""
-    )
-    expected = (
-        f"tiny d32: usearch answers {usearch[64][1] / duckdb[64][1]:.1f}x the queries per second "
-        f"of duckdb_vss at ef 64 ({abs(extra_ms):.2f} ms {more} per query in DuckDB{intervals}; "
-        f"ef {min(shared)}-{max(shared)}: {min(ratios):.1f}-{max(ratios):.1f}x)."
-    )
+    u64, d64 = usearch[64], duckdb[64]
+    intervals = f"95% intervals {_interval(u64)} and {_interval(d64)} QPS" if _interval(d64) else ""
+    ef_range = f"ef {min(shared)}-{max(shared)}: {min(ratios):.1f}-{max(ratios):.1f}x"
+    # usearch is several times faster at tiny, but a busy machine (CI's other test worker) can
+    # widen the intervals until they meet; then no ratio may be claimed.
+    if _interval(d64) and u64[2] <= d64[3] and d64[2] <= u64[3]:
+        expected = (
+            f"tiny d32: at ef 64, usearch ({u64[1]:.0f} QPS) and duckdb_vss ({d64[1]:.0f} QPS) "
+            f"do not differ beyond their 95% intervals ({intervals}; {ef_range})."
+        )
+        marker = " do not differ "
+    else:
+        extra_ms = 1000 / d64[1] - 1000 / u64[1]
+        more = "more" if extra_ms >= 0 else "less"
+        details = "; ".join(
+            [f"{abs(extra_ms):.2f} ms {more} per query in DuckDB", *[intervals] * bool(intervals)]
+        )
+        expected = (
+            f"tiny d32: usearch answers {u64[1] / d64[1]:.1f}x the queries per second "
+            f"of duckdb_vss at ef 64 ({details}; {ef_range})."
+        )
+        marker = " answers "
     facts = findings(_summary(runs_store))
-    assert [f for f in facts if " answers " in f] == [expected]
+    assert [f for f in facts if marker in f and "usearch" in f] == [expected]
 
 
 @needs("usearch")
