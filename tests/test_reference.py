@@ -59,11 +59,15 @@ def test_every_metric_a_run_logs_is_documented(make_cfg, tmp_path):
     for overrides in (
         ("dim=16", "hnsw.ef_curve=[16]", "bench.clients=[1,2]"),
         ("dim=16", "search=hybrid", "search.tokenizer=bigram"),
+        ("dim=16", "workload=churn", "workload.rounds=1", "workload.kills=1"),
+        ("dim=16", "workload=restart", "workload.restarts=1"),
     ):
         runner.run(read_plan(make_cfg(*overrides)))
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["vssbench"])
     logged = {c.removeprefix("metrics.") for c in runs.columns if c.startswith("metrics.")}
-    assert {"clients.qps", "ef_curve.qps", "hybrid_ndcg_at_10"} <= logged  # both runs logged
+    # Every run logged.
+    assert {"clients.qps", "ef_curve.qps", "hybrid_ndcg_at_10"} <= logged
+    assert {"churn.recall_at_10", "compacted.qps", "crash.kills", "restart.cold_open_s"} <= logged
     assert sorted(n for n in logged if not _documented(n)) == []
     assert all(m.about for m in definitions.METRICS)

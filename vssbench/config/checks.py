@@ -64,6 +64,7 @@ def validate(cfg: DictConfig) -> None:
     _check_engine_runs(cfg)
     _check_filter(cfg.filter)
     _check_search(cfg.search, cfg.k, cfg.scale.n_docs)
+    _check_workload(cfg)
 
 
 def _check_names(cfg: DictConfig) -> None:
@@ -308,4 +309,68 @@ def _check_search(search: DictConfig, k: int, n_docs: int) -> None:
         "search.min_bm25_hit_rate",
         search.min_bm25_hit_rate,
         "must be between 0 and 1",
+    )
+
+
+def _check_workload(cfg: DictConfig) -> None:
+    """The workload's knobs in range and runnable by the chosen engine, search and filter."""
+    w, name = cfg.workload, cfg.workload.name.value
+    if name == "static":
+        return
+    engine = cfg.engine.name.value
+    why = ENGINES[engine].cannot.get(name)
+    _check(why is None, "workload", name, f"engine={engine} cannot run it: {why}")
+    _check(
+        cfg.search.name == SearchKind.vector,
+        "search",
+        cfg.search.name.value,
+        f"workload={name} measures the vector index; search=hybrid runs with workload=static "
+        "(DuckDB's FTS index is not updated by inserts)",
+    )
+    _check(
+        cfg.filter.name == FilterKind.none,
+        "filter",
+        cfg.filter.name.value,
+        f"workload={name} measures unfiltered queries; filters run with workload=static",
+    )
+    if name == "restart":
+        _check(w.restarts >= 1, "workload.restarts", w.restarts, "must be at least 1")
+        _check(
+            cfg.engine.get("reuse_index", True),
+            "engine.reuse_index",
+            False,
+            "workload=restart opens the cached index file; it needs engine.reuse_index=true",
+        )
+        return
+    _check_churn(w, list(cfg.bench.clients), engine, cfg.engine.get("reuse_index", False))
+
+
+def _check_churn(w: DictConfig, clients: list, engine: str, file_backed: bool) -> None:
+    _check(0 < w.initial < 1, "workload.initial", w.initial, "must be between 0 and 1")
+    _check(w.rounds >= 1, "workload.rounds", w.rounds, "must be at least 1")
+    for key in ("insert", "delete", "update"):
+        _check(0 <= w[key] < 1, f"workload.{key}", w[key], "must be at least 0 and below 1")
+    inserted = w.initial + w.rounds * w.insert
+    _check(
+        inserted <= 1 + 1e-9,
+        "workload.insert",
+        w.insert,
+        f"workload.initial + workload.rounds x workload.insert is {inserted:g}: more documents "
+        "than the dataset has",
+    )
+    _check(w.kills >= 0, "workload.kills", w.kills, "must be 0 or more")
+    if w.kills:
+        _check(
+            ENGINES[engine].crash_test and file_backed,
+            "workload.kills",
+            w.kills,
+            "the crash test needs an index in a database file: "
+            + ", ".join(n for n, e in ENGINES.items() if e.crash_test)
+            + " with engine.reuse_index=true",
+        )
+    _check(
+        clients == [1],
+        "bench.clients",
+        clients,
+        "workload=churn times one client at the headline ef (its state lives in one process)",
     )

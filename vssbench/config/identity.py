@@ -41,7 +41,10 @@ def canonical(settings: dict, defaults: dict, prefix: str = "") -> dict:
     for key, value in settings.items():
         path = f"{prefix}{key}"
         if isinstance(value, dict):
-            out[key] = canonical(value, defaults.get(key, {}), path + ".")
+            inner = canonical(value, defaults.get(key, {}), path + ".")
+            # A section added since LEAVES, all at its defaults, is not there either.
+            if inner or any(leaf.startswith(path + ".") for leaf in LEAVES):
+                out[key] = inner
         elif path in LEAVES or key not in defaults or value != defaults[key]:
             out[key] = value
     return out
@@ -96,6 +99,8 @@ def run_name(cfg: DictConfig) -> str:
     h = cfg.hnsw
     ef = h.ef_search if isinstance(h.ef_search, int) else f"{min(h.ef_search)}-{max(h.ef_search)}"
     parts += [h.metric.value, f"M{h.M}", f"efc{h.ef_construction}", f"ef{ef}"]
+    if cfg.workload.name.value != "static":  # what happened to the index, last
+        parts.append(cfg.workload.name.value)
     return "-".join(parts)
 
 

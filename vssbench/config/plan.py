@@ -12,6 +12,7 @@ from vssbench.engines.params import HnswBuild
 from vssbench.engines.registry import ENGINES
 from vssbench.measure.timing import Guard
 from vssbench.run.plan import (
+    ChurnSettings,
     EnginePlan,
     HybridSettings,
     RunIdentity,
@@ -19,6 +20,7 @@ from vssbench.run.plan import (
     SearchPlan,
     TimingSettings,
     TrackingSettings,
+    WorkloadPlan,
 )
 from vssbench.sweep.objective import HpoSettings
 from vssbench.track.claim import ClaimSettings
@@ -53,7 +55,16 @@ def read_plan(cfg: DictConfig) -> RunPlan:
         force=cfg.force or cfg.retime_build,  # a re-timed build makes a new run
         force_memory=cfg.force_memory,
         retime_build=cfg.retime_build,
+        workload=workload_plan(cfg),
     )
+
+
+def workload_plan(cfg: DictConfig) -> WorkloadPlan:
+    w = cfg.workload
+    churn = None
+    if w.name.value == "churn":
+        churn = ChurnSettings(w.initial, w.rounds, w.insert, w.delete, w["update"], w.kills)
+    return WorkloadPlan(w.name.value, churn, w.restarts)
 
 
 def search_plan(cfg: DictConfig) -> SearchPlan:

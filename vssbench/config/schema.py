@@ -222,6 +222,36 @@ class TrackingConfig:
     settle_s: float = 2.0
 
 
+class WorkloadKind(StrEnum):
+    static = "static"  # the index built once over every document, never changed
+    churn = "churn"  # rounds of inserts, deletes and updates, then the engine's compaction
+    restart = "restart"  # the cached index opened by fresh processes, cold and warm
+
+
+@dataclass
+class WorkloadConfig:
+    """What happens to the index during the run (docs: a table's life): static is every run
+    before workloads; churn and restart measure an index that changes or is opened anew."""
+
+    # static: one build over every document; churn: rounds of changes on a writable index
+    # (engine.reuse_index=true: DuckDB's in a database file, else in memory); restart: the
+    # cached index opened by fresh processes.
+    name: WorkloadKind = WorkloadKind.static
+    # churn: the share of the documents (a seeded sample) the index is built over first; the
+    # rest are the documents the rounds insert.
+    initial: float = 0.5
+    rounds: int = 3  # churn: rounds of inserts, deletes and updates, measured after each
+    insert: float = 0.1  # churn: documents inserted per round, as a share of all documents
+    delete: float = 0.1  # churn: live rows deleted per round, as a share of the live rows
+    # churn: live rows given a new vector per round (an edited document: its vector moved by
+    # Gaussian noise of half its length, workload/runbook.py), as a share of the live rows
+    update: float = 0.05
+    # churn, engine=duckdb_vss with its index in a file: a child process applying a round is
+    # killed at a seeded moment this many times, each on its own copy; 0: no crash test.
+    kills: int = 0
+    restarts: int = 3  # restart: fresh processes, each timed cold and then warm
+
+
 class Objective(StrEnum):
     recall = "recall"
     recall_qps = "recall_qps"
@@ -251,6 +281,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     hpo: HpoConfig = field(default_factory=HpoConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
     k: int = 10  # results per query
     seed: int = 42  # of the synthetic corpus, its vectors and queries
     cache_dir: str = ".cache/vssbench"  # data, ground truth and built indexes, kept across runs

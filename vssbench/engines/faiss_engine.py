@@ -129,6 +129,17 @@ class FaissFlat(_Faiss):
             return faiss.IndexFlatL2(dim)
         return faiss.IndexFlatIP(dim)
 
+    def _empty(self, dim: int, build: HnswBuild, capacity: int) -> faiss.Index:
+        # Ids of their own: a flat index alone numbers its vectors by position.
+        return faiss.IndexIDMap2(self._new_index(dim, build))
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        unit = np.ascontiguousarray(self._unit(vectors), np.float32)
+        self.index.add_with_ids(unit, np.asarray(ids, np.int64))
+
+    def _remove(self, ids: np.ndarray) -> None:
+        self.index.remove_ids(np.asarray(ids, np.int64))
+
     def query(self, vector: np.ndarray, value: object = None) -> Result:
         s = self.settings
         if s.column is None:

@@ -26,6 +26,35 @@ class Hnswlib(LibraryEngine):
         index.add_items(vectors, np.arange(len(vectors)), num_threads=build.threads)
         return index
 
+    def _empty(self, dim: int, build: HnswBuild, capacity: int) -> hnswlib.Index:
+        index = hnswlib.Index(space=SPACE[build.metric], dim=dim)
+        # allow_replace_deleted: an insert may take the slot of a deleted element.
+        index.init_index(
+            max_elements=capacity,
+            M=build.M,
+            ef_construction=build.ef_construction,
+            allow_replace_deleted=True,
+        )
+        return index
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.index.add_items(vectors, ids, num_threads=self.threads, replace_deleted=True)
+
+    def _remove(self, ids: np.ndarray) -> None:
+        for label in ids.tolist():  # hnswlib marks one element per call
+            self.index.mark_deleted(label)
+
+    def update(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """The vector of an existing label replaced in place (and relinked). Not with
+        replace_deleted=True: that moves the label into a deleted element's slot and leaves its
+        old element searchable under the same label, which a later delete does not reach
+        (measured: deleted rows returned from the second round on)."""
+        self.index.add_items(vectors, ids, num_threads=self.threads, replace_deleted=False)
+
+    def compact(self) -> str:
+        """hnswlib has no compaction: deleted elements stay marked until an insert reuses them."""
+        return ""
+
     def _save(self, index: hnswlib.Index, path: Path) -> None:
         index.save_index(str(path))
 

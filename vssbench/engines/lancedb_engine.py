@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,10 +21,11 @@ import pyarrow as pa
 
 from vssbench.data import filters
 from vssbench.engines.duckdb import sql
-from vssbench.engines.library import LibraryEngine, Result
-from vssbench.engines.params import HEADLINE_EF, HnswBuild
+from vssbench.engines.library import LibraryEngine, Result, file_mb
+from vssbench.engines.params import HEADLINE_EF, HnswBuild, timed_build
 from vssbench.engines.registry import LanceDbOptions
 from vssbench.measure.memory import rss_mb
+from vssbench.stopwatch import Stopwatch
 
 if TYPE_CHECKING:  # data.load imports faker and scipy, which the memory probe must not load
     from vssbench.data.load import Dataset
@@ -102,18 +104,65 @@ class LanceDb(LibraryEngine):
             ),
         )
 
-    def _ingest(self, vectors: np.ndarray) -> Path:
-        path = Path(tempfile.mkdtemp(prefix="lancedb-"))  # the run's scratch dir
-        n, dim = vectors.shape
-        table = pa.table(
+    def _rows(self, ids: np.ndarray, vectors: np.ndarray) -> pa.Table:
+        """Table rows of the documents `ids` (positions in the corpus) with `vectors`."""
+        flat = pa.array(np.ascontiguousarray(vectors, np.float32).reshape(-1))
+        return pa.table(
             {
-                "id": pa.array(np.arange(n, dtype=np.int64)),
-                **sql.metadata_columns(self._corpus, sql.FILTER_METADATA),
-                "vec": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim),
+                "id": pa.array(np.asarray(ids, np.int64)),
+                **sql.metadata_columns(self._corpus.iloc[ids], sql.FILTER_METADATA),
+                "vec": pa.FixedSizeListArray.from_arrays(flat, vectors.shape[1]),
             }
         )
-        self._connect(path).create_table(TABLE, table)
+
+    def _ingest(self, vectors: np.ndarray, ids: np.ndarray | None = None) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="lancedb-"))  # the run's scratch dir
+        ids = np.arange(len(vectors)) if ids is None else ids
+        self._connect(path).create_table(TABLE, self._rows(ids, vectors))
         return path
+
+    # -- a changing table (workload=churn) ---------------------------------------------------
+    def open_mutable(
+        self,
+        data: "Dataset",
+        build: HnswBuild,
+        ids: np.ndarray,
+        path: Path | None,
+        watch: Stopwatch,
+    ) -> dict[str, float]:
+        """A table of the documents `ids` in the run's scratch dir with its HNSW index; the
+        index build's facts (ingest_s apart)."""
+        self._dim, self._metric = data.doc_vectors.shape[1], build.metric
+        self._corpus, self.build = data.corpus, build
+        t = time.perf_counter()
+        self._path = self._ingest(data.doc_vectors[ids], ids)
+        ingest_s = time.perf_counter() - t
+
+        def build_index() -> dict[str, float]:
+            t = time.perf_counter()
+            self._create_index(self._path, build)
+            return {"index_build_s": time.perf_counter() - t}
+
+        with watch.stage("index_build"):
+            facts = timed_build(build_index)
+        self.index = self._connect(self._path).open_table(TABLE)
+        return {**facts, "ingest_s": ingest_s}
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.index.add(self._rows(ids, vectors))
+
+    def _remove(self, ids: np.ndarray) -> None:
+        # LanceDB takes no bound parameters: the ids are written as integers.
+        self.index.delete(f"id IN ({', '.join(str(int(i)) for i in ids)})")
+
+    def compact(self) -> str:
+        """Files compacted, deleted rows dropped, new rows added to the index, old versions
+        removed (what optimize() does by default after a week)."""
+        self.index.optimize(cleanup_older_than=timedelta(0))
+        return "Table.optimize(cleanup_older_than=0)"
+
+    def storage(self) -> dict[str, float]:
+        return {"file_mb": file_mb(self._path)}
 
     def _save(self, index: Path, path: Path) -> None:
         shutil.move(str(index), str(path))

@@ -14,7 +14,7 @@ import pandas as pd
 
 from vssbench.data import filters
 from vssbench.engines.index_probe import index_memory_mb
-from vssbench.engines.params import HnswBuild, QuerySettings, cached_index
+from vssbench.engines.params import HnswBuild, QuerySettings, cached_index, timed_build
 from vssbench.engines.registry import NoOptions
 from vssbench.engines.seam import Unsupported
 from vssbench.measure.memory import MB, rss_mb
@@ -58,6 +58,56 @@ class LibraryEngine:
         # The queries the library raised on (answered with no rows), by their vector: a query
         # fails in every pass and at every ef point, and counts once.
         self.failed_queries: set[bytes] = set()
+        self.index_path: Path | None = None  # the cached index file open() loaded
+
+    # -- a changing index (workload=churn) --------------------------------------------------
+    def open_mutable(
+        self,
+        data: "Dataset",
+        build: HnswBuild,
+        ids: np.ndarray,
+        path: Path | None,
+        watch: Stopwatch,
+    ) -> dict[str, float]:
+        """An index of the documents `ids` that takes inserts and deletes, in memory (`path`
+        is for engines that keep a database); the build's facts."""
+        self._dim, self._metric = data.doc_vectors.shape[1], build.metric
+        self._corpus, self.build = data.corpus, build
+        with watch.stage("index_build"):
+
+            def build_rows() -> dict[str, float]:
+                t = time.perf_counter()
+                self.index = self._empty(self._dim, build, len(data.corpus))
+                self._add(ids, data.doc_vectors[ids])
+                return {"index_build_s": time.perf_counter() - t}
+
+            return timed_build(build_rows)
+
+    def insert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._add(ids, vectors)
+
+    def delete(self, ids: np.ndarray) -> None:
+        self._remove(ids)
+
+    def update(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """A new vector for existing ids: removed and added again, unless the library replaces."""
+        self._remove(ids)
+        self._add(ids, vectors)
+
+    def compact(self) -> str:
+        """What the library's compaction runs; "" when it has none."""
+        return ""
+
+    def without_index(self, data: "Dataset", ids: np.ndarray) -> None:
+        """A library has no table apart from its index."""
+        return None
+
+    def checkpoint(self) -> bool:
+        """An in-memory index has nothing to write."""
+        return False
+
+    def storage(self) -> dict[str, float]:
+        return {}
 
     # -- the index ------------------------------------------------------------------------
     def open(
@@ -87,6 +137,7 @@ class LibraryEngine:
         path, facts, reused = cached_index(
             cache_root, data_key, build, versions, self.suffix, build_into, retime
         )
+        self.index_path = path
         t = time.perf_counter()
         with watch.stage("index_open"):
             self.index = self._load(path, build.metric, self._dim)
@@ -232,4 +283,14 @@ class LibraryEngine:
         raise Unsupported(f"{self.name} has no filter during the search")
 
     def _batch(self, vectors: np.ndarray, count: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _empty(self, dim: int, build: HnswBuild, capacity: int) -> object:
+        """An index without vectors that can hold `capacity` (workload=churn)."""
+        raise NotImplementedError
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _remove(self, ids: np.ndarray) -> None:
         raise NotImplementedError

@@ -52,6 +52,11 @@ class EngineInfo:
     # Serves at most engine.threads concurrent searches (bench.clients): more crash it.
     max_clients_is_threads: bool = False
     options: type = NoOptions  # its options dataclass: engine.<field> sets one
+    # Keeps its index in a database file that a killed writer can leave damaged, and reopens
+    # it (reopen()): workload.kills runs its crash test.
+    crash_test: bool = False
+    # Workloads it cannot run (workload.name), each with the reason: workload=static runs on all.
+    cannot: dict[str, str] = field(default_factory=dict)
 
 
 ENGINES: dict[str, EngineInfo] = {
@@ -64,6 +69,7 @@ ENGINES: dict[str, EngineInfo] = {
         full_text=True,
         max_clients_is_threads=True,
         options=DuckDBVssOptions,
+        crash_test=True,
     ),
     "duckdb_exact": EngineInfo(
         "duckdb.vss",
@@ -72,6 +78,11 @@ ENGINES: dict[str, EngineInfo] = {
         exact=True,
         full_text=True,
         options=DuckDBOptions,
+        cannot={
+            "churn": "an exact scan has no index to churn (duckdb_vss's churn times the table "
+            "without its index once)",
+            "restart": "an exact scan loads no index",
+        },
     ),
     # usearch's Python API has no filter predicate (its C++ filtered_search is not bound).
     "usearch": EngineInfo(
@@ -81,7 +92,15 @@ ENGINES: dict[str, EngineInfo] = {
         "hnswlib_engine", "Hnswlib", ("hnswlib",), "hnswlib", ("pre", "post", "overfetch")
     ),
     "faiss_hnsw": EngineInfo(
-        "faiss_engine", "FaissHnsw", ("faiss",), "faiss", ("pre", "post", "overfetch")
+        "faiss_engine",
+        "FaissHnsw",
+        ("faiss",),
+        "faiss",
+        ("pre", "post", "overfetch"),
+        cannot={
+            "churn": "faiss's IndexHNSW cannot remove vectors (no remove_ids): a delete "
+            "there means a rebuild"
+        },
     ),
     "faiss_flat": EngineInfo(
         "faiss_engine", "FaissFlat", ("faiss",), "faiss", ("exact",), exact=True

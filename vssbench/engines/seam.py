@@ -104,3 +104,38 @@ class NativeHybridEngine(FullTextEngine, Protocol):
     def set_fusion(self, fusion: str, rrf_k: int, alpha: float) -> str: ...
 
     def hybrid_query(self, vector: np.ndarray, text: str, value: object, limit: int) -> Any: ...
+
+
+class MutableEngine(Engine, Protocol):
+    """An engine whose index takes inserts, deletes and updates (workload=churn; an engine
+    that cannot declares it in ENGINES[...].cannot)."""
+
+    def open_mutable(
+        self,
+        data: "Dataset",
+        build: HnswBuild,
+        ids: np.ndarray,
+        path: Path | None,
+        watch: Stopwatch,
+    ) -> dict[str, float]:
+        """A writable index of the documents `ids` (in the database file `path` where the
+        engine keeps one); the build's facts."""
+
+    def insert(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def delete(self, ids: np.ndarray) -> None: ...
+
+    def update(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def compact(self) -> str:
+        """Runs the engine's compaction and says what it ran; "" when it has none."""
+
+    def checkpoint(self) -> bool:
+        """Writes the changes into the database file; False when there is no file."""
+
+    def storage(self) -> dict[str, float]:
+        """What the engine reports of its size: index_memory_mb, file_mb, wal_mb."""
+
+    def without_index(self, data: "Dataset", ids: np.ndarray) -> "MutableEngine | None":
+        """The same rows in a table without the index, for the cost of the index per change;
+        None when the engine has no table apart from its index."""

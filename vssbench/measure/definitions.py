@@ -297,6 +297,60 @@ FURTHER = (
         "the same labels.",
     ),
     MetricDoc(
+        ("churn.recall_at_*", "churn.qps", "churn.latency_p99_ms", "churn.live_rows"),
+        "workload=churn, per round (MLflow steps, step = round; 0: the initial build): recall "
+        "against exact search over the rows live then, one-client QPS and p99 at the headline "
+        "ef with their intervals, and the live rows. A churn run's recall_at_10, qps and "
+        "latency_p99_ms are its last round's.",
+    ),
+    MetricDoc(
+        ("churn.deleted_result_share", "churn.rows_returned", "churn.updated_found_share"),
+        "workload=churn, per round: the share of returned rows that are deleted (0 unless the "
+        "engine returns them), rows per query, and the share of the round's updated rows "
+        "(at most 200) that a search with their new vector returns.",
+    ),
+    MetricDoc(
+        ("churn.*_rows_per_s", "no_index.*_rows_per_s"),
+        "workload=churn, per round: deletes, updates and inserts per second with the index; "
+        "no_index.*: round 1's on the same table without its index, once (DuckDB).",
+    ),
+    MetricDoc(
+        (
+            "churn.rss_mb",
+            "churn.index_memory_mb",
+            "churn.file_mb",
+            "churn.wal_mb",
+            "churn.checkpoint_s",
+        ),
+        "workload=churn, per round: the process's RSS, the index's memory as the engine reports "
+        "it, the database file's size after the round's checkpoint, the WAL's size before it, "
+        "and the checkpoint's time (a file-backed DuckDB).",
+    ),
+    MetricDoc(
+        ("churn.recall_drift", "churn.rounds"),
+        "workload=churn: the last round's recall less the initial build's, and the rounds run.",
+    ),
+    MetricDoc(
+        ("compacted.*", "compaction_s", "compaction_checkpoint_s"),
+        "workload=churn: the round measurements again after the engine's compaction (PRAGMA "
+        "hnsw_compact_index, usearch's compact, LanceDB's optimize; none for hnswlib and "
+        "faiss_flat), the compaction's time and the checkpoint after it.",
+    ),
+    MetricDoc(
+        ("crash.*",),
+        "workload.kills: over the killed copies, the ones killed mid-round, the share that "
+        "opened, the share whose rows and index agreed (outcome ok), the baseline copy's "
+        "outcome (applied without a kill), and the longest reopen with WAL replay.",
+    ),
+    MetricDoc(
+        ("restart.*",),
+        "workload=restart, cold (the index file's pages dropped from the page cache) and warm: "
+        "the geometric mean over the fresh processes with its interval (each process's own in "
+        "restart/restarts.parquet) of imported_s, opened_s and to_first_answer_s from the process's start; open_s "
+        "from import to an open index; first_query_ms; steady_p50_ms of the next 200 queries; "
+        "read_mb from storage.",
+    ),
+    MetricDoc(
         ("system/*",),
         "MLflow's system metrics every tracking.system_metrics_interval_s: machine-wide CPU, "
         "memory, disk and network over time, not this process's footprint.",

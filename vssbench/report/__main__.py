@@ -17,6 +17,7 @@ from pathlib import Path
 
 import mlflow
 
+from vssbench.report import lifecycle
 from vssbench.report.load import ReportError, load_curves, load_runs
 from vssbench.report.render import write_report
 from vssbench.report.summary import attach_curves, summarize
@@ -65,11 +66,14 @@ def main(argv: list[str] | None = None) -> None:
         runs, left_out = load_runs(args.experiment, filters, args.all_versions)
     except ReportError as error:
         raise SystemExit(f"vssbench.report: {error}") from None
-    summary = attach_curves(summarize(runs), runs, load_curves(runs))
+    # Churn and restart runs measure another life of the index: a part of their own.
+    static = runs[runs["workload"] == "static"]
+    life = lifecycle.load(runs[runs["workload"] != "static"])
+    summary = attach_curves(summarize(static), static, load_curves(static)) if len(static) else None
     title = f"vssbench report: {args.experiment}" + (
         f" ({' '.join(args.filters)})" if filters else ""
     )
-    files = write_report(summary, runs, left_out, args.out, title)
+    files = write_report(summary, static, left_out, args.out, title, life)
     name = _log_report_run(args.experiment, args.filters, len(runs), list(files.values()))
     print(f"report of {len(runs)} runs written to {args.out}/ and logged as MLflow run {name}")
 

@@ -30,6 +30,7 @@ CONFIG = {
     "bm25": "search.bm25",
     "fusion": "search.fusion",
     "k": "k",
+    "workload": "workload.name",
 }
 METRIC_COLUMNS = tuple(d.column for d in METRICS)
 # Timings a disturbed run (tags.timing_disturbed) must not contribute; accuracy it still does.

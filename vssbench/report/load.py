@@ -111,6 +111,7 @@ def _fill_in_legacy(runs: pd.DataFrame) -> pd.DataFrame:
     runs["bm25"] = runs["bm25"].fillna("match_bm25")  # runs from before search.bm25
     runs["dataset"] = runs["dataset"].fillna(DatasetKind.synthetic_ko.value)  # before datasets
     runs["noise"] = runs["noise"].fillna("0.0")  # runs from before the knob had no noise
+    runs["workload"] = runs["workload"].fillna("static")  # runs from before workloads
     return runs
 
 

@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from vssbench.report import lifecycle
 from vssbench.report.factors import Explained, factor_table, which_setting_matters
 from vssbench.report.figures import FIGURES
 from vssbench.report.findings import findings
+from vssbench.report.lifecycle import Lifecycle
 from vssbench.report.summary import number, table
 
 FACTORS_TITLE = "Which setting matters"
@@ -48,15 +50,22 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(f"| {row} |" for row in rows)
 
 
-def _figures(summary: pd.DataFrame, out: Path) -> tuple[dict[str, Path], list[str]]:
+def _figures(
+    summary: pd.DataFrame | None, life: Lifecycle, out: Path
+) -> tuple[dict[str, Path], list[str]]:
     """Each figure as a PNG in `out` and an HTML section embedding it; the PNGs by name."""
     files: dict[str, Path] = {}
     sections = []
     why = "Not enough runs for this figure"
-    if summary["disturbed_runs"].sum():
+    if summary is not None and summary["disturbed_runs"].sum():
         why += " (disturbed timings are left out)"
-    for name, draw in FIGURES.items():
-        fig = draw(summary)
+    drawn = {name: (lambda draw=draw: draw(summary)) for name, draw in FIGURES.items()}
+    if summary is None:
+        drawn = {}
+    if not life.rounds.empty:
+        drawn[lifecycle.FIGURE] = lambda: lifecycle.figure(life)
+    for name, draw in drawn.items():
+        fig = draw()
         if fig is None:
             # An earlier report's figure must not pass for this one's.
             (out / f"{name}.png").unlink(missing_ok=True)
@@ -100,53 +109,69 @@ def _tables_html(results: list[Explained], shown: pd.DataFrame, spread: bool) ->
 
 
 def _markdown(
-    title: str, intro: str, facts: list[str], results: list[Explained], shown: pd.DataFrame
+    title: str,
+    intro: str,
+    facts: list[str],
+    results: list[Explained],
+    shown: pd.DataFrame | None,
+    life_tables: dict[str, pd.DataFrame],
 ) -> str:
-    factors = factor_table(results)
-    lines = [
-        f"# {title}",
-        "",
-        intro,
-        "",
-        "## Findings",
-        "",
-        *(f"- {f}" for f in facts),
-        "",
-        f"## {FACTORS_TITLE}",
-        "",
-        FACTORS_INTRO,
-        "",
-        *(f"- {r.note}" for r in results),
-        "",
-        *([_markdown_table(factors), ""] if factors is not None else []),
-        "## Per configuration (medians; [95% interval])",
-        "",
-        _markdown_table(shown),
-        "",
-    ]
+    lines = [f"# {title}", "", intro, "", "## Findings", "", *(f"- {f}" for f in facts), ""]
+    if shown is not None:
+        factors = factor_table(results)
+        lines += [
+            f"## {FACTORS_TITLE}",
+            "",
+            FACTORS_INTRO,
+            "",
+            *(f"- {r.note}" for r in results),
+            "",
+            *([_markdown_table(factors), ""] if factors is not None else []),
+            "## Per configuration (medians; [95% interval])",
+            "",
+            _markdown_table(shown),
+            "",
+        ]
+    for heading, frame in life_tables.items():
+        lines += [f"## {heading}", "", _markdown_table(frame), ""]
     return "\n".join(lines)
 
 
 def write_report(
-    summary: pd.DataFrame, runs: pd.DataFrame, left_out: int, out: Path, title: str
+    summary: pd.DataFrame | None,
+    runs: pd.DataFrame,
+    left_out: int,
+    out: Path,
+    title: str,
+    life: Lifecycle = lifecycle.NONE,
 ) -> dict[str, Path]:
-    """PNGs, report.html and summary.md of `summary` (with its curves attached) and of its
-    `runs` in `out`; returns the written files by name."""
+    """PNGs, report.html and summary.md of the static runs' `summary` (with its curves attached;
+    None when there are none) and `runs`, and of the workload runs' `life`, in `out`; returns
+    the written files by name."""
     out.mkdir(parents=True, exist_ok=True)
-    facts = findings(summary)
-    shown = table(summary)
-    results = which_setting_matters(runs)
-    files, sections = _figures(summary, out)
+    facts = [*(findings(summary) if summary is not None else []), *lifecycle.findings(life)]
+    shown = table(summary) if summary is not None else None
+    results = which_setting_matters(runs) if summary is not None else []
+    files, sections = _figures(summary, life, out)
     note = (
         f"{left_out} runs of older benchmark versions left out (--all-versions includes them)."
         if left_out
         else ""
     )
-    intro = f"{len(runs)} runs, {len(summary)} configurations. {note}"
-    spread = bool((summary["runs"] > 1).any())
-    tables = _tables_html(results, shown, spread)
+    workload_runs = len(life.churn) + len(life.restarts)
+    counted = f"{len(runs)} runs, {len(summary) if summary is not None else 0} configurations"
+    intro = (
+        f"{counted}{f'; {workload_runs} churn and restart runs' if workload_runs else ''}. {note}"
+    )
+    life_tables = lifecycle.tables(life)
+    tables = (
+        _tables_html(results, shown, bool((summary["runs"] > 1).any())) if shown is not None else ""
+    )
+    tables += "".join(f"<h2>{html.escape(h)}</h2>" + _html_table(f) for h, f in life_tables.items())
     files["html"] = out / "report.html"
     files["html"].write_text(_html(title, intro, facts, sections, tables), encoding="utf-8")
     files["markdown"] = out / "summary.md"
-    files["markdown"].write_text(_markdown(title, intro, facts, results, shown), encoding="utf-8")
+    files["markdown"].write_text(
+        _markdown(title, intro, facts, results, shown, life_tables), encoding="utf-8"
+    )
     return files

@@ -72,6 +72,28 @@ class TimingSettings:
 
 
 @dataclass(frozen=True)
+class ChurnSettings:
+    """workload=churn: the runbook's shape (workload/runbook.py) and the crash test."""
+
+    initial: float
+    rounds: int
+    insert: float
+    delete: float
+    update: float
+    kills: int
+
+
+@dataclass(frozen=True)
+class WorkloadPlan:
+    name: str  # static, churn or restart
+    churn: ChurnSettings | None = None
+    restarts: int = 0  # restart: fresh processes, each timed cold and then warm
+
+
+STATIC = WorkloadPlan("static")
+
+
+@dataclass(frozen=True)
 class TrackingSettings:
     location: "StoreLocation"
     claims: "ClaimSettings"
@@ -91,3 +113,4 @@ class RunPlan:
     force: bool  # run even when a finished run has the fingerprint
     force_memory: bool  # run even when the memory estimate exceeds what is available
     retime_build: bool  # build a cached index again to time its build
+    workload: WorkloadPlan = STATIC

@@ -18,6 +18,7 @@ from vssbench.run.record import log_measurement, summary_line
 from vssbench.stopwatch import Stopwatch
 from vssbench.track import claim, store
 from vssbench.track.scratch import scratch_dir
+from vssbench.workload import record as workload
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,12 @@ def _measured_run(
         with watch.stage("log_params"):
             mlflow.log_params(plan.identity.params)
             mlflow.log_text(plan.identity.config_yaml, "config.yaml")
+        if plan.workload.name != "static":
+            with PeakRss(label=lambda: watch.current) as peak:
+                metrics = workload.measure_and_log(plan, watch)
+            extra = {"peak_rss_mb": peak.peak_mb, "memory_estimate_mb": memory.estimate_mb}
+            mlflow.log_metrics({**extra, **watch.metrics()})
+            return {**metrics, **extra}, active.info.run_id
         with PeakRss(label=lambda: watch.current) as peak:
             result = measure(plan, watch)
         with watch.stage("trials"):

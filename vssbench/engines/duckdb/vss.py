@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vssbench.engines.duckdb import sql
+from vssbench.engines.duckdb import changes, sql
 from vssbench.engines.duckdb.queries import DISTANCE_FUNCTION, QueryShape, bm25_query, vector_query
 from vssbench.engines.params import HnswBuild, QuerySettings, cached_index, timed_build
 from vssbench.engines.registry import DuckDBOptions, DuckDBVssOptions
@@ -21,6 +21,8 @@ from vssbench.measure.memory import rss_mb
 from vssbench.stopwatch import Stopwatch
 
 if TYPE_CHECKING:  # data.load imports faker and scipy, which the memory probe must not load
+    import pandas as pd
+
     from vssbench.data.load import Dataset
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class DuckDBVss:
         self._metric = ""
         self._batch_sql = ""
         self._batch_n = 0
+        self._corpus: pd.DataFrame | None = None  # workload=churn: metadata of inserted rows
+        self._path: Path | None = None  # workload=churn: the writable database file
+        self.index_path: Path | None = None  # the cached index file open() attached
 
     # -- the index ------------------------------------------------------------------------
     def open(
@@ -96,6 +101,7 @@ class DuckDBVss:
         path, facts, reused = cached_index(
             cache_root, data_key, build, versions, ".duckdb", build_into, retime
         )
+        self.index_path = path
         t = time.perf_counter()
         with watch.stage("index_open"):
             self.con = sql.connect(self.threads, self.lmr)
@@ -106,6 +112,70 @@ class DuckDBVss:
         t = time.perf_counter()
         sql.build_hnsw(self.con, build.metric, build.M, build.ef_construction)
         return {"index_build_s": time.perf_counter() - t}
+
+    # -- a changing table (workload=churn) ---------------------------------------------------
+    def open_mutable(
+        self,
+        data: "Dataset",
+        build: HnswBuild,
+        ids: np.ndarray,
+        path: Path | None,
+        watch: Stopwatch,
+    ) -> dict[str, float]:
+        """A writable docs table of the documents `ids` with its HNSW index, in the database
+        file `path` (checkpointed after the build) or in memory (None); the build's facts."""
+        self._dim, self._metric = data.doc_vectors.shape[1], build.metric
+        self._corpus, self._path = data.corpus, path
+        self.con = sql.connect(self.threads, self.lmr, path or ":memory:")
+        self.con.execute("SET force_compression = 'uncompressed'")  # as the cached index files
+        sql.load_documents(self.con, data.corpus.iloc[ids], data.doc_vectors[ids])
+        _log_build_start(data, build)
+        with watch.stage("index_build"):
+            facts = timed_build(lambda: self._build_in_memory(build))
+        self.checkpoint()
+        return facts
+
+    def without_index(self, data: "Dataset", ids: np.ndarray) -> "DuckDBVss":
+        """The same rows in a table of their own, in memory, without an index."""
+        plain = type(self)(self.threads, self.options)
+        plain._corpus, plain._dim = data.corpus, data.doc_vectors.shape[1]
+        plain.con = sql.connect(self.threads, self.lmr)
+        sql.load_documents(plain.con, data.corpus.iloc[ids], data.doc_vectors[ids])
+        return plain
+
+    def reopen(self, path: Path, corpus: "pd.DataFrame", metric: str, dim: int) -> None:
+        """A database file opened after a crash: attached once vss is loaded, since replaying
+        a WAL that holds HNSW changes needs the extension (upstream duckdb-vss #65)."""
+        self._dim, self._metric, self._corpus, self._path = dim, metric, corpus, path
+        self.con = sql.connect(self.threads, self.lmr)
+        literal = "'" + str(path).replace("'", "''") + "'"  # ATTACH takes no parameters
+        self.con.execute(f"ATTACH {literal} AS churned")
+        self.con.execute("USE churned")
+
+    def insert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        changes.insert(self.con, changes.rows_of(self._corpus, ids, vectors))
+
+    def delete(self, ids: np.ndarray) -> None:
+        changes.delete(self.con, ids)
+
+    def update(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        changes.update(self.con, ids, vectors)
+
+    def compact(self) -> str:
+        """What compaction runs; the deleted entries leave the graph."""
+        changes.compact(self.con)
+        return "PRAGMA hnsw_compact_index"
+
+    def checkpoint(self) -> bool:
+        """The WAL written into the database file (false in memory: nothing to checkpoint)."""
+        if self._path is not None:
+            changes.checkpoint(self.con)
+        return self._path is not None
+
+    def storage(self) -> dict[str, float]:
+        """The index's memory as vss reports it, the database file's and the WAL's size."""
+        memory = sql.index_info(self.con)["index_approx_memory_mb"]
+        return {"index_memory_mb": memory, **changes.storage(self._path)}
 
     def prepare(self) -> None:
         """Connected, extensions loaded, no index yet (the memory probe's baseline)."""
