@@ -110,6 +110,7 @@ def test_duckdb_churn_logs_every_round_compaction_and_a_crash_outcome(make_cfg, 
     assert {"compacted.recall_at_10", "compacted.qps", "compacted.file_mb"} <= set(m)
     assert m["recall_at_10"] == recall[3]  # the headline is the last round's
     assert run.data.params["compaction"] == "PRAGMA hnsw_compact_index"
+    assert min(_steps(rid, "churn.wal_mb").values()) > 0  # the WAL before each checkpoint
     files = _steps(rid, "churn.file_mb")
     assert files[3] > files[0]  # the file grows as rows are changed and checkpointed
     crashes = _table(rid, "churn/crashes.parquet")

@@ -159,7 +159,11 @@ def write_report(
         else ""
     )
     workload_runs = len(life.churn) + len(life.restarts)
-    counted = f"{len(runs)} runs, {len(summary) if summary is not None else 0} configurations"
+    counted = (
+        f"{len(runs)} runs, {len(summary)} configurations"
+        if summary is not None
+        else "No static runs"
+    )
     intro = (
         f"{counted}{f'; {workload_runs} churn and restart runs' if workload_runs else ''}. {note}"
     )

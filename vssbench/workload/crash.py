@@ -64,6 +64,8 @@ def crash_round(data: Dataset, book: Runbook, plan: RunPlan) -> dict[str, np.nda
         rng.choice(deleted, min(len(deleted), round(c.insert * len(data.corpus))), replace=False)
     )
     current = current_vectors(data.doc_vectors, book, len(book.rounds))
+    # A small edit: the updated rows stay among their neighbours, so the check queries' exact
+    # top-k holds updated rows as well as untouched ones.
     moved = current[update] + 0.01 * rng.standard_normal((len(update), current.shape[1])).astype(
         np.float32
     )

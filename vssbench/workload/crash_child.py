@@ -99,11 +99,13 @@ def _index_agreement(
     wanted = np.unique(nearest[nearest >= 0])
     returned = [eng.ids(eng.query(q)) for q in job.queries]
     foreign = sum(int(i) not in found for r in returned for i in r)
-    findable = [int(ids[j]) in set(eng.ids(eng.query(vectors[j])).tolist()) for j in wanted]
+    missed = [int(ids[j]) for j in wanted if int(ids[j]) not in set(eng.ids(eng.query(vectors[j])))]
     return {
         "returned_not_in_table": float(foreign),
-        "checked": float(len(findable)),
-        "not_findable": float(len(findable) - sum(findable)),
+        "checked": float(len(wanted)),
+        "not_findable": float(len(missed)),
+        # Of those, rows the round updated (an UPDATE is a delete and an insert in the index).
+        "not_findable_updated": float(np.isin(missed, job.update).sum()),
     }
 
 

@@ -75,7 +75,7 @@ class DuckDBVss:
             t = time.perf_counter()
             sql.load_documents(self.con, data.corpus, data.doc_vectors)
             load_s = time.perf_counter() - t
-            _log_build_start(data, build)
+            _log_build_start(*data.doc_vectors.shape, build)
             with watch.stage("index_build"):
                 facts = timed_build(lambda: self._build_in_memory(build))
             log.info("index_memory_mb is measured on index files only (engine.reuse_index=true)")
@@ -84,7 +84,7 @@ class DuckDBVss:
         versions = {"duckdb": duckdb.__version__, "vss": version("duckdb-extension-vss")}
 
         def build_into(tmp: Path) -> dict[str, float]:
-            _log_build_start(data, build)
+            _log_build_start(*data.doc_vectors.shape, build)
             with watch.stage("index_build"):
                 return sql.build_index_file(
                     tmp,
@@ -129,7 +129,7 @@ class DuckDBVss:
         self.con = sql.connect(self.threads, self.lmr, path or ":memory:")
         self.con.execute("SET force_compression = 'uncompressed'")  # as the cached index files
         sql.load_documents(self.con, data.corpus.iloc[ids], data.doc_vectors[ids])
-        _log_build_start(data, build)
+        _log_build_start(len(ids), data.doc_vectors.shape[1], build)
         with watch.stage("index_build"):
             facts = timed_build(lambda: self._build_in_memory(build))
         self.checkpoint()
@@ -367,8 +367,7 @@ class DuckDBExact(DuckDBVss):
         return {}
 
 
-def _log_build_start(data: "Dataset", build: HnswBuild) -> None:
-    n, dim = data.doc_vectors.shape
+def _log_build_start(n: int, dim: int, build: HnswBuild) -> None:
     log.info(
         "building HNSW index: %d x %d, M=%d, ef_construction=%d, %s",
         n,
