@@ -220,8 +220,58 @@ def test_the_report_shows_churn_rounds_crash_outcomes_and_restarts(make_cfg, tmp
         f"killed copies reopened with rows and index agreeing (1x {crashes['outcome'].iat[1]})"
         in markdown
     )
-    cold = restarted.data.metrics["restart.cold_to_first_answer_s"]
-    assert f"restart: first answer {cold:.2f} s after process start cold" in markdown
+    # Beside another test worker a restart may be timed on a busy machine: then it says so.
+    if restarted.data.tags["timing_disturbed"] == "true":
+        assert "tiny d16 duckdb_vss restart: times left out (timed while other" in markdown
+    else:
+        cold = restarted.data.metrics["restart.cold_to_first_answer_s"]
+        assert f"restart: first answer {cold:.2f} s after process start cold" in markdown
     assert "## Crash tests: per killed copy" in markdown and "## Restarts:" in markdown
     page = (out / "report.html").read_text()
     assert base64.b64encode((out / "churn_rounds.png").read_bytes()).decode() in page
+
+
+def test_a_disturbed_workload_runs_timings_are_left_out_of_the_report_and_its_figure():
+    from vssbench.report import lifecycle
+
+    rounds = pd.DataFrame(
+        {
+            "run": "r",
+            "engine": "duckdb_vss",
+            "scale": "tiny",
+            "dim": 16,
+            "round": [0, 1, -1],
+            "recall": [1.0, 0.9, 0.9],
+            "qps": np.nan,  # left out by lifecycle.load for a disturbed run
+        }
+    )
+    churn = pd.DataFrame(
+        [
+            {
+                "run": "r",
+                "engine": "duckdb_vss",
+                "scale": "tiny",
+                "dim": 16,
+                "disturbed": True,
+                "rounds": 1,
+                "recall@10 built": 1.0,
+                "recall@10 last round": 0.9,
+                "recall@10 compacted": 0.9,
+                "QPS built": np.nan,
+                "QPS last round": np.nan,
+                "deleted rows returned (max share)": 0.0,
+            }
+        ]
+    )
+    restarts = pd.DataFrame(
+        [{"run": "s", "engine": "usearch", "scale": "tiny", "dim": 16, "disturbed": True}]
+    )
+    life = lifecycle.Lifecycle(churn, rounds, pd.DataFrame(), restarts)
+    assert lifecycle.findings(life) == [
+        "tiny d16 duckdb_vss churn: recall@10 1.000 at the build, 0.900 after 1 rounds, 0.900 "
+        "after compaction; QPS left out (timed while other processes took the CPU); no deleted "
+        "row returned.",
+        "tiny d16 usearch restart: times left out (timed while other processes took the CPU).",
+    ]
+    fig = lifecycle.figure(life)
+    assert fig.axes[1].get_yscale() == "linear" and fig.axes[0].lines

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vssbench.report.style import ENGINE_COLORS
+from vssbench.report.style import ENGINE_COLORS, no_data
 from vssbench.workload.restart import MODES
 
 LINES = ("-", "--", ":", "-.")
@@ -44,16 +44,20 @@ def load(runs: pd.DataFrame) -> Lifecycle:
     for run in runs.drop_duplicates("fingerprint").itertuples(index=False):
         logged = client.get_run(run.run_id).data.metrics
         label = {"run": run.configuration, "engine": run.engine, "scale": run.scale, "dim": run.dim}
+        label["disturbed"] = bool(run.disturbed)
         if run.workload == "churn":
             k = int(run.k)
             per_round = _rounds(client, run.run_id, k)
+            if run.disturbed:  # timed while other processes took the CPU: no timings shown
+                per_round = [{**r, "qps": np.nan, "latency_p99_ms": np.nan} for r in per_round]
             rounds += [{**label, **row} for row in per_round]
             churn.append({**label, **_churn_row(per_round, logged, k)})
             crashes += [{**label, **row} for row in _crashes(client, run.run_id)]
         elif run.workload == "restart":
-            restarts.append(
-                {**label, **{m: v for m, v in logged.items() if m.startswith("restart.")}}
-            )
+            times = {m: v for m, v in logged.items() if m.startswith("restart.")}
+            if run.disturbed:  # timed while other processes took the CPU: no times shown
+                times = {m: v for m, v in times.items() if m.endswith("read_mb")}
+            restarts.append({**label, **times})
     return Lifecycle(*(pd.DataFrame(rows) for rows in (churn, rounds, crashes, restarts)))
 
 
@@ -135,7 +139,14 @@ def figure(life: Lifecycle, k: int = 10) -> Figure | None:
         ax.set_xlabel("round (0: the initial build)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
-    axes[1].set_yscale("log")
+    if life.rounds["qps"].notna().any():
+        axes[1].set_yscale("log")
+    else:
+        axes[1].set_yticks([])
+        axes[1].set_ylabel("QPS, one client")
+        no_data(
+            axes[1], "QPS left out: every churn run was\ntimed while other processes took the CPU"
+        )
     handles, labels = axes[0].get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     axes[0].legend(unique.values(), unique.keys(), fontsize=7)
@@ -155,7 +166,12 @@ def findings(life: Lifecycle) -> list[str]:
         out.append(
             f"{row['scale']} d{row['dim']} {row['engine']} churn: {recall[0].split()[0]} "
             f"{row[recall[0]]:.3f} at the build, {row[recall[1]]:.3f} after {row['rounds']:.0f} "
-            f"rounds{after}; QPS {row['QPS built']:.0f} -> {row['QPS last round']:.0f}; "
+            f"rounds{after}; "
+            + (
+                "QPS left out (timed while other processes took the CPU); "
+                if row["disturbed"]
+                else f"QPS {row['QPS built']:.0f} -> {row['QPS last round']:.0f}; "
+            )
             + (
                 "no deleted row returned."
                 if deleted == 0
@@ -173,6 +189,12 @@ def findings(life: Lifecycle) -> list[str]:
                 f"reopened with rows and index agreeing ({listed}); unkilled baseline: {base}."
             )
     for row in life.restarts.to_dict("records"):
+        if row["disturbed"]:
+            out.append(
+                f"{row['scale']} d{row['dim']} {row['engine']} restart: times left out (timed "
+                "while other processes took the CPU)."
+            )
+            continue
         cold, warm = (row.get(f"restart.{m}_to_first_answer_s", np.nan) for m in MODES)
         out.append(
             f"{row['scale']} d{row['dim']} {row['engine']} restart: first answer {cold:.2f} s "

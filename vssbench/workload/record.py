@@ -36,6 +36,8 @@ def measure_and_log(plan: RunPlan, watch: Stopwatch) -> dict[str, float]:
         _log(result.params, result.metrics, result.steps, tables, {"plots/churn.png": figure})
     else:
         result = restart.measure(plan, watch)
+        busy = result.metrics["other_cpu_share"] > plan.timing.guard.max_share
+        mlflow.set_tag("timing_disturbed", str(busy).lower())
         _log(
             result.params,
             result.metrics,

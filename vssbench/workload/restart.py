@@ -18,6 +18,7 @@ import pandas as pd
 from vssbench.data.load import data_key, load_dataset
 from vssbench.engines.registry import engine_class
 from vssbench.measure import intervals
+from vssbench.measure.timing import CpuOfOthers
 from vssbench.run import points
 from vssbench.run.plan import RunPlan
 from vssbench.stopwatch import Stopwatch
@@ -84,7 +85,10 @@ def measure(plan: RunPlan, watch: Stopwatch) -> RestartResult:
                 with watch.stage(f"restart_{mode}"):
                     dropped = mode == "cold" and drop_from_page_cache(job.path)
                     rows.append({"restart": number, "mode": mode, "dropped": dropped})
-                    rows[-1].update(_child(job_file, Path(scratch, "out.pickle")))
+                    # The child is waited for: its CPU is this run's, the rest is others'.
+                    with CpuOfOthers() as others:
+                        rows[-1].update(_child(job_file, Path(scratch, "out.pickle")))
+                    rows[-1]["other_cpu_share"] = others.share
                 log.info("restart %d, %s: %s", number, mode, _line(rows[-1]))
     return _result(pd.DataFrame(rows), facts, versions, eng.index_path)
 
@@ -121,7 +125,10 @@ def _result(
 ) -> RestartResult:
     """Per mode, each time's geometric mean over the restarts with its interval, and the median
     of what they read; every restart's own numbers stay in the table."""
-    metrics: dict[str, float] = {"index_file_mb": facts.get("index_file_mb", np.nan)}
+    metrics: dict[str, float] = {
+        "index_file_mb": facts.get("index_file_mb", np.nan),
+        "other_cpu_share": float(frame["other_cpu_share"].max()),
+    }
     for mode in MODES:
         rows = frame[frame["mode"] == mode]
         for column in TIMES:
