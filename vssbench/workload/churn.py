@@ -13,10 +13,11 @@ import pandas as pd
 
 from vssbench.data.load import Dataset, data_key, load_dataset
 from vssbench.engines.registry import engine_class
+from vssbench.engines.seam import MutableEngine
 from vssbench.measure.memory import rss_mb
 from vssbench.measure.timing import Timing
 from vssbench.run import points, timings
-from vssbench.run.plan import RunPlan
+from vssbench.run.plan import RunPlan, TimingSettings
 from vssbench.stopwatch import Stopwatch
 from vssbench.workload import crash
 from vssbench.workload.runbook import Round, Runbook, current_vectors, make_runbook
@@ -48,8 +49,8 @@ class _Run:
     plan: RunPlan
     data: Dataset
     book: Runbook
-    eng: object  # a mutable engine (engines/seam.py MutableEngine)
-    timed: object  # the plan's TimingSettings with every trial's passes in this process
+    eng: MutableEngine
+    timed: TimingSettings  # the plan's, with every trial's passes in this process
 
 
 def measure(plan: RunPlan, watch: Stopwatch) -> ChurnResult:
@@ -102,7 +103,7 @@ def _file_backed(plan: RunPlan) -> bool:
     return getattr(plan.engine.options, "reuse_index", False)
 
 
-def _apply(eng: object, r: Round, data: Dataset) -> dict[str, float]:
+def _apply(eng: MutableEngine, r: Round, data: Dataset) -> dict[str, float]:
     """One round's deletes, updates and inserts, each timed: rows per second."""
     out: dict[str, float] = {}
     work = {
@@ -119,7 +120,7 @@ def _apply(eng: object, r: Round, data: Dataset) -> dict[str, float]:
     return out
 
 
-def _persist(eng: object) -> dict[str, float]:
+def _persist(eng: MutableEngine) -> dict[str, float]:
     """A checkpoint where the engine keeps a database file: the WAL's size before it and the
     checkpoint's time (the file's size after is the state's)."""
     wal = eng.storage().get("wal_mb")
@@ -184,7 +185,7 @@ def _runbook_key(plan: RunPlan) -> dict:
     }
 
 
-def _no_index(plan: RunPlan, data: Dataset, book: Runbook, eng: object) -> dict[str, float]:
+def _no_index(plan: RunPlan, data: Dataset, book: Runbook, eng: MutableEngine) -> dict[str, float]:
     """Round 1's changes timed on the same table without its index, once: what the index costs
     each change (engines whose table exists without an index: DuckDB)."""
     plain = eng.without_index(data, book.initial) if book.rounds else None
