@@ -47,7 +47,7 @@ def load(runs: pd.DataFrame) -> Lifecycle:
         label["disturbed"] = bool(run.disturbed)
         if run.workload == "churn":
             k = int(run.k)
-            per_round = _rounds(client, run.run_id, k)
+            per_round = _rounds(client, run.run_id, logged, k)
             if run.disturbed:  # timed while other processes took the CPU: no timings shown
                 per_round = [{**r, "qps": np.nan, "latency_p99_ms": np.nan} for r in per_round]
             rounds += [{**label, **row} for row in per_round]
@@ -61,7 +61,10 @@ def load(runs: pd.DataFrame) -> Lifecycle:
     return Lifecycle(*(pd.DataFrame(rows) for rows in (churn, rounds, crashes, restarts)))
 
 
-def _rounds(client: mlflow.MlflowClient, run_id: str, k: int) -> list[dict]:
+def _rounds(
+    client: mlflow.MlflowClient, run_id: str, logged: dict[str, float], k: int
+) -> list[dict]:
+    """Each round's state from the run's metric steps; the compacted state from `logged`."""
     names = {c: f"churn.recall_at_{k}" if c == "recall" else f"churn.{c}" for c in ROUNDS}
     history = {
         c: {m.step: m.value for m in client.get_metric_history(run_id, name)}
@@ -69,7 +72,6 @@ def _rounds(client: mlflow.MlflowClient, run_id: str, k: int) -> list[dict]:
     }
     steps = sorted(history["recall"])
     out = [{"round": s, **{c: history[c].get(s, np.nan) for c in ROUNDS}} for s in steps]
-    logged = client.get_run(run_id).data.metrics
     if f"compacted.recall_at_{k}" in logged:
         compacted = {c: logged.get(f"compacted.{names[c].removeprefix('churn.')}") for c in ROUNDS}
         out.append({"round": -1, **{c: np.nan if v is None else v for c, v in compacted.items()}})
