@@ -14,6 +14,8 @@ Where each kill landed is read from the last log line before it. After the last 
 runs once more, unharmed, and the script prints: kills done (by where they landed), FINISHED
 runs per fingerprint, runs left RUNNING, files the kills left in the cache and the working
 dir, and the bytes they take. It exits 1 if the final sweep failed or any count is wrong.
+The per-host scratch base dir (<cache>/scratch/<host>, see vssbench/track/scratch.py) is not a
+leftover: like the cache's other dirs it stays, empty; the runs' own dirs in it are leftovers.
 """
 
 import argparse
@@ -104,8 +106,9 @@ def attempt(workdir: Path, target: str, rng: random.Random, number: int) -> tupl
 
 
 def leftovers(workdir: Path) -> list[Path]:
-    """Files no finished process should leave: temp files, moved-aside entries, scratch dirs,
-    DuckDB spill dirs, a half-made store."""
+    """Files no finished process should leave: temp files, moved-aside entries, runs' scratch
+    dirs (scratch/<host>/<pid>-<start>, not the host's base dir), DuckDB spill dirs, a half-made
+    store."""
     cache = workdir / "cache"
     found = [
         p
@@ -113,7 +116,7 @@ def leftovers(workdir: Path) -> list[Path]:
         if p.is_file()
         and (p.name.startswith(".") or ".bad-" in p.name or p.suffix in (".wal", ".tmp"))
     ]
-    found += [p for p in (cache / "scratch").rglob("*")] if (cache / "scratch").exists() else []
+    found += list((cache / "scratch").glob("*/**/*"))
     found += list(workdir.rglob(".tmp")) + list((workdir / "mlruns").glob(".mlflow.db.*"))
     return found
 

@@ -1,5 +1,8 @@
 import json
+import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import faker
@@ -201,3 +204,147 @@ def test_cache_entries_keep_the_names_earlier_versions_gave_them(make_cfg, tmp_p
             "noise": 0.5,
         }
     assert found == OLD_ENTRIES
+
+
+# Damage to each sidecar of an index entry: (the file beside `path`, what it becomes).
+SIDECAR_DAMAGE = {
+    "truncated build facts": (".build.json", lambda data: data[: len(data) // 2]),
+    "binary checksum": (".crc32", lambda data: b"\xff\xfe\x00\x81"),
+    "empty checksum": (".crc32", lambda data: b""),
+    "binary key file": (".json", lambda data: b"\xff\xfe\x00\x81"),
+}
+
+
+def _any_facts(facts: dict) -> None:
+    return None  # usable whatever facts it was built with
+
+
+def _write_index(tmp: Path) -> dict:
+    tmp.write_bytes(b"index")
+    return {}
+
+
+def _sidecar(path: Path, name: str) -> Path:
+    return path.with_suffix(".json") if name == ".json" else path.with_name(path.name + name)
+
+
+@pytest.mark.parametrize("damage", SIDECAR_DAMAGE)
+def test_a_damaged_sidecar_sets_its_entry_aside_to_be_built_again(tmp_path, caplog, damage):
+    name, damaged = SIDECAR_DAMAGE[damage]
+    key = {"a": 1}
+    builds = []
+
+    def build_into(tmp):
+        builds.append(1)
+        tmp.write_bytes(b"index %d" % len(builds))
+        return {"index_build_s": 1.0}
+
+    def index():  # as a run asks for it: its path from the key, then the entry
+        return cache.cached_file(
+            cache.entry(tmp_path, "index", key, ".duckdb"), build_into, _any_facts
+        )
+
+    path = cache.entry(tmp_path, "index", key, ".duckdb")
+    assert index() == ({"index_build_s": 1.0}, False)
+    sidecar = _sidecar(path, name)
+    sidecar.write_bytes(damaged(sidecar.read_bytes()))
+
+    assert index() == ({"index_build_s": 1.0}, False)
+    assert len(builds) == 2 and path.read_bytes() == b"index 2"
+    assert [p.read_bytes() for p in path.parent.glob(path.name + ".bad-*")] == [b"index 1"]
+    assert any(sidecar.name in r.message and "cannot be read" in r.message for r in caplog.records)
+    assert json.loads(path.with_suffix(".json").read_text()) == key  # every sidecar written again
+    assert index() == ({"index_build_s": 1.0}, True) and len(builds) == 2
+
+
+def test_a_damaged_checksum_of_a_value_entry_sets_it_aside(tmp_path):
+    path = cache.entry(tmp_path, "vectors", {"a": 1}, ".npy")
+    cache.cached(path, lambda: np.arange(3), cache.save_array, np.load)
+    path.with_name(path.name + ".crc32").write_bytes(b"\x00\xff" * 4)
+    value, hit = cache.cached(path, lambda: np.arange(3), cache.save_array, np.load)
+    assert not hit and list(value) == [0, 1, 2]
+    assert len(list(path.parent.glob(path.name + ".bad-*"))) == 1
+    assert cache.cached(path, lambda: np.arange(3), cache.save_array, np.load)[1]
+
+
+def test_retiming_an_index_whose_facts_are_damaged_builds_it_again(tmp_path):
+    path = cache.entry(tmp_path, "index", {"a": 1}, ".duckdb")
+    builds = []
+
+    def build_into(tmp):
+        builds.append(1)
+        tmp.write_bytes(b"index %d" % len(builds))
+        return {"index_build_s": float(len(builds)), "memory_mb": 5.0}
+
+    cache.cached_file(path, build_into, _any_facts)
+    path.with_name(path.name + ".build.json").write_bytes(b'{"index_build_s": 1.')
+    facts = cache.retimed(path, build_into, ("index_build_s",))
+    assert facts == {"index_build_s": 2.0, "memory_mb": 5.0} and path.read_bytes() == b"index 2"
+    assert len(list(path.parent.glob(path.name + ".bad-*"))) == 1
+    assert cache.cached_file(path, build_into, _any_facts) == (facts, True)
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+def _temp_of(path: Path, pid: int, host: str = platform.node()) -> Path:
+    return path.with_name(f".{path.name}.{host}.{pid}.tmp")
+
+
+def test_dead_writers_temp_files_beside_a_valid_entry_are_removed(tmp_path):
+    path = cache.entry(tmp_path, "index", {"a": 1}, ".duckdb")
+    cache.cached_file(path, _write_index, _any_facts)
+    kept = sorted(path.parent.iterdir())
+    dead = _temp_of(path, _dead_pid())
+    dead.write_bytes(b"half a database")
+    wal, spill = dead.with_name(dead.name + ".wal"), dead.with_name(dead.name + ".tmp")
+    wal.write_bytes(b"wal")
+    (spill / "spill").mkdir(parents=True)
+    facts = _temp_of(path.with_name(path.name + ".build.json"), _dead_pid())
+    key = _temp_of(path.with_suffix(".json"), _dead_pid())
+    for half in (facts, key):
+        half.write_text("{")
+    live = _temp_of(path, os.getpid())  # this process may be writing it
+    other_host = _temp_of(path, _dead_pid(), host="another-host")  # its writer may live
+    for file in (live, other_host):
+        file.write_bytes(b"being written")
+
+    removed = cache.remove_dead_leftovers(tmp_path)
+    assert sorted(removed) == sorted([dead, wal, spill, facts, key])
+    assert sorted(path.parent.iterdir()) == sorted([*kept, live, other_host])
+    assert cache.cached_file(path, _write_index, _any_facts) == ({}, True)
+    assert cache.remove_dead_leftovers(tmp_path / "no-cache-yet") == []
+
+
+HOLD_LOCK = """
+import sys
+from filelock import FileLock
+with FileLock(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_temp_file_of_an_entry_another_process_has_locked_is_kept(tmp_path):
+    """A dead pid is no proof when the entry's lock is held: its holder may be a writer whose
+    pid this process cannot see (another pid namespace), so the file goes only once it is free."""
+    path = cache.entry(tmp_path, "index", {"a": 1}, ".duckdb")
+    cache.cached_file(path, _write_index, _any_facts)
+    temp = _temp_of(path, _dead_pid())
+    temp.write_bytes(b"being written")
+    lock = path.with_name(path.name + ".lock")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        assert cache.remove_dead_leftovers(tmp_path) == [] and temp.exists()
+    finally:
+        holder.communicate(timeout=30)  # closes its stdin: it lets the lock go and ends
+    assert cache.remove_dead_leftovers(tmp_path) == [temp] and not temp.exists()

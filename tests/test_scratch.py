@@ -22,9 +22,11 @@ def test_dead_owners_dirs_are_removed_and_live_ones_kept(tmp_path):
 
 
 def test_temp_files_go_to_the_scratch_dir_which_is_removed_after(tmp_path):
-    with scratch_dir(tmp_path) as path:
+    base = tmp_path / "scratch" / "host"
+    with scratch_dir(base) as path:
         assert tempfile.gettempdir() == str(path)
         with open(tempfile.mkstemp()[1], "w") as f:
             f.write("x")
         assert len(list(path.iterdir())) == 1
     assert not path.exists() and tempfile.gettempdir() != str(path)
+    assert list(base.iterdir()) == []  # the base dir stays: the next run makes its dir in it

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import time
 import zlib
@@ -15,7 +16,8 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from filelock import FileLock
+import psutil
+from filelock import FileLock, Timeout
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -59,40 +61,55 @@ def cached_file(
     existing entry must not be used (None: it may), and it is then set aside and built again.
     Returns (facts, hit)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    facts_path = path.with_name(path.name + ".build.json")
+    facts_path = _facts_path(path)
     with FileLock(str(path) + ".lock"):
         if facts_path.exists() and _verified(path):
-            facts = json.loads(facts_path.read_text())
-            if (why := usable(facts)) is None:
-                return facts, True
+            try:
+                facts = _read(facts_path, _json_object)
+            except _Damaged as damage:
+                why = str(damage)
+            else:
+                if (why := usable(facts)) is None:
+                    return facts, True
             _set_aside(path, why)
-        _remove_leftovers(path)
-        tmp = _tmp(path)
-        try:
-            facts = build_into(tmp)
-            facts_tmp = _tmp(facts_path)
-            facts_tmp.write_text(json.dumps(facts))
-            os.replace(facts_tmp, facts_path)
-            _seal(tmp, path)
-        finally:
-            _remove_leftovers(path)  # the database's .wal and spill dir, or a failed build
-        return facts, False
+        return _build_file(path, build_into), False
 
 
 def retimed(path: Path, build_into: Callable[[Path], dict], keys: tuple[str, ...]) -> dict:
     """The facts of a cached file with `keys` taken from building it again into a throwaway
-    file: the file in the cache stays as it is."""
-    facts_path = path.with_name(path.name + ".build.json")
+    file: the file in the cache stays as it is, unless its facts cannot be read: it is then set
+    aside and built again."""
+    facts_path = _facts_path(path)
     with FileLock(str(path) + ".lock"):
+        try:
+            facts = _read(facts_path, _json_object)
+        except _Damaged as damage:
+            _set_aside(path, str(damage))
+            return _build_file(path, build_into)
         try:
             again = build_into(_tmp(path))
         finally:
             _remove_leftovers(path)  # the throwaway file and what its build left beside it
-        facts = json.loads(facts_path.read_text())
         facts.update({key: again[key] for key in keys if key in again})
-        facts_tmp = _tmp(facts_path)
-        facts_tmp.write_text(json.dumps(facts))
-        os.replace(facts_tmp, facts_path)
+        _replace_text(facts_path, json.dumps(facts))
+    return facts
+
+
+def _facts_path(path: Path) -> Path:
+    return path.with_name(path.name + ".build.json")
+
+
+def _build_file(path: Path, build_into: Callable[[Path], dict]) -> dict:
+    """Build the entry into a temp file, record its facts beside it and seal it into place
+    (the caller holds the entry's lock)."""
+    _remove_leftovers(path)
+    tmp = _tmp(path)
+    try:
+        facts = build_into(tmp)
+        _replace_text(_facts_path(path), json.dumps(facts))
+        _seal(tmp, path)
+    finally:
+        _remove_leftovers(path)  # the database's .wal and spill dir, or a failed build
     return facts
 
 
@@ -100,6 +117,13 @@ def _tmp(path: Path) -> Path:
     """A writer's temp file beside `path`: named by host and pid, as a shared cache dir has
     writers on several hosts."""
     return path.with_name(f".{path.name}.{platform.node()}.{os.getpid()}.tmp")
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write `path` through a temp file, so that a reader never sees half of it."""
+    tmp = _tmp(path)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _digest(path: Path) -> str:
@@ -119,17 +143,15 @@ def _digest(path: Path) -> str:
 
 def _seal(tmp: Path, path: Path) -> None:
     """Record the checksum of the finished temp file, then move it into place."""
-    sums = path.with_name(path.name + ".crc32")
-    sums_tmp = _tmp(sums)
-    sums_tmp.write_text(_digest(tmp))
-    os.replace(sums_tmp, sums)
+    _replace_text(path.with_name(path.name + ".crc32"), _digest(tmp))
     os.replace(tmp, path)
 
 
 def _verified(path: Path) -> bool:
     """True when the entry exists and matches its recorded checksum. A changed or truncated
-    entry is moved aside (kept for a look, never used) and built again; one written before
-    entries carried checksums is removed and built again."""
+    entry, or one whose checksum file cannot be read, is moved aside (kept for a look, never
+    used) and built again; one written before entries carried checksums is removed and built
+    again."""
     if not path.exists():
         return False
     sums = path.with_name(path.name + ".crc32")
@@ -137,10 +159,40 @@ def _verified(path: Path) -> bool:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
         log.warning("cache entry %s has no checksum (an older vssbench): building it again", path)
         return False
-    if sums.read_text().strip() == _digest(path):
-        return True
-    _set_aside(path, "it does not match its checksum")
+    try:
+        if _read(sums, _crc32) == _digest(path):
+            return True
+        why = "it does not match its checksum"
+    except _Damaged as damage:
+        why = str(damage)
+    _set_aside(path, why)
     return False
+
+
+class _Damaged(Exception):
+    """A sidecar of an entry (its checksum, build facts or key file) that cannot be read."""
+
+
+def _read(sidecar: Path, parse: Callable[[str], T]) -> T:
+    """The sidecar's text parsed; _Damaged, saying which sidecar and why, if either fails."""
+    try:
+        return parse(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError included
+        why = f"{type(error).__name__}: {error}"
+        raise _Damaged(f"its {sidecar.name} cannot be read ({why})") from error
+
+
+def _crc32(text: str) -> str:
+    """A checksum as _seal writes it."""
+    if not re.fullmatch(r"[0-9a-f]{8}", value := text.strip()):
+        raise ValueError(f"not a CRC-32: {value[:20]!r}")
+    return value
+
+
+def _json_object(text: str) -> dict:
+    if not isinstance(value := json.loads(text), dict):
+        raise ValueError(f"a JSON {type(value).__name__}, not an object")
+    return value
 
 
 def _set_aside(path: Path, why: str) -> None:
@@ -158,10 +210,7 @@ def _remove_leftovers(path: Path) -> None:
     that got a dead one's pid (in a container) from opening its half-built database.
     """
     for leftover in path.parent.glob(f".{path.name}.*"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
+        _remove(leftover)
 
 
 def entry(root: Path, kind: str, key: dict, suffix: str) -> Path:
@@ -170,10 +219,72 @@ def entry(root: Path, kind: str, key: dict, suffix: str) -> Path:
     meta = path.with_suffix(".json")
     if not meta.exists():
         meta.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _tmp(meta)
-        tmp.write_text(json.dumps(key, sort_keys=True, default=str, ensure_ascii=False))
-        os.replace(tmp, meta)
+        _write_key(meta, key)
+        return path
+    try:
+        _read(meta, _json_object)
+    except _Damaged:
+        _renew_key(path, meta, key)
     return path
+
+
+def _write_key(meta: Path, key: dict) -> None:
+    _replace_text(meta, json.dumps(key, sort_keys=True, default=str, ensure_ascii=False))
+
+
+def _renew_key(path: Path, meta: Path, key: dict) -> None:
+    """A key file that cannot be read is written again and its entry set aside, under the
+    entry's lock: a process that read the same damage meanwhile finds it renewed."""
+    with FileLock(str(path) + ".lock"):
+        try:
+            _read(meta, _json_object)
+            return
+        except _Damaged as damage:
+            why = str(damage)
+        if path.exists():
+            _set_aside(path, why)
+        else:
+            log.warning("cache entry %s: %s; writing it again", path, why)
+        _write_key(meta, key)
+
+
+def remove_dead_leftovers(root: Path) -> list[Path]:
+    """Remove the temp files and dirs in the cache `root` that writers on this host left when
+    they were killed; returns what was removed. Names and locks only, no checksums: cheap."""
+    host = re.escape(platform.node())
+    # .<name>.<host>.<pid>.tmp, and a database's .wal file and .tmp dir beside it.
+    written = re.compile(rf"\.(?P<name>.+)\.{host}\.(?P<pid>\d+)\.tmp(\.[^.]+)?")
+    removed = []
+    for leftover in sorted(Path(root).glob("*/.*")):
+        if not (found := written.fullmatch(leftover.name)) or psutil.pid_exists(int(found["pid"])):
+            continue  # another host's (its writer may live), or its writer may still write it
+        if _remove_unlocked(leftover, found["name"]):
+            removed.append(leftover)
+            log.info("removed %s, left by a cache writer that was killed", leftover)
+    return removed
+
+
+def _remove_unlocked(leftover: Path, name: str) -> bool:
+    """Remove a dead writer's temp file of sidecar or entry `name` unless a live process holds
+    that entry's lock (a writer with a pid of another namespace): False if it was kept."""
+    entry_name = name.removesuffix(".crc32").removesuffix(".build.json")
+    lock = leftover.with_name(entry_name + ".lock")
+    if not lock.exists():  # a key file's: written without a lock, its writer's pid is the proof
+        _remove(leftover)
+        return True
+    try:
+        with FileLock(str(lock), timeout=0):
+            _remove(leftover)
+    except Timeout:
+        return False
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def save_frame(df: pd.DataFrame, path: Path) -> None:

@@ -1,5 +1,8 @@
 """A run's temporary files (DuckDB spills, MLflow's and our own temp files) in one directory that
-is removed when the run ends; what killed runs left is removed by the next run that starts."""
+is removed when the run ends; what killed runs left is removed by the next run that starts.
+
+The base dir the runs' dirs are made in (<cache>/scratch/<host>) stays, empty, like the cache's
+other dirs: removing it when the last run ends would race with a run making its dir in it."""
 
 import logging
 import shutil
