@@ -97,6 +97,8 @@ def _check_tracking(t: DictConfig) -> None:
         f"must be at least 4 heartbeats ({4 * t.heartbeat_s:g}): a live run must not pass for dead",
     )
     _check(t.settle_s >= 0, "tracking.settle_s", t.settle_s, "must be >= 0")
+    _check(0 <= t.retries <= 10, "tracking.retries", t.retries, "must be 0-10 (MLflow's limit)")
+    _check(t.request_timeout_s >= 1, "tracking.request_timeout_s", t.request_timeout_s, ">= 1")
     _check(
         t.system_metrics_interval_s >= 0,
         "tracking.system_metrics_interval_s",

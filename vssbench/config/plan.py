@@ -104,7 +104,13 @@ def timing_settings(cfg: DictConfig) -> TimingSettings:
 
 
 def store_location(tracking: DictConfig) -> StoreLocation:
-    return StoreLocation(experiment=tracking.experiment, dir=tracking.dir, uri=tracking.uri)
+    return StoreLocation(
+        experiment=tracking.experiment,
+        dir=tracking.dir,
+        uri=tracking.uri,
+        retries=tracking.retries,
+        timeout_s=tracking.request_timeout_s,
+    )
 
 
 def claim_settings(tracking: DictConfig) -> ClaimSettings:

@@ -15,6 +15,7 @@ from omegaconf import MISSING
 from vssbench.data.sources import DATASET_FIELDS, SOURCES
 from vssbench.engines.params import HEADLINE_EF
 from vssbench.engines.registry import ENGINES, OPTION_FIELDS
+from vssbench.track.store import REQUEST_RETRIES, REQUEST_TIMEOUT_S
 
 
 class Metric(StrEnum):
@@ -220,6 +221,10 @@ class TrackingConfig:
     # A claim through a tracking server is checked again after this (more than the hosts' clock
     # skew and request latency; track/claim.py).
     settle_s: float = 2.0
+    # A request to a tracking server is tried again this many times (0, 2, 4 s apart), each
+    # try waiting at most request_timeout_s: a server that is down costs seconds, not minutes.
+    retries: int = REQUEST_RETRIES
+    request_timeout_s: int = REQUEST_TIMEOUT_S
 
 
 class WorkloadKind(StrEnum):

@@ -276,7 +276,7 @@ FURTHER = (
     MetricDoc(
         ("stage.*_s", "stage.*_peak_rss_mb"),
         "Where the run's wall time and memory went, per stage: startup, tracking_lookup, claim, "
-        "data, index_build, index_open, plan_check, queries, batch, trials, scoring, start_run, "
+        "data, index_build, index_open, plan_check, queries, batch, trials, scoring, "
         "log_params, log_results, plots, log_artifacts, close, and the hybrid stages.",
     ),
     MetricDoc(

@@ -97,6 +97,8 @@ def available_mb() -> float:
 class MemoryGuardError(RuntimeError):
     """A run would not fit in the memory left for it."""
 
+    kind = "not enough memory"  # how the one-line message before it calls the problem
+
 
 def check_memory(estimate: float, concurrent_jobs: int, available: float) -> None:
     share = available / concurrent_jobs

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import mlflow
 
+from vssbench import faults
 from vssbench.report import lifecycle
 from vssbench.report.load import ReportError, load_curves, load_runs
 from vssbench.report.render import write_report
 from vssbench.report.summary import attach_curves, summarize
-from vssbench.track import store
+from vssbench.track import preflight, store
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -59,13 +60,21 @@ def _log_report_run(experiment: str, filters: list[str], n_runs: int, files: lis
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(sys.argv[1:] if argv is None else argv)
-    location = store.StoreLocation(experiment=args.experiment, dir="mlruns", uri=args.tracking_uri)
-    mlflow.set_tracking_uri(store.tracking_uri(location))
-    filters = dict(f.split("=", 1) for f in args.filters)
     try:
-        runs, left_out = load_runs(args.experiment, filters, args.all_versions)
+        _report(args)
     except ReportError as error:
         raise SystemExit(f"vssbench.report: {error}") from None
+    except Exception as error:
+        raise SystemExit(faults.one_line(error, {"--out": args.out}, Path.cwd())) from None
+
+
+def _report(args: argparse.Namespace) -> None:
+    preflight.check_writable(f"--out {args.out}", args.out)  # before the runs are read
+    location = store.StoreLocation(experiment=args.experiment, dir="mlruns", uri=args.tracking_uri)
+    store.bound_requests(location)
+    mlflow.set_tracking_uri(store.tracking_uri(location))
+    filters = dict(f.split("=", 1) for f in args.filters)
+    runs, left_out = load_runs(args.experiment, filters, args.all_versions)
     # Churn and restart runs measure another life of the index: a part of their own.
     static = runs[runs["workload"] == "static"]
     life = lifecycle.load(runs[runs["workload"] != "static"])

@@ -1,58 +1,36 @@
-"""A run's measurement into its MLflow run: params, tags, metrics, curves, plots and the
-per-query table; and the one console line that sums it up."""
-
-import tempfile
-import time
-from pathlib import Path
+"""A run's measurement into its journal (track/journal.py): params, tags, metrics, curves,
+plots and the per-query table; and the one console line that sums it up."""
 
 import matplotlib.pyplot as plt
-import mlflow
-import pandas as pd
-from mlflow.entities import Metric
 
 from vssbench.measure import definitions
 from vssbench.run import plots
 from vssbench.run.measurement import Measurement
 from vssbench.run.trials import Tables
 from vssbench.stopwatch import Stopwatch
+from vssbench.track.journal import Journal
 
 # Every trial's and pass's timings (run/timings.py): passes.parquet and queries.parquet.
 TIMINGS_DIR = "timings"
 
 
 def log_measurement(
-    result: Measurement, tables: Tables, name: str, k: int, watch: Stopwatch
+    journal: Journal, result: Measurement, tables: Tables, name: str, k: int, watch: Stopwatch
 ) -> None:
-    """Into the active MLflow run."""
     with watch.stage("log_results"):
-        mlflow.log_params(result.params)
-        mlflow.set_tags(result.tags)
-        mlflow.log_metrics(result.metrics)
-        now = int(time.time() * 1000)
-        mlflow.MlflowClient().log_batch(
-            mlflow.active_run().info.run_id,
-            metrics=[
-                Metric(metric, value, now, step)
-                for metric, points in result.steps.items()
-                for step, value in points
-            ],
-        )
-        mlflow.log_text(result.plan, "plan.txt")
+        journal.log_params(result.params)
+        journal.set_tags(result.tags)
+        journal.log_metrics(result.metrics)
+        journal.log_steps(result.steps)
+        journal.log_text(result.plan, "plan.txt")
     with watch.stage("plots"):
         figures = _figures(result, name, k)
     with watch.stage("log_artifacts"):
         for artifact, fig in figures.items():
-            mlflow.log_figure(fig, artifact)
-            plt.close(fig)
-        scratch = Path(tempfile.gettempdir())  # the run's scratch dir
-        _log_parquet(result.per_query, scratch / "per_query.parquet")
-        _log_parquet(tables.passes, scratch / "passes.parquet", TIMINGS_DIR)
-        _log_parquet(tables.queries, scratch / "queries.parquet", TIMINGS_DIR)
-
-
-def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str | None = None) -> None:
-    frame.to_parquet(path, index=False)
-    mlflow.log_artifact(str(path), artifact_dir)
+            journal.log_figure(fig, artifact)
+        journal.log_table(result.per_query, "per_query.parquet")
+        journal.log_table(tables.passes, f"{TIMINGS_DIR}/passes.parquet")
+        journal.log_table(tables.queries, f"{TIMINGS_DIR}/queries.parquet")
 
 
 def _figures(result: Measurement, name: str, k: int) -> dict[str, plt.Figure]:

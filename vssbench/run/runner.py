@@ -1,13 +1,17 @@
-"""One run of a plan: skipped when a finished run has its fingerprint, else claimed, measured
-(run/measurement.py) and logged to its MLflow run (run/record.py)."""
+"""One run of a plan: skipped when a finished run has its fingerprint, sent when an earlier
+run of it was measured but not sent, else claimed, measured (run/measurement.py), written to
+its journal (run/record.py) and sent to its MLflow run (track/journal.py)."""
 
 import logging
 import platform
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import mlflow
 
+from vssbench import cache
 from vssbench.config.identity import BENCH_VERSION
 from vssbench.data.tokens import kiwi_loaded
 from vssbench.measure.memory import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
@@ -16,7 +20,8 @@ from vssbench.run.measurement import measure
 from vssbench.run.plan import RunPlan
 from vssbench.run.record import log_measurement, summary_line
 from vssbench.stopwatch import Stopwatch
-from vssbench.track import claim, store
+from vssbench.track import claim, journal, store
+from vssbench.track.journal import Destination, Journal
 from vssbench.track.scratch import scratch_dir
 from vssbench.workload import record as workload
 
@@ -25,10 +30,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Outcome:
-    status: str  # "finished" or "skipped"
+    status: str  # "finished", "skipped" or "synced" (an earlier run's saved results sent)
     name: str
     run_id: str
     metrics: dict[str, float]
+    timing_disturbed: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,21 +48,31 @@ def run(
     concurrent_jobs: int = 1,
     parent_run_id: str | None = None,
     watch: Stopwatch | None = None,
+    job_dir: Path | None = None,
 ) -> Outcome:
     """Run one plan, or return the stored metrics of a finished run with its fingerprint.
 
     A claim per fingerprint makes two processes with the same configuration, on one host or
     on hosts sharing a tracking server, run it once (track/claim.py). In a sweep, the run is
-    a child of the sweep's run (`parent_run_id`). `watch` times the stages.
+    a child of the sweep's run (`parent_run_id`). `watch` times the stages. The results are
+    written under `job_dir` (else under cache_dir/results) before they are sent; a store that
+    fails raises TrackingError, and what was measured is kept there.
     """
     watch = watch or Stopwatch()
     fp, name = plan.identity.fingerprint, plan.identity.name
-    with watch.stage("tracking_lookup"):  # a finished run is skipped before the memory guard
+    unsent_dir = plan.cache_dir / journal.UNSENT_DIR
+    with watch.stage("tracking_lookup"), _store_step(plan.tracking.location, "reach"):
+        # A finished run is skipped before the memory guard.
         experiment_id = store.prepare(plan.tracking.location)
         done = None if plan.force else claim.find_finished(experiment_id, fp)
+        uri = store.tracking_uri(plan.tracking.location)
+        unsent = journal.unsent_journal(unsent_dir, fp, uri)
+        if unsent is not None and done is None:
+            return _synced(name, unsent)
     if done is not None:
         return _skipped(name, done, fp)
     memory = _memory_guard(plan, concurrent_jobs)
+    cache.remove_dead_leftovers(plan.cache_dir)  # dead builders' temp files, of any entry
     if concurrent_jobs > 1 and plan.timing.guard.retries:
         # The other jobs of the sweep are the load, and waiting does not end it.
         log.info("bench.retries: none while %d jobs run at once", concurrent_jobs)
@@ -67,11 +83,13 @@ def run(
         "concurrent_jobs": str(concurrent_jobs),
         **store.hardware_tags(),
         **claim.process_tags(),
+        "fingerprint": fp,
     }
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     with ExitStack() as held_claim:
-        with watch.stage("claim"):  # waits while another process runs this fingerprint
+        # Waits while another process runs this fingerprint.
+        with watch.stage("claim"), _store_step(plan.tracking.location, "claim a run in"):
             held = held_claim.enter_context(
                 claim.claimed(
                     plan.tracking.claims,
@@ -85,14 +103,48 @@ def run(
             )
         if not isinstance(held, str):  # another process finished it while this one waited
             return _skipped(name, held, fp)
-        metrics, run_id = _measured_run(plan, held, memory, watch)
+        to = Destination(uri, experiment_id, held, name, fp)
+        results = (job_dir or plan.cache_dir / "results" / held) / journal.JOURNAL_DIR
+        record = Journal(results, to, unsent_dir)
+        record.set_tags(tags)
+        metrics = _measured_run(plan, record, memory, watch)
+        try:
+            journal.send(record.dir)
+        except store.TrackingError:
+            record.mark_unsent()
+            raise
     log.info("finished %s: %s", name, summary_line(metrics, plan.search.k))
-    return Outcome("finished", name, run_id, metrics)
+    return Outcome("finished", name, held, metrics, record.tags.get("timing_disturbed") == "true")
+
+
+@contextmanager
+def _store_step(location: store.StoreLocation, doing: str) -> Iterator[None]:
+    """A failure of the store before any measurement, as a TrackingError that names it."""
+    try:
+        yield
+    except store.TrackingError:
+        raise
+    except Exception as error:
+        uri = store.tracking_uri(location)
+        raise store.TrackingError(
+            f"cannot {doing} the tracking store {uri} ({store.short(error)})"
+        ) from error
+
+
+def _synced(name: str, unsent: Path) -> Outcome:
+    """An earlier run of this configuration measured but not sent: sent now, not measured."""
+    run_id = journal.send(unsent)
+    data = journal.read(unsent)
+    log.info("synced %s: its results, saved in %s, are now in run %s", name, unsent, run_id)
+    metrics = {name: value for name, value, _, step in data["metrics"] if step == 0}
+    disturbed = data["tags"].get("timing_disturbed") == "true"
+    return Outcome("synced", name, run_id, metrics, disturbed)
 
 
 def _skipped(name: str, done: mlflow.entities.Run, fp: str) -> Outcome:
     log.info("skipped %s: finished run %s has fingerprint %s", name, done.info.run_id, fp)
-    return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics))
+    disturbed = done.data.tags.get("timing_disturbed") == "true"
+    return Outcome("skipped", name, done.info.run_id, dict(done.data.metrics), disturbed)
 
 
 def _memory_guard(plan: RunPlan, concurrent_jobs: int) -> _Memory:
@@ -108,21 +160,23 @@ def _memory_guard(plan: RunPlan, concurrent_jobs: int) -> _Memory:
 
 
 def _measured_run(
-    plan: RunPlan, run_id: str, memory: _Memory, watch: Stopwatch
-) -> tuple[dict[str, float], str]:
-    """The claimed run measured and logged; its metrics and run id."""
-    with watch.stage("start_run"):
-        active = store.start_run(run_id, plan.tracking.system_metrics_interval_s)
-    with active, scratch_dir(plan.cache_dir / "scratch" / platform.node()):
+    plan: RunPlan, record: Journal, memory: _Memory, watch: Stopwatch
+) -> dict[str, float]:
+    """The claimed run measured into its journal; its metrics."""
+    interval = plan.tracking.system_metrics_interval_s
+    with (
+        store.system_metrics(record.run_id, interval),
+        scratch_dir(plan.cache_dir / "scratch" / platform.node()),
+    ):
         with watch.stage("log_params"):
-            mlflow.log_params(plan.identity.params)
-            mlflow.log_text(plan.identity.config_yaml, "config.yaml")
+            record.log_params(plan.identity.params)
+            record.log_text(plan.identity.config_yaml, "config.yaml")
         if plan.workload.name != "static":
             with PeakRss(label=lambda: watch.current) as peak:
-                metrics = workload.measure_and_log(plan, watch)
+                metrics = workload.measure_and_log(plan, record, watch)
             extra = {"peak_rss_mb": peak.peak_mb, "memory_estimate_mb": memory.estimate_mb}
-            mlflow.log_metrics({**extra, **watch.metrics()})
-            return {**metrics, **extra}, active.info.run_id
+            record.log_metrics({**extra, **watch.metrics()})
+            return {**metrics, **extra}
         with PeakRss(label=lambda: watch.current) as peak:
             result = measure(plan, watch)
         with watch.stage("trials"):
@@ -134,6 +188,6 @@ def _measured_run(
         result.metrics.update({f"stage.{n}_peak_rss_mb": mb for n, mb in peak.by_label.items()})
         result.metrics["memory_estimate_mb"] = memory.estimate_mb
         result.metrics["process_start_rss_mb"] = memory.process_mb
-        log_measurement(result, tables, plan.identity.name, plan.search.k, watch)
-        mlflow.log_metrics(watch.metrics())
-    return result.metrics, active.info.run_id
+        log_measurement(record, result, tables, plan.identity.name, plan.search.k, watch)
+        record.log_metrics(watch.metrics())
+    return result.metrics

@@ -4,6 +4,7 @@ job as it ends, and a sweep summary after."""
 import atexit
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from vssbench import faults, stop
 from vssbench.config import dataset, sweep
 from vssbench.config.checks import ConfigError
 from vssbench.config.plan import hpo_settings, store_location
@@ -50,6 +52,7 @@ class PrepareTracking(Callback):
                 f"vssbench: bad configuration in {len(bad)} of {len(jobs)} jobs:\n  "
                 + "\n  ".join(bad)
             )
+        _check_launcher(config.hydra.launcher)
         sweep_dir = Path(config.hydra.sweep.dir).resolve()
         _check_dirs(config, "hydra.sweep.dir", str(sweep_dir))
         # Launchers compose each job's config again from these overrides, maybe in another dir
@@ -60,14 +63,20 @@ class PrepareTracking(Callback):
         _claim_sweep_dir(sweep_dir)
         state.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
         (sweep_dir / hpo_results.RESULTS_FILE).unlink(missing_ok=True)  # and its results
-        experiment_id = store.prepare(store_location(config.tracking))
-        claim.mark_dead_runs(experiment_id, config.tracking.stale_s)
+        stop.clear(sweep_dir)
+        stop.install(sweep_dir)
         total = sweep.job_count(config)
         n_jobs = int(config.hydra.launcher.get("n_jobs", 1) or 1)
         overrides = sweep.sweep_overrides(config)
-        parent = state.open_parent(
-            experiment_id, overrides, sweep.defining(overrides), total, n_jobs
-        )
+        try:
+            experiment_id = store.prepare(store_location(config.tracking))
+            claim.mark_dead_runs(experiment_id, config.tracking.stale_s)
+            parent = state.open_parent(
+                experiment_id, overrides, sweep.defining(overrides), total, n_jobs
+            )
+        except Exception as error:
+            _release(sweep_dir)
+            raise SystemExit(faults.one_line(error, _places(config), sweep_dir)) from None
         state.write_sweep_file(sweep_dir, parent, total)
         # A launcher that raises (joblib or submitit when a worker dies) skips on_multirun_end;
         # Hydra then exits through sys.exit, which still runs this.
@@ -89,11 +98,15 @@ class PrepareTracking(Callback):
         if info is None or not status_file.exists():  # a single run, not a sweep
             return
         status = json.loads(status_file.read_text())
+        if status["status"] == "not started":  # the summary lists it; a line each is noise
+            return
         name = status.get("run") or " ".join(config.hydra.overrides.task)
         statuses = [
             s for _, s, _ in state.job_statuses(Path(config.hydra.sweep.dir), info["total"])
         ]
-        done = state.counts([s for s in statuses if s["status"] not in ("not run", "running")])
+        done = state.counts(
+            [s for s in statuses if s["status"] not in ("not run", "running", "not started")]
+        )
         log.info(
             state.job_line(
                 name,
@@ -117,23 +130,32 @@ def _end_sweep(config: DictConfig, aborted: bool) -> None:
     info = state.read_sweep_file(sweep_dir)
     if lock is None or info is None:  # ended already, or never started
         return
+    planned = sweep.planned_jobs(config)
+    labels = [" ".join(job) for job in planned] if planned is not None else None
     rows = [
-        (n, state.ended(s), label) for n, s, label in state.job_statuses(sweep_dir, info["total"])
+        (n, state.ended(s), label)
+        for n, s, label in state.job_statuses(sweep_dir, info["total"], labels)
     ]
     counts = state.counts([status for _, status, _ in rows])
+    stopped = stop.requested(sweep_dir)
     log.info(
         "sweep summary (%s)%s: %s",
         sweep_dir,
         " after the launcher stopped" if aborted else "",
-        ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if n),
+        ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()) if n),
     )
     for number, status, label in rows:
         detail = status.get("run") or status.get("error", "")
-        log.info("  #%s %-8s %s  %s", number, status["status"], label, detail)
-    store.prepare(store_location(config.tracking))
-    _optuna_results(config, sweep_dir, rows, info["parent_run_id"])
-    state.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
+        log.info("  #%s %-11s %s  %s", number, status["status"], label, detail)
+    try:
+        store.prepare(store_location(config.tracking))
+        _optuna_results(config, sweep_dir, rows, info["parent_run_id"])
+        state.close_parent(info["parent_run_id"], counts, time.time() - info["started"])
+    except Exception as error:
+        log.warning("the sweep's MLflow run was not closed: %s", store.short(error))
     lock.release()
+    if stopped:
+        raise SystemExit(f"vssbench: the sweep stopped: {stopped}")
     if aborted:
         log.info("run the same command again: finished jobs are skipped, the others redone")
     elif counts["failed"]:
@@ -152,6 +174,32 @@ def _optuna_results(
     hpo_results.rewrite(results, jobs, config.k, hpo_settings(config.hpo))
     log.info("optuna results:\n%s", results.read_text())
     mlflow.MlflowClient().log_artifact(parent_run_id, str(results))
+
+
+def _check_launcher(launcher: DictConfig) -> None:
+    """What a launcher would find wrong only once the sweep's run exists."""
+    target = str(launcher.get("_target_", ""))
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0):
+        raise SystemExit(
+            f"vssbench: bad configuration: hydra.launcher.n_jobs={n_jobs}: give the number of "
+            "jobs run at once (1 or more; -1: one per core)"
+        )
+    if "SlurmLauncher" in target and shutil.which("sbatch") is None:
+        raise SystemExit(
+            "vssbench: bad configuration: hydra/launcher=submitit_slurm needs SLURM, and this "
+            "machine has no sbatch: run it on a SLURM login node, or use hydra/launcher=joblib"
+        )
+
+
+def _places(config: DictConfig) -> dict[str, Path]:
+    return {"cache_dir": Path(config.cache_dir), "tracking.dir": Path(config.tracking.dir)}
+
+
+def _release(sweep_dir: Path) -> None:
+    lock = _SWEEP_LOCKS.pop(str(sweep_dir), None)
+    if lock is not None:
+        lock.release()
 
 
 def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:

@@ -4,8 +4,6 @@ and the same values under their names for optimization_results.yaml."""
 import logging
 from dataclasses import dataclass
 
-import mlflow
-
 from vssbench.measure.definitions import QPS, RECALL
 
 log = logging.getLogger("vssbench")
@@ -58,9 +56,3 @@ def labelled(values: list[float], k: int, hpo: HpoSettings) -> dict[str, float]:
         "qps_at_recall": [qps if values[0] >= 0 else f"{recall}_minus_min_recall"],
     }[hpo.objective]
     return dict(zip(names, values, strict=True))
-
-
-def timing_disturbed(run_id: str) -> bool:
-    """The run's tags.timing_disturbed; runs from before the tag count as undisturbed, as in
-    the report."""
-    return mlflow.MlflowClient().get_run(run_id).data.tags.get("timing_disturbed") == "true"

@@ -63,11 +63,11 @@ def open_parent(
     return run_id
 
 
-def failure(error: BaseException) -> dict:
-    """A failed job's status: the error in one line, and its traceback for the job dir."""
+def failure(error: BaseException, line: str | None = None) -> dict:
+    """A failed job's status: the error in one line (faults.one_line's), and its traceback."""
     return {
         "status": "failed",
-        "error": f"{type(error).__name__}: {error}",
+        "error": (line or f"{type(error).__name__}: {error}").removeprefix("vssbench: "),
         "traceback": "".join(traceback.format_exception(error)),
     }
 
@@ -103,19 +103,23 @@ def clear_job_statuses(sweep_dir: Path) -> None:
         status_file.unlink()
 
 
-def job_statuses(sweep_dir: Path, total: int) -> list[tuple[str, dict, str]]:
-    """(job number, status, overrides) of this sweep's `total` job dirs, in job order; a reused
-    sweep dir may hold more, from an earlier sweep."""
+def job_statuses(
+    sweep_dir: Path, total: int, labels: list[str] | None = None
+) -> list[tuple[str, dict, str]]:
+    """(job number, status, overrides) of this sweep's `total` jobs, in job order; a job
+    without a dir never started (`labels`: the planned jobs' overrides, when known). A reused
+    sweep dir may hold more dirs, from an earlier sweep."""
     rows = []
-    for job_dir in sorted(
-        (p for p in sweep_dir.iterdir() if p.name.isdigit() and int(p.name) < total),
-        key=lambda p: int(p.name),
-    ):
+    for number in range(total):
+        job_dir = sweep_dir / str(number)
         status_file = job_dir / STATUS_FILE
         status = json.loads(status_file.read_text()) if status_file.exists() else {}
-        status.setdefault("status", "not run")
+        status.setdefault("status", "not run" if job_dir.exists() else "not started")
         overrides = job_overrides(job_dir)
-        rows.append((job_dir.name, status, " ".join(overrides) if overrides else job_dir.name))
+        label = " ".join(overrides) if overrides else (labels[number] if labels else str(number))
+        if status["status"] == "not started" and not job_dir.exists() and labels is None:
+            continue  # a sweeper that picks its jobs as it goes did not get to this one
+        rows.append((str(number), status, label))
     return rows
 
 
@@ -162,5 +166,6 @@ def close_parent(run_id: str, attempt_counts: dict[str, int], wall_s: float) -> 
     client.log_batch(
         run_id, metrics=[Metric(name, float(v), now, attempt) for name, v in values.items()]
     )
-    ok = attempt_counts.get("failed", 0) == 0 and attempt_counts.get("not_run", 0) == 0
+    done = sum(attempt_counts.get(s, 0) for s in ("finished", "skipped", "synced"))
+    ok = sum(attempt_counts.values()) == done
     client.set_terminated(run_id, status="FINISHED" if ok else "FAILED")

@@ -26,6 +26,9 @@ import psutil
 from filelock import FileLock
 from mlflow.entities import Run
 
+from vssbench.stop import Interrupted, received
+from vssbench.track.store import TrackingError, short
+
 log = logging.getLogger(__name__)
 
 HEARTBEAT_TAG = "process.heartbeat"
@@ -110,12 +113,20 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         client = mlflow.MlflowClient()
+        failing = False
         while not self._stop.wait(self._interval_s):
-            # A server restart must not end the run: the next beat may land.
+            # A server restart must not end the run: the next beat may land. One line when
+            # beats stop landing and one when they land again, not one per beat.
             try:
                 client.set_tag(self._run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
             except Exception as error:
-                log.warning("heartbeat of run %s not stored: %s", self._run_id, error)
+                if not failing:
+                    log.warning("heartbeat of run %s not stored: %s", self._run_id, short(error))
+                failing = True
+                continue
+            if failing:
+                log.info("heartbeat of run %s stored again", self._run_id)
+            failing = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -178,14 +189,22 @@ def _create(experiment_id: str, name: str, tags: dict[str, str], fp: str) -> str
 @contextmanager
 def _held(run_id: str, heartbeat_s: float) -> Iterator[str]:
     """The run's heartbeat while the block runs; a block that fails before the run ends leaves
-    it FAILED, not RUNNING."""
+    it FAILED (KILLED when interrupted), not RUNNING. A store that failed is not asked: its run
+    is marked KILLED by the next claimant, and its saved results sent (track/journal.py)."""
     beat = _Heartbeat(run_id, heartbeat_s)
     try:
         yield run_id
-    except BaseException:
-        client = mlflow.MlflowClient()
-        if client.get_run(run_id).info.status == "RUNNING":
-            client.set_terminated(run_id, status="FAILED")
+    except TrackingError:
+        raise
+    except BaseException as error:
+        stopped = isinstance(error, KeyboardInterrupt | Interrupted) or received()
+        status = "KILLED" if stopped else "FAILED"
+        try:
+            client = mlflow.MlflowClient()
+            if client.get_run(run_id).info.status == "RUNNING":
+                client.set_terminated(run_id, status=status)
+        except Exception as store_error:
+            log.warning("run %s not marked %s: %s", run_id, status, short(store_error))
         raise
     finally:
         beat.stop()

@@ -2,6 +2,7 @@
 scripts/launcher_sweep.py): started with a sqlite store under a dir, waited for, and stopped by
 its PID."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,12 +16,14 @@ from pathlib import Path
 
 
 @contextmanager
-def mlflow_server(root: Path, timeout_s: float = 120) -> Iterator[str]:
-    """Yields the server's URL once it answers /health; its store, artifacts and log are in root."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with open(root / "server.log", "w") as server_log:
+def mlflow_server(root: Path, timeout_s: float = 120, port: int = 0) -> Iterator[str]:
+    """Yields the server's URL once it answers /health; its store, artifacts and log are in root.
+    `port` 0: a free one."""
+    if not port:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    with open(root / "server.log", "a") as server_log:
         proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "mlflow", "server", "--workers", "1"),
@@ -44,7 +47,9 @@ def mlflow_server(root: Path, timeout_s: float = 120) -> Iterator[str]:
             time.sleep(0.5)
         yield uri
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # the server and its workers
+        # The server and its workers; killed already in a test of a server that dies.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
 
 

@@ -1,26 +1,21 @@
-"""A churn or restart run measured and logged into the active MLflow run: params, metrics,
-per-round (or per-restart) steps, its tables and its figure."""
+"""A churn or restart run measured and logged into its journal (track/journal.py): params,
+metrics, per-round (or per-restart) steps, its tables and its figure."""
 
 import logging
-import tempfile
-import time
-from pathlib import Path
 
-import matplotlib.pyplot as plt
-import mlflow
 import pandas as pd
-from mlflow.entities import Metric
 
 from vssbench.run import timings
 from vssbench.run.plan import RunPlan
 from vssbench.stopwatch import Stopwatch
+from vssbench.track.journal import Journal
 from vssbench.workload import churn, figures, restart
 
 log = logging.getLogger(__name__)
 
 
-def measure_and_log(plan: RunPlan, watch: Stopwatch) -> dict[str, float]:
-    """Into the active MLflow run; returns the run's metrics."""
+def measure_and_log(plan: RunPlan, journal: Journal, watch: Stopwatch) -> dict[str, float]:
+    """Returns the run's metrics."""
     if plan.workload.name == "churn":
         result = churn.measure(plan, watch)
         tables = {"churn/states.parquet": result.states.drop(columns="timing", errors="ignore")}
@@ -29,21 +24,21 @@ def measure_and_log(plan: RunPlan, watch: Stopwatch) -> dict[str, float]:
             tables["churn/crashes.parquet"] = result.crashes
             result.metrics.update(_crash_metrics(result.crashes))
         passes = tables["timings/passes.parquet"]
-        mlflow.set_tag(
-            "timing_disturbed", str(timings.disturbed(passes, plan.timing.guard.max_share)).lower()
-        )
+        disturbed = timings.disturbed(passes, plan.timing.guard.max_share)
+        journal.set_tags({"timing_disturbed": str(disturbed).lower()})
         figure = figures.churn(result.states, plan.search.k, plan.identity.name)
-        _log(result.params, result.metrics, result.steps, tables, {"plots/churn.png": figure})
+        _log(journal, result.params, result.metrics, result.steps, tables)
+        journal.log_figure(figure, "plots/churn.png")
     else:
         result = restart.measure(plan, watch)
         busy = result.metrics["other_cpu_share"] > plan.timing.guard.max_share
-        mlflow.set_tag("timing_disturbed", str(busy).lower())
+        journal.set_tags({"timing_disturbed": str(busy).lower()})
         _log(
+            journal,
             result.params,
             result.metrics,
             {},
             {"restart/restarts.parquet": result.restarts},
-            {},
         )
     return result.metrics
 
@@ -66,25 +61,14 @@ def _crash_metrics(crashes: pd.DataFrame) -> dict[str, float]:
 
 
 def _log(
+    journal: Journal,
     params: dict[str, str],
     metrics: dict[str, float],
     steps: dict[str, list[tuple[int, float]]],
     tables: dict[str, pd.DataFrame],
-    plots: dict[str, plt.Figure],
 ) -> None:
-    mlflow.log_params(params)
-    mlflow.log_metrics(metrics)
-    now = int(time.time() * 1000)
-    batch = [Metric(m, v, now, step) for m, points in steps.items() for step, v in points]
-    for start in range(0, len(batch), 1000):  # MLflow takes at most 1000 metrics per batch
-        mlflow.MlflowClient().log_batch(
-            mlflow.active_run().info.run_id, metrics=batch[start : start + 1000]
-        )
-    for artifact, fig in plots.items():
-        mlflow.log_figure(fig, artifact)
-        plt.close(fig)
-    scratch = Path(tempfile.gettempdir())
+    journal.log_params(params)
+    journal.log_metrics(metrics)
+    journal.log_steps(steps)
     for artifact, frame in tables.items():
-        local = scratch / Path(artifact).name
-        frame.to_parquet(local, index=False)
-        mlflow.log_artifact(str(local), str(Path(artifact).parent))
+        journal.log_table(frame, artifact)

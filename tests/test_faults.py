@@ -1,0 +1,271 @@
+"""Faults a user meets, against real parts: a real `mlflow server` on 127.0.0.1 killed mid-run
+and started again, real signals, a real full file system (tmpfs, where this process may mount
+one), real damaged stores and bad settings. Each must end in one line and lose nothing."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import psutil
+import pytest
+from conftest import QUICK
+
+from vssbench import faults
+from vssbench.track.journal import JOURNAL_DIR, RESULTS_FILE
+from vssbench.track.local_server import mlflow_server
+from vssbench.track.store import TrackingError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _vss(args: list[str], cwd: Path, cache: Path, **popen) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vssbench", "scale=tiny", *args, *QUICK, f"cache_dir={cache}"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
+
+
+def _until(proc: subprocess.Popen, fragment: str, seen: list[str]) -> None:
+    """Read the process's output until a line holds `fragment`."""
+    for line in proc.stdout:
+        seen.append(line)
+        if fragment in line:
+            return
+    raise AssertionError(f"{fragment!r} never printed:\n{''.join(seen)}")
+
+
+def _finish(proc: subprocess.Popen, seen: list[str]) -> str:
+    seen.append(proc.stdout.read())
+    proc.wait(timeout=300)
+    return "".join(seen)
+
+
+def _kill_server(uri: str) -> None:
+    """SIGKILL the server's process group, as a host that dies would stop it."""
+    port = int(uri.rsplit(":", 1)[1])
+    pid = next(c.pid for c in psutil.net_connections("tcp") if c.laddr.port == port and c.pid)
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+
+
+def _runs(uri: str) -> list[mlflow.entities.Run]:
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name("vssbench")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    return [run for run in runs if "fingerprint" in run.data.tags]
+
+
+def _last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_server_dies_stops_keeps_its_results_and_syncs_them(tmp_path, cache_dir):
+    """The server dies while job 0 builds its index: job 0 measures to the end and keeps its
+    results, jobs 1-2 do not start, the sweep ends in one line; sync sends job 0 to the server
+    started again, and the same sweep run again measures only jobs 1-2."""
+    root = tmp_path / "server"
+    root.mkdir()
+    sweep = ["-m", "dim=16,24,32", "tracking.system_metrics_interval_s=0"]
+    with mlflow_server(root) as uri:
+        port = int(uri.rsplit(":", 1)[1])
+        args = [*sweep, f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+        proc, seen = _vss(args, tmp_path, cache_dir), []
+        _until(proc, "building HNSW index", seen)
+        _kill_server(uri)
+        started = time.monotonic()
+        output = _finish(proc, seen)
+        ended_s = time.monotonic() - started
+    assert proc.returncode == 1, output
+    assert "Traceback" not in output
+    last = _last_line(output)
+    assert last.startswith("vssbench: the sweep stopped: tracking store failed: results not sent")
+    assert "uv run python -m vssbench.sync" in last
+    assert "#0 unsent" in output and output.count("not started") >= 2, output
+    assert ended_s < 120  # bounded retries, not MLflow's 4 minutes per call
+    journal = tmp_path / "sweep" / "0" / JOURNAL_DIR
+    saved = json.loads((journal / RESULTS_FILE).read_text())
+    assert not saved["sent"] and len(saved["metrics"]) > 50
+
+    with mlflow_server(root, port=port) as uri:
+        synced = subprocess.run(
+            [sys.executable, "-m", "vssbench.sync", str(tmp_path / "sweep")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert synced.returncode == 0, synced.stderr
+        assert "[1/1] sent duckdb_vss-tiny-d16" in synced.stdout
+        (run,) = _runs(uri)
+        assert run.info.status == "FINISHED"
+        assert set(run.data.metrics) == {m[0] for m in saved["metrics"]}
+        artifacts = {a.path for a in mlflow.MlflowClient(uri).list_artifacts(run.info.run_id)}
+        assert {"config.yaml", "per_query.parquet", "plots"} <= artifacts
+
+        again = _vss(args, tmp_path, cache_dir)
+        output = _finish(again, [])
+        assert again.returncode == 0, output
+        runs = _runs(uri)
+        assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
+        assert len({r.data.tags["fingerprint"] for r in runs}) == 3
+        assert "skipped duckdb_vss-tiny-d16" in output
+
+
+@pytest.mark.slow
+def test_a_run_whose_server_dies_is_synced_by_the_same_command_once_it_is_back(tmp_path, cache_dir):
+    """Rerun after the store is back: the saved results are sent, nothing is measured again,
+    one FINISHED run and none RUNNING."""
+    root = tmp_path / "server"
+    root.mkdir()
+    with mlflow_server(root) as uri:
+        port = int(uri.rsplit(":", 1)[1])
+        args = ["dim=16", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'out'}"]
+        proc, seen = _vss(args, tmp_path, cache_dir), []
+        _until(proc, "building HNSW index", seen)
+        _kill_server(uri)
+        output = _finish(proc, seen)
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    assert _last_line(output).startswith("vssbench: tracking store failed: results not sent")
+    with mlflow_server(root, port=port) as uri:
+        again = _vss(args, tmp_path, cache_dir)
+        output = _finish(again, [])
+        assert again.returncode == 0, output
+        assert "synced duckdb_vss-tiny-d16" in output and "building HNSW index" not in output
+        (run,) = _runs(uri)
+        assert run.info.status == "FINISHED"
+        assert "recall_at_10" in run.data.metrics
+
+
+def test_a_store_that_cannot_be_reached_fails_in_one_line_within_seconds(tmp_path, cli):
+    """A closed port: MLflow's defaults retried for 4 min 19 s; the bounded retries take
+    seconds, and the sweep's parent run is never made."""
+    started = time.monotonic()
+    result = cli("-m", "dim=16,24", "tracking.uri=http://127.0.0.1:9", "tracking.retries=1")
+    took = time.monotonic() - started
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = _last_line(result.stderr)
+    assert last.startswith("vssbench: ") and "127.0.0.1:9" in last, result.stderr
+    assert took < 60
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["not_a_database", "n_jobs_0", "unset_env", "slurm_without_sbatch"],
+)
+def test_a_user_caused_failure_ends_in_one_line(tmp_path, cli, case):
+    store_dir = tmp_path / "mlruns"
+    args = {
+        "not_a_database": ["scale=tiny", f"tracking.dir={store_dir}"],
+        "n_jobs_0": ["-m", "dim=16,24", "hydra.launcher.n_jobs=0", f"tracking.dir={store_dir}"],
+        "unset_env": ["tracking.dir=${oc.env:VSSBENCH_NOT_SET_ANYWHERE}"],
+        "slurm_without_sbatch": [
+            "-m",
+            "dim=16,24",
+            "hydra/launcher=submitit_slurm",
+            f"tracking.dir={store_dir}",
+        ],
+    }[case]
+    if case == "not_a_database":
+        store_dir.mkdir()
+        (store_dir / "mlflow.db").write_bytes(b"this is no sqlite file" * 100)
+    if case == "slurm_without_sbatch":
+        pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="extra submitit")
+        if any(Path(p, "sbatch").exists() for p in os.environ["PATH"].split(os.pathsep)):
+            pytest.skip("this machine has SLURM's sbatch")
+    result = cli(*args)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    last = _last_line(result.stderr)
+    expected = {
+        "not_a_database": "the MLflow store is not a database",
+        "n_jobs_0": "hydra.launcher.n_jobs=0",
+        "unset_env": "VSSBENCH_NOT_SET_ANYWHERE, which is not set",
+        "slurm_without_sbatch": "needs SLURM",
+    }[case]
+    assert last.startswith("vssbench: ") and expected in last, result.stderr
+    if case in ("n_jobs_0", "slurm_without_sbatch"):  # refused before the sweep's run exists
+        db = store_dir / "mlflow.db"
+        assert not db.exists() or not mlflow.MlflowClient(f"sqlite:///{db}").search_runs(["0"])
+
+
+def test_report_out_at_a_file_is_one_line(tmp_path):
+    (tmp_path / "taken").write_text("x")
+    result = subprocess.run(
+        [sys.executable, "-m", "vssbench.report", "--out", str(tmp_path / "taken")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert _last_line(result.stderr).startswith("vssbench: bad configuration: --out")
+
+
+def test_a_bug_is_reported_as_one_with_its_traceback_in_a_file(tmp_path):
+    try:
+        {}["no such key"]
+    except KeyError as error:
+        line = faults.one_line(error, {}, tmp_path)
+    assert line.startswith("vssbench: internal error, a bug in vssbench (KeyError")
+    (written,) = tmp_path.glob("vssbench-traceback-*.txt")
+    assert str(written) in line and "Traceback" in written.read_text()
+
+
+def test_a_store_failure_with_saved_results_says_where_they_are(tmp_path):
+    error = TrackingError("results not sent to X; they are saved in D", saved=True)
+    error.__cause__ = OSError(28, "No space left on device")
+    assert faults.explain(error, {}) == f"tracking store failed: {error}"
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    return done.returncode == 0
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_cache_dir_is_one_line_naming_it(tmp_path):
+    """A real 2 MB tmpfs as cache_dir: the corpus and index do not fit."""
+    small = tmp_path / "small"
+    if not _mount_tmpfs(small, "2m"):
+        pytest.skip("mounting a tmpfs needs root (CI runs it)")
+    try:
+        proc = _vss(["dim=128", f"tracking.dir={tmp_path / 'mlruns'}"], tmp_path, small)
+        output = _finish(proc, [])
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    last = _last_line(output)
+    assert last.startswith("vssbench: no space left on a device"), output
+    assert f"cache_dir={small}" in last
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_at_once_and_lists_every_job(tmp_path, cache_dir):
+    """SIGINT to the sweep's process group, as a terminal sends it, while job 0 builds: job 0
+    is KILLED, jobs 1-2 never run, no traceback."""
+    store_dir = tmp_path / "mlruns"
+    args = ["-m", "dim=16,24,32", f"tracking.dir={store_dir}", f"hydra.sweep.dir={tmp_path}/s"]
+    proc, seen = _vss(args, tmp_path, cache_dir, start_new_session=True), []
+    _until(proc, "building HNSW index", seen)
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    output = _finish(proc, seen)
+    assert time.monotonic() - started < 30
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    assert _last_line(output) == "vssbench: the sweep stopped: interrupted (SIGINT)"
+    assert "#0 interrupted" in output
+    assert "#1 not started" in output and "#2 not started" in output
+    runs = _runs(f"sqlite:///{store_dir / 'mlflow.db'}")
+    assert [r.info.status for r in runs] == ["KILLED"]
