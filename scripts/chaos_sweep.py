@@ -1,11 +1,12 @@
 """Kill a 12-run tiny sweep N times at random moments, run it once more to the end, and report
 what the kills left behind.
 
-    uv run python scripts/chaos_sweep.py --kills 20 [--seed 0] [--workdir DIR]
+    uv run python scripts/chaos_sweep.py --kills 20 [--seed 0] [--workdir DIR] [--quick]
 
 The sweep is `-m scale=tiny dim=16,24,32,48 hnsw.M=8,16,32`: twelve runs, each building its own
-index, into a fresh MLflow store and cache. Each attempt is the same command (so it resumes the
-same sweep), started in its own process group and SIGKILLed as a whole:
+index, into a fresh MLflow store and cache (--quick: `dim=16,24 hnsw.M=8`, two runs timed with
+the test suite's quick settings, for tests/test_chaos.py). Each attempt is the same command (so
+it resumes the same sweep), started in its own process group and SIGKILLed as a whole:
 - while the store does not exist yet (at most 3 times): within 1.8 s of "creating the MLflow
   store", i.e. during MLflow's schema migrations;
 - then alternately within 1.2 s of a "building HNSW index" line, or at a random moment in the
@@ -33,6 +34,11 @@ import mlflow
 
 SWEEP = ["-m", "scale=tiny", "dim=16,24,32,48", "hnsw.M=8,16,32"]
 RUNS = 12
+# One ef point and one short retry of a disturbed pass (tests/conftest.py's QUICK): with two
+# runs, the final sweep takes seconds instead of minutes.
+QUICK_SWEEP = ["-m", "scale=tiny", "dim=16,24", "hnsw.M=8"]
+QUICK_SWEEP += ["hnsw.ef_curve=[]", "bench.retries=1", "bench.retry_pause_s=0.2"]
+QUICK_RUNS = 2
 STORE_KILLS = 3
 # Log line fragments, in the order a run prints them, and the phase each one starts.
 PHASES = [
@@ -50,12 +56,12 @@ PHASES = [
 ]
 
 
-def command(workdir: Path) -> list[str]:
+def command(workdir: Path, sweep_args: list[str]) -> list[str]:
     return [
         sys.executable,
         "-m",
         "vssbench",
-        *SWEEP,
+        *sweep_args,
         f"cache_dir={workdir / 'cache'}",
         f"hydra.sweep.dir={workdir / 'multirun'}",
     ]
@@ -69,13 +75,15 @@ def phase_of(log: str) -> str:
     return "start-up"
 
 
-def attempt(workdir: Path, target: str, rng: random.Random, number: int) -> tuple[str, float]:
+def attempt(
+    workdir: Path, sweep_args: list[str], target: str, rng: random.Random, number: int
+) -> tuple[str, float]:
     """Start the sweep, kill its process group at the target moment; (where it landed, delay)."""
     log_path = workdir / f"attempt-{number:02d}.log"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     with open(log_path, "w") as log:
         sweep = subprocess.Popen(
-            command(workdir),
+            command(workdir, sweep_args),
             cwd=workdir,
             env=env,
             stdout=log,
@@ -126,12 +134,14 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="default: a new temp dir")
+    parser.add_argument("--quick", action="store_true", help="two quick runs, not twelve")
     args = parser.parse_args()
+    sweep_args, expected = (QUICK_SWEEP, QUICK_RUNS) if args.quick else (SWEEP, RUNS)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vssbench-chaos-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     store = workdir / "mlruns" / "mlflow.db"
-    print(f"workdir {workdir}; sweep: {' '.join(SWEEP)}")
+    print(f"workdir {workdir}; sweep: {' '.join(sweep_args)}")
 
     landed: Counter[str] = Counter()
     kills = store_kills = builds = 0
@@ -143,7 +153,7 @@ def main() -> int:
         else:
             target = "build" if builds % 2 == 0 else "random"
             builds += 1
-        where, delay = attempt(workdir, target, rng, number)
+        where, delay = attempt(workdir, sweep_args, target, rng, number)
         if where == "ended before the kill":
             print(f"attempt {number}: target {target}: the sweep ended before the kill")
             continue
@@ -159,7 +169,9 @@ def main() -> int:
     )
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    final = subprocess.run(command(workdir), cwd=workdir, env=env, capture_output=True, text=True)
+    final = subprocess.run(
+        command(workdir, sweep_args), cwd=workdir, env=env, capture_output=True, text=True
+    )
     (workdir / "final.log").write_text(final.stdout + final.stderr)
     summary = [line for line in final.stdout.splitlines() if "sweep summary" in line]
     print(f"final sweep: exit {final.returncode} in {time.monotonic() - started:.0f} s; ", end="")
@@ -176,7 +188,7 @@ def main() -> int:
 
     print(f"\nkills done: {kills} ({', '.join(f'{n} in {p}' for p, n in landed.most_common())})")
     print(
-        f"FINISHED per fingerprint: {len(finished)} fingerprints of {RUNS}, "
+        f"FINISHED per fingerprint: {len(finished)} fingerprints of {expected}, "
         f"runs per fingerprint {sorted(Counter(finished.values()).items())} (count: fingerprints)"
     )
     print(f"runs by status: {dict(statuses)}; sweep runs: {[s.info.status for s in sweeps]}")
@@ -187,7 +199,7 @@ def main() -> int:
     print(f"bytes left on disk: {left_bytes}")
     ok = (
         final.returncode == 0
-        and len(finished) == RUNS
+        and len(finished) == expected
         and set(finished.values()) == {1}
         and statuses.get("RUNNING", 0) == 0
         and [s.info.status for s in sweeps] == ["FINISHED"]
