@@ -78,6 +78,24 @@ def run(
         log.info("bench.retries: none while %d jobs run at once", concurrent_jobs)
         guard = replace(plan.timing.guard, retries=0)
         plan = replace(plan, timing=replace(plan.timing, guard=guard))
+    return _claimed_run(
+        plan, experiment_id, uri, memory, watch, job_dir, concurrent_jobs, parent_run_id
+    )
+
+
+def _claimed_run(
+    plan: RunPlan,
+    experiment_id: str,
+    uri: str,
+    memory: "_Memory",
+    watch: Stopwatch,
+    job_dir: Path | None,
+    concurrent_jobs: int,
+    parent_run_id: str | None,
+) -> Outcome:
+    """Claim the fingerprint, measure into the journal and send it."""
+    fp, name = plan.identity.fingerprint, plan.identity.name
+    unsent_dir = plan.cache_dir / journal.UNSENT_DIR
     tags = {
         "bench_version": BENCH_VERSION,
         "concurrent_jobs": str(concurrent_jobs),
