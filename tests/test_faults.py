@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _vss(args: list[str], cwd: Path, cache: Path, **popen) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return subprocess.Popen(
-        [sys.executable, "-m", "vssbench", "scale=tiny", *args, *QUICK, f"cache_dir={cache}"],
+        [sys.executable, "-m", "vssbench", *args, "scale=tiny", *QUICK, f"cache_dir={cache}"],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

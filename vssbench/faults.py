@@ -61,7 +61,13 @@ def explain(error: BaseException, places: dict[str, Path]) -> str | None:
 def _machine(cause: BaseException, places: dict[str, Path]) -> str | None:
     """What the machine, a file or the store did, and what to do about it."""
     text = str(cause)
-    if (isinstance(cause, OSError) and cause.errno in _FULL) or "No space left" in text:
+    # numpy reports a short write to a full disk without an errno.
+    short_write = isinstance(cause, OSError) and re.search(r"\d+ requested and \d+ written", text)
+    if (
+        (isinstance(cause, OSError) and cause.errno in _FULL)
+        or "No space left" in text
+        or short_write
+    ):
         return f"no space left on a device ({_space_hint(places)}): free space there"
     if "database or disk is full" in text:
         return f"the MLflow store's disk is full ({_space_hint(places)}): free space there"
