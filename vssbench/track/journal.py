@@ -152,7 +152,9 @@ def send(dir: Path, tracking_uri: str | None = None) -> str:
         raise TrackingError(unsent_message(dir, uri, error), saved=True) from error
     data["sent"] = True
     data["destination"]["run_id"] = run_id
-    (dir / RESULTS_FILE).write_text(json.dumps(data))
+    tmp = dir / f".{RESULTS_FILE}.tmp"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, dir / RESULTS_FILE)
     Path(data["unsent_marker"]).unlink(missing_ok=True)
     return run_id
 

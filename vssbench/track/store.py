@@ -25,9 +25,10 @@ USER_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI")
 
 
 # A request to a tracking server is tried 1 + REQUEST_RETRIES times, each waiting at most
-# REQUEST_TIMEOUT_S for the server, with 0, 2, 4 s between tries: a server that is down costs
-# about 6 s (refused connections) to 46 s (a host that does not answer) per call, not
-# MLflow's default of 7 retries with a 120 s timeout (4 min 19 s seen on a closed port).
+# REQUEST_TIMEOUT_S for the server, with 0, 2, 4 s between tries: by that schedule (computed,
+# not timed) a server that is down costs about 6 s (refused connections) to 46 s (a host that
+# does not answer) per call, not MLflow's default of 7 retries with a 120 s timeout (4 min
+# 19 s seen on a closed port).
 REQUEST_RETRIES = 3
 REQUEST_TIMEOUT_S = 10
 
