@@ -84,6 +84,8 @@ def test_joblib_multirun_gives_two_finished_runs(cli, tmp_path):
     assert sorted((m.step, m.value) for m in history) == [(1, 0.0), (2, 2.0)]
 
 
+# tests/test_chaos.py kills and resumes a sweep in CI; this is the same class of fault, timed.
+@pytest.mark.long
 def test_killed_sweep_resumes_only_the_unfinished_runs(tmp_path, cache_dir):
     """kill -9 of the whole sweep while its second run is under way, then the same command again."""
     args = [

@@ -221,10 +221,10 @@ class TrackingConfig:
     # A claim through a tracking server is checked again after this (more than the hosts' clock
     # skew and request latency; track/claim.py).
     settle_s: float = 2.0
-    # A request to a tracking server is tried again this many times (0, 2, 4 s apart), each
-    # try waiting at most request_timeout_s: a server that is down costs seconds, not minutes.
+    # A request to a tracking server is tried again this many times (0, 2, 4 s apart): a server
+    # that is down costs seconds, not minutes.
     retries: int = REQUEST_RETRIES
-    request_timeout_s: int = REQUEST_TIMEOUT_S
+    request_timeout_s: int = REQUEST_TIMEOUT_S  # the wait for the server's answer, per try
 
 
 class WorkloadKind(StrEnum):

@@ -118,6 +118,8 @@ def prepare(tracking: StoreLocation) -> str:
 
 def bound_requests(tracking: StoreLocation) -> None:
     """MLflow reads its retry settings from the environment on every request."""
+    # A warning per retry, each a long line, would bury the one line a failure ends in.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(tracking.retries)
     os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
     os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"] = "0.5"
