@@ -11,6 +11,7 @@ from pathlib import Path
 import h5py
 import mlflow
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -127,13 +128,14 @@ def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_pat
     assert changed.status == "finished" and changed.run_id != first.run_id
 
 
-def test_hdf5_shipped_neighbours_are_checked_on_a_sample_and_used(make_cfg, exported):
+def test_hdf5_shipped_neighbours_are_checked_for_every_query_and_used(make_cfg, exported):
     outcome = runner.run(
         read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
     )
     metrics = outcome.metrics
-    assert metrics["groundtruth.shipped_verified_queries"] == 100  # of the file's 200
+    assert metrics["groundtruth.shipped_verified_queries"] == 200  # every query of the file
     assert metrics["groundtruth.shipped_agreement"] == 1.0
+    assert metrics["groundtruth.shipped_rows_replaced"] == 0
     params = mlflow.get_run(outcome.run_id).data.params
     assert params["groundtruth"].startswith("the file's own")
     assert params["labels"].startswith("none")
@@ -154,18 +156,84 @@ def test_hdf5_shipped_neighbours_are_checked_on_a_sample_and_used(make_cfg, expo
     assert filtered.metrics["recall_at_10"] == 1.0
 
 
-def test_corrupted_shipped_neighbours_fail_with_the_numbers(make_cfg, exported, tmp_path):
-    path = tmp_path / "shifted.hdf5"
+def test_wrong_shipped_rows_are_replaced_by_exact_search_and_counted(
+    make_cfg, exported, tmp_path, caplog
+):
+    path = tmp_path / "damaged.hdf5"
     shutil.copy(exported["hdf5"], path)
     with h5py.File(path, "r+") as f:
-        # Every query gets the next query's neighbours.
-        f["neighbors"][...] = np.roll(f["neighbors"][...], 1, axis=0)
+        neighbors = f["neighbors"][...]
+        # Queries 0-29 get the next query's neighbours; 30-34 name their nearest ten times,
+        # a row whose distances all pass the tie check (0.1 recall, as it was logged before).
+        neighbors[:30] = neighbors[1:31].copy()
+        neighbors[30:35] = neighbors[30:35, :1]
+        f["neighbors"][...] = neighbors
+    with caplog.at_level("INFO"):
+        damaged = runner.run(read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}")))
+    m = damaged.metrics
+    assert m["groundtruth.shipped_verified_queries"] == 200
+    assert m["groundtruth.shipped_rows_replaced"] == 35
+    assert m["groundtruth.shipped_rows_duplicate_ids"] == 5
+    # By distance the 5 repeating rows pass (their one id is each query's nearest); the 30
+    # shifted rows hold almost nothing of their queries' top 10.
+    assert m["groundtruth.shipped_agreement"] == pytest.approx(170 / 200, abs=0.01)
+    assert "agree with exact search on 165 of 200 queries; 35 rows disagree" in caplog.text
+    # Scored against exact search: the file's own good copy gives the same recall.
+    good = runner.run(
+        read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    )
+    assert m["recall_at_10"] == pytest.approx(good.metrics["recall_at_10"], abs=1e-12)
+
+
+def _zero_rows(rows: list[int]):
+    def change(table: pa.Table) -> pa.Table:
+        vectors = np.array(table.column("vector").to_pylist(), np.float32)
+        vectors[rows] = 0.0
+        column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), DIM)
+        return table.set_column(table.column_names.index("vector"), "vector", column)
+
+    return change
+
+
+def test_zero_vectors_are_refused_where_the_metric_cannot_compare_them(
+    make_cfg, exported, tmp_path
+):
+    docs = _rewrite(exported["docs"], tmp_path / "docs.parquet", _zero_rows([3, 9]))
+    queries = _rewrite(exported["queries"], tmp_path / "queries.parquet", _zero_rows([5]))
+    files = {"docs": docs, "queries": exported["queries"]}
     with pytest.raises(DataFileError) as error:
-        runner.run(read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}")))
-    message = str(error.value)
-    assert message.startswith(f"{path}: dataset 'neighbors': disagrees with exact search on ")
-    assert " of 100 sampled queries (they hold 0." in message
-    assert "\n" not in message
+        runner.run(read_plan(make_cfg(*COMMON, *_parquet(files))))
+    assert str(error.value).startswith(
+        f"{docs}: 2 of 2000 document vectors are all zeros (ids doc-0000003, doc-0000009): "
+        "under hnsw.metric=cosine every distance to a zero vector is the same"
+    )
+    files = {"docs": exported["docs"], "queries": queries}
+    with pytest.raises(DataFileError, match=re.escape(f"{queries}: 1 of 200 query vectors")):
+        runner.run(read_plan(make_cfg(*COMMON, *_parquet(files), "hnsw.metric=ip")))
+    # Under l2sq a zero vector is a point like any other.
+    files = {"docs": docs, "queries": queries}
+    plain = runner.run(read_plan(make_cfg(*COMMON, *_parquet(files), "hnsw.metric=l2sq")))
+    assert plain.status == "finished" and plain.metrics["recall_at_10"] > 0.8
+
+
+def test_every_id_column_of_a_file_runs_artifacts_holds_its_own_ids(make_cfg, exported):
+    hybrid = ("search=hybrid", "search.tokenizer=bigram")
+    outcome = runner.run(read_plan(make_cfg(*COMMON, *_parquet(exported), *hybrid)))
+    per_query = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=outcome.run_id, artifact_path="per_query.parquet"
+        )
+    )
+    queries = pd.read_parquet(
+        mlflow.artifacts.download_artifacts(
+            run_id=outcome.run_id, artifact_path="timings/queries.parquet"
+        )
+    )
+    own = set(pq.read_table(exported["docs"], columns=["id"]).column("id").to_pylist())
+    columns = {c: per_query[c] for c in ("returned_ids", "vector_ids", "bm25_ids")}
+    for name, column in {**columns, "timings ids": queries["ids"]}.items():
+        found = {i for ids in column for i in ids}
+        assert found and found <= own, name
 
 
 def test_a_run_without_labels_has_no_label_metrics_and_says_so(make_cfg, exported, caplog):

@@ -113,12 +113,6 @@ def _check_data(cfg: DictConfig) -> None:
     _check(
         0 <= cfg.dataset.noise <= 10, "dataset.noise", cfg.dataset.noise, "must be between 0 and 10"
     )
-    _check(
-        cfg.dataset.verify_queries >= 1,
-        "dataset.verify_queries",
-        cfg.dataset.verify_queries,
-        "must be at least 1",
-    )
 
 
 def _check_hpo(hpo: DictConfig) -> None:

@@ -101,5 +101,4 @@ def data_spec(cfg: DictConfig) -> DataSpec:
         filter_selectivity=cfg.filter.selectivity if column == filters.ATTRIBUTE else None,
         noise=cfg.dataset.noise if synthetic else 0.0,
         source=None if synthetic else file_source(cfg.dataset),
-        verify_queries=cfg.dataset.verify_queries,
     )

@@ -61,9 +61,6 @@ class DatasetChoice:
     # length (data/synthetic/embed.py); higher makes nearest-neighbour search harder. 0.5 puts
     # RC_10 and LID where VIBE's text-embedding datasets sit (docs: datasets, how hard the data is).
     noise: float = 0.5
-    # A source that ships each query's exact neighbours (hdf5): how many queries they are
-    # checked on against brute force before they are used.
-    verify_queries: int = 100
 
 
 # dataset.<role> for each file a source reads and dataset.<setting> for each of its settings,

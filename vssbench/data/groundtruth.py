@@ -96,18 +96,28 @@ def shipped_topk(
 
 @dataclass
 class ShippedCheck:
-    recall: np.ndarray  # per sampled query: share of the exact top-k the file's top-k holds
-    agreeing: int  # sampled queries whose file top-k is the exact top-k (up to ties)
-    shipped_kth: np.ndarray  # per sampled query: the file's k-th distance, computed here
-    exact_kth: np.ndarray
+    """A file's neighbours checked against exact search for every query."""
+
+    ids: np.ndarray  # the ground truth: the file's row where it is right, exact search's where not
+    dist: np.ndarray
+    agreement: np.ndarray  # per query: the share of the exact top-k the file's top-k holds
+    duplicates: np.ndarray  # per query: the file's top-k names a document twice
+    wrong: np.ndarray  # per query: the file's row was replaced (it disagrees, or repeats an id)
 
 
-def verify_shipped(
+def check_shipped(
     queries: np.ndarray, docs: np.ndarray, shipped: np.ndarray, k: int, metric: str
 ) -> ShippedCheck:
     """The file's top-k against exact search over all documents, judged by distance as recall
-    is (ties within metrics.RECALL_EPSILON count)."""
-    _, exact = exact_topk(queries, docs, k, metric)
-    _, claimed = shipped_topk(queries, docs, shipped, k, metric)
-    recall = accuracy.recall_at_k(list(claimed), exact, k)
-    return ShippedCheck(recall, int(np.sum(recall == 1.0)), claimed[:, -1], exact[:, -1])
+    is (ties within accuracy.RECALL_EPSILON count); a row naming a document twice is wrong even
+    where its distances pass."""
+    exact_ids, exact_dist = exact_topk(queries, docs, k, metric)
+    ids, dist = shipped_topk(queries, docs, shipped, k, metric)
+    agreement = accuracy.recall_at_k(list(dist), exact_dist, k)
+    valid = ids >= 0
+    sorted_ids = np.sort(np.where(valid, ids, -np.arange(1, k + 1)), axis=1)
+    duplicates = (np.diff(sorted_ids, axis=1) == 0).any(axis=1)
+    wrong = (agreement < 1.0) | duplicates
+    ids = np.where(wrong[:, None], exact_ids, ids)
+    dist = np.where(wrong[:, None], exact_dist, dist)
+    return ShippedCheck(ids, dist, agreement, duplicates, wrong)

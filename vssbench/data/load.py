@@ -15,7 +15,7 @@ from scipy import sparse
 
 from vssbench import cache, mapped
 from vssbench.data import difficulty, filters, sources
-from vssbench.data.groundtruth import exact_topk, shipped_topk, verify_shipped
+from vssbench.data.groundtruth import check_shipped, exact_topk
 from vssbench.data.sources import SOURCES
 from vssbench.data.sources.files import DataFileError, FileSource, Tables
 from vssbench.data.synthetic.corpus import QueryMix, generate_corpus, generate_queries
@@ -45,7 +45,6 @@ class DataSpec:
     filter_selectivity: float | None = None  # the share `attribute` keeps
     noise: float = 0.0  # synthetic_ko's difficulty knob (data/synthetic/embed.py add_noise)
     source: FileSource | None = None  # a file dataset; None for synthetic_ko
-    verify_queries: int = 100  # a source that ships neighbours: queries they are checked on
 
 
 @dataclass
@@ -68,6 +67,16 @@ class Dataset:
     def has_labels(self) -> bool:
         """Relevance labels (MRR, nDCG): the synthetic corpus has them, a file may not."""
         return "relevant" in self.queries
+
+    def own_ids(self, positions: np.ndarray) -> list:
+        """The documents' own ids at these row positions: a file's id column, else positions."""
+        return own_ids(self.corpus, positions)
+
+
+def own_ids(corpus: pd.DataFrame, positions: np.ndarray) -> list:
+    if "source_id" not in corpus:
+        return np.asarray(positions).tolist()
+    return corpus["source_id"].to_numpy()[np.asarray(positions, np.int64)].tolist()
 
 
 def document_texts(corpus_path: Path) -> list[str]:
@@ -295,6 +304,7 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     loaded = load(spec, root, timings, hits)
     corpus, queries, doc_vectors = loaded.corpus, loaded.queries, loaded.doc_vectors
     query_vectors = np.array(loaded.query_vectors)  # small, and bound in every timed query
+    _refuse_zero_vectors(spec, loaded)
     corpus[filters.ATTRIBUTE] = filters.attribute_values(len(corpus), spec.seed)
 
     t = time.perf_counter()
@@ -329,6 +339,42 @@ def load_dataset(spec: DataSpec, root: Path) -> Dataset:
     )
 
 
+# Under cosine a zero vector has no direction, so every distance to it is the same; under ip a
+# zero query scores every document alike. Any answer would then count as exact.
+_ZERO_MEANINGLESS = {"cosine": ("docs", "queries"), "ip": ("queries",)}
+
+
+def _refuse_zero_vectors(spec: DataSpec, loaded: _Loaded) -> None:
+    """A DataFileError with the count and the first ids where zero vectors make scores
+    meaningless under the run's metric."""
+    for part in _ZERO_MEANINGLESS.get(spec.metric, ()):
+        vectors = loaded.doc_vectors if part == "docs" else loaded.query_vectors
+        zero = _zero_rows(vectors)
+        if not len(zero):
+            continue
+        ids = own_ids(loaded.corpus, zero[:5]) if part == "docs" else zero[:5].tolist()
+        where = "synthetic_ko"
+        if spec.source is not None:
+            roles = SOURCES[spec.source.kind].roles
+            where = spec.source.paths[roles[0] if part == "docs" else roles[-1]]
+        raise DataFileError(
+            f"{where}: {len(zero)} of {len(vectors)} {'document' if part == 'docs' else 'query'} "
+            f"vectors are all zeros ({'ids' if part == 'docs' else 'rows'} "
+            f"{', '.join(map(str, ids))}{', ...' if len(zero) > 5 else ''}): under "
+            f"hnsw.metric={spec.metric} every distance to a zero vector is the same, so any "
+            "answer would score as exact; remove them, or use hnsw.metric=l2sq"
+        )
+
+
+def _zero_rows(vectors: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+    """Positions of all-zero rows, read in chunks (the documents are memory-mapped)."""
+    found = [
+        start + np.flatnonzero(~vectors[start : start + chunk].any(axis=1))
+        for start in range(0, len(vectors), chunk)
+    ]
+    return np.concatenate(found)
+
+
 def _pairs_key(spec: DataSpec) -> dict:
     """What determines the distances between the queries and the documents."""
     return {**_query_key(spec), "dim": spec.dim, "metric": spec.metric, **_noise_key(spec)}
@@ -339,8 +385,7 @@ def _groundtruth_key(spec: DataSpec, shipped: bool) -> dict:
     if spec.filter_column == filters.ATTRIBUTE:
         key["selectivity"] = spec.filter_selectivity
     if shipped:
-        key["groundtruth"] = "shipped"
-        key["verify_queries"] = spec.verify_queries
+        key["groundtruth"] = "shipped, every row checked"
     return key
 
 
@@ -353,7 +398,7 @@ def _groundtruth(
     use_shipped = shipped is not None and spec.filter_column is None and spec.k <= shipped.shape[1]
     log.info(
         "ground truth: %s top-%d under %s, filter %s",
-        "the file's own (checked on a sample)" if use_shipped else "exact",
+        "the file's own, checked against exact search," if use_shipped else "exact",
         spec.k,
         spec.metric,
         spec.filter_column,
@@ -394,30 +439,38 @@ def _exact(
 def _verified_shipped(
     spec: DataSpec, queries: np.ndarray, docs: np.ndarray, shipped: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """The file's neighbours, once a seeded sample of its queries agrees with exact search;
-    a DataFileError with the numbers if it does not."""
-    rng = np.random.default_rng([spec.seed, 0x5A])
-    sample = np.sort(rng.choice(len(queries), min(spec.verify_queries, len(queries)), False))
-    check = verify_shipped(queries[sample], docs, shipped[sample], spec.k, spec.metric)
-    log.info(
-        "ground truth: the file's neighbours agree with exact search on %d of %d sampled queries",
-        check.agreeing,
-        len(sample),
+    """The file's neighbours checked against exact search for every query; rows that disagree
+    or repeat an id are replaced by exact search's, and counted."""
+    check = check_shipped(queries, docs, shipped, spec.k, spec.metric)
+    mapped.release(docs)
+    replaced = int(check.wrong.sum())
+    said = (
+        f"the file's neighbours agree with exact search on {len(queries) - replaced} of "
+        f"{len(queries)} queries"
     )
-    if check.agreeing < len(sample):
-        worst = int(np.argmin(check.recall))
+    if replaced:
         path = spec.source.paths[SOURCES[spec.source.kind].neighbors]
-        raise DataFileError(
-            f"{path}: dataset 'neighbors': disagrees with exact search on "
-            f"{len(sample) - check.agreeing} of {len(sample)} sampled queries (they hold "
-            f"{check.recall.mean():.3f} of the exact top-{spec.k}; query {sample[worst]}: the "
-            f"file's {spec.k}th neighbour is at distance {check.shipped_kth[worst]:.6g}, exact "
-            f"search finds it at {check.exact_kth[worst]:.6g})"
+        worst = int(np.argmin(check.agreement))
+        log.warning(
+            "ground truth: %s: dataset 'neighbors': %s; %d rows disagree (%d of them name a "
+            "document twice; query %d's top-%d holds %.3f of the exact top-%d) and are replaced "
+            "by exact search's",
+            path,
+            said,
+            replaced,
+            int(check.duplicates.sum()),
+            worst,
+            spec.k,
+            check.agreement[worst],
+            spec.k,
         )
-    ids, dist = shipped_topk(queries, docs, shipped, spec.k, spec.metric)
+    else:
+        log.info("ground truth: %s", said)
     return {
-        "ids": ids,
-        "dist": dist,
-        "shipped_verified_queries": np.array([len(sample)]),
-        "shipped_agreement": np.array([check.recall.mean()]),
+        "ids": check.ids,
+        "dist": check.dist,
+        "shipped_verified_queries": np.array([len(queries)]),
+        "shipped_agreement": np.array([check.agreement.mean()]),
+        "shipped_rows_replaced": np.array([replaced]),
+        "shipped_rows_duplicate_ids": np.array([int(check.duplicates.sum())]),
     }

@@ -269,6 +269,12 @@ FURTHER = (
         "RSS at start, the memory guard's estimate of the run, and LanceDB's table write.",
     ),
     MetricDoc(
+        ("groundtruth.shipped_*",),
+        "A file that ships its neighbours (hdf5): the queries they were checked on against "
+        "exact search (every one), the mean share of the exact top k the file's rows hold, the "
+        "rows replaced by exact search's, and the rows among them that name a document twice.",
+    ),
+    MetricDoc(
         ("load_s", "data_gen_s", "embed_s", "groundtruth_s", "difficulty_s", "run_wall_s"),
         "Wall time of each data stage in this run (cached data loads in well under a second) "
         "and of the whole run.",

@@ -158,8 +158,8 @@ def _score(
         summary.update({prefix + n: v for n, v in accuracy.latency_summary(part).items()})
     summary["fusion_mean_ms"] = float(res.fusion_latency.mean() / 1e6)
     per_query = per_query_frame(data, res.fused_ids, res.latency, scores)
-    per_query["vector_ids"] = [ids.tolist() for ids in res.vector_ids]
-    per_query["bm25_ids"] = [ids.tolist() for ids in res.bm25_ids]
+    per_query["vector_ids"] = [data.own_ids(ids) for ids in res.vector_ids]
+    per_query["bm25_ids"] = [data.own_ids(ids) for ids in res.bm25_ids]
     per_query["vector_latency_ms"] = res.vector_latency / 1e6
     per_query["bm25_latency_ms"] = res.bm25_latency / 1e6
     per_query["fusion_latency_ms"] = res.fusion_latency / 1e6

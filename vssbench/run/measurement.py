@@ -3,6 +3,7 @@ clients, and the scores, gathered into a Measurement (logged by run/record.py)."
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,7 @@ class Measurement:
     timings: list[Timing]  # this process's trial: every timed series
     head_series: str  # the series of the headline timings
     head_ef_series: str  # the one-client ef point at the headline ef (client level 1)
+    own_ids: Callable[[np.ndarray], list]  # the documents' own ids at row positions
 
 
 @dataclass
@@ -141,6 +143,7 @@ def _query_and_score(
         timed,
         head_series,
         head.timing.series,
+        opened.data.own_ids,
     )
 
 
@@ -177,7 +180,7 @@ def _run_params(eng: Engine, strategy: str, timings: dict, data: Dataset) -> dic
         "sql": eng.sql,
         **eng.describe(),
         **{f"cache_hit.{name}": str(hit) for name, hit in data.cache_hits.items()},
-        "groundtruth": "the file's own, checked against exact search on a sample"
+        "groundtruth": "the file's own where exact search agrees, for every query"
         if data.groundtruth
         else "exact search",
         "labels": "yes" if data.has_labels else "none: MRR, nDCG and relevant recall not measured",

@@ -83,11 +83,10 @@ def per_query_frame(
     """One row per query: what was returned (the documents' own ids), how fast, and how it
     scores on the labels where there are labels."""
     q = data.queries
-    own_ids = data.corpus["source_id"].to_numpy() if "source_id" in data.corpus else None
     frame = pd.DataFrame(
         {
             **{c: q[c] for c in ("qid", "kind", "text", "target", "category") if c in q},
-            "returned_ids": [(own_ids[r] if own_ids is not None else r).tolist() for r in returned],
+            "returned_ids": [data.own_ids(r) for r in returned],
             "rows_returned": [len(r) for r in returned],
             "latency_ms": latencies / 1e6,
         }

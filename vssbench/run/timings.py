@@ -2,6 +2,8 @@
 run's timing metrics and curve steps estimated from them with their 95% intervals: every logged
 timing can be recomputed from the artifacts with these functions."""
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -51,8 +53,11 @@ def passes_frame(trials: list[list[Timing]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def queries_frame(trials: list[list[Timing]]) -> pd.DataFrame:
-    """One row per query of every pass: its latency (none in a batch) and the ids it found."""
+def queries_frame(
+    trials: list[list[Timing]], own_ids: Callable[[np.ndarray], list]
+) -> pd.DataFrame:
+    """One row per query of every pass: its latency (none in a batch) and the documents' own
+    ids it found."""
     parts = []
     for trial, timings in enumerate(trials):
         for t in timings:
@@ -67,7 +72,7 @@ def queries_frame(trials: list[list[Timing]]) -> pd.DataFrame:
                             "pass": number,
                             "query": np.arange(n),
                             "latency_ns": pd.array(latency, dtype="Int64"),
-                            "ids": [np.asarray(i, np.int64) for i in p.ids],
+                            "ids": [own_ids(i) for i in p.ids],
                         }
                     )
                 )

@@ -116,4 +116,4 @@ def finish(result: Measurement, plan: RunPlan, extra: list[list[Timing]]) -> Tab
             plan.timing.guard.retries,
             plan.timing.guard.max_share,
         )
-    return Tables(passes, timings.queries_frame(trials))
+    return Tables(passes, timings.queries_frame(trials, result.own_ids))
