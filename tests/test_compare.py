@@ -337,7 +337,10 @@ def test_two_identical_sweeps_show_no_significant_difference(tmp_path, cache_dir
     assert code == 0 and sorted(_rows(by_sweep)) == sorted(rows)
 
 
-@pytest.mark.slow
+# test_run_measures_both_sides_interleaved_and_finds_the_slowdown finds the same slowdown and
+# trips the same gate in CI; this one compares two stored experiments, which the store-built
+# tests here pair and judge without measuring.
+@pytest.mark.long
 def test_ef_10_against_ef_256_is_slower_and_fails_the_gate(cli, tmp_path, capsys):
     for ef in (10, 256):
         done = cli(
