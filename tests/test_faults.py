@@ -217,6 +217,8 @@ def test_a_user_caused_failure_ends_in_one_line(tmp_path, cli, case):
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     last = _last_line(result.stderr)
+    # One line, with nothing before it (Hydra warns about a callback that raises).
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [last], result.stderr
     expected = {
         "not_a_database": "the MLflow store is not a database",
         "n_jobs_0": "hydra.launcher.n_jobs=0",

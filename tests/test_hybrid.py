@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from vssbench import faults
 from vssbench.config.plan import read_plan
 from vssbench.run import runner
 from vssbench.run.hybrid import BM25CheckError
@@ -68,12 +69,14 @@ def test_both_halves_respect_the_filter(make_cfg, tmp_path):
 
 
 def test_run_fails_loudly_when_bm25_scores_too_few(make_cfg, tmp_path):
-    with pytest.raises(BM25CheckError, match="BM25 scores only"):
+    with pytest.raises(BM25CheckError, match="BM25 scores only") as error:
         runner.run(
             read_plan(
                 make_cfg("search=hybrid", "search.tokenizer=bigram", "search.min_bm25_hit_rate=1.0")
             )
         )
+    # Something the user can fix (their text, the tokenizer, the threshold): one line, no bug.
+    assert faults.explain(error.value, {}).startswith("BM25 check failed: BM25 scores only")
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     assert list(mlflow.search_runs(experiment_names=["vssbench"])["status"]) == ["FAILED"]
 

@@ -9,7 +9,7 @@ import hydra
 import psutil
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from vssbench import faults, stop
 from vssbench.config import paths
@@ -43,7 +43,8 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         with stop.job():
             outcome, plan = _run(cfg, hydra_cfg, multirun, job_dir)
     except (Exception, stop.Interrupted) as error:  # or what a signal became on its way up
-        line = faults.one_line(error, _places(cfg, job_dir), job_dir)
+        places = {"hydra output": job_dir, **paths.writable_places(cfg)}
+        line = faults.one_line(error, places, job_dir)
         interrupted = stop.received() is not None or isinstance(error, stop.Interrupted)
         if not multirun:
             raise SystemExit("vssbench: interrupted" if interrupted else line) from None
@@ -85,17 +86,6 @@ def _run(
         plan, concurrent_jobs=jobs, parent_run_id=parent, watch=watch, job_dir=job_dir
     )
     return outcome, plan
-
-
-def _places(cfg: DictConfig, job_dir: Path) -> dict[str, Path]:
-    """Where the run writes, for a message about space."""
-    places = {"hydra output": job_dir}
-    for key in ("cache_dir", "tracking.dir"):
-        try:
-            places[key] = Path(str(OmegaConf.select(cfg, key)))
-        except Exception:  # an interpolation that cannot resolve is the error being reported
-            continue
-    return places
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ NATIVE_PREFIX = "native_hybrid_"  # the metrics of the engine's own hybrid query
 class BM25CheckError(RuntimeError):
     """BM25 scores (almost) no relevant document: the Korean text did not reach the FTS index."""
 
+    kind = "BM25 check failed"  # how the one-line message before it calls the problem
+
 
 @dataclass
 class HybridResult:
@@ -103,7 +105,9 @@ def _bm25_check(
     if hit_rate < min_hit_rate:
         raise BM25CheckError(
             f"BM25 scores only {hit_rate:.0%} of the target documents (search.min_bm25_hit_rate="
-            f"{min_hit_rate}): the Korean text does not reach the FTS index"
+            f"{min_hit_rate}): the text does not reach the FTS index, or the queries' words are "
+            "not in their relevant documents; check the text columns and search.tokenizer, or "
+            "lower search.min_bm25_hit_rate"
         )
     return hit_rate
 

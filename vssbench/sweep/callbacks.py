@@ -16,10 +16,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from vssbench import faults, stop
-from vssbench.config import dataset, sweep
+from vssbench.config import dataset, paths, sweep
 from vssbench.config.checks import ConfigError
 from vssbench.config.plan import hpo_settings, store_location
-from vssbench.data.sources.files import DataFileError
 from vssbench.sweep import results as hpo_results
 from vssbench.sweep import state
 from vssbench.sweep.results import Job
@@ -36,13 +35,17 @@ class PrepareTracking(Callback):
         self._job_started = time.monotonic()
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:  # values first: a bad one must not leave even empty dirs behind
+        # Hydra turns what a callback raises into a warning and goes on: every failure here
+        # ends the run itself, in one line (values first: a bad one must not leave even empty
+        # dirs behind).
+        try:
             dataset.checked(
                 OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
             )
-        except (ConfigError, DataFileError) as error:
-            raise SystemExit(f"vssbench: {error.kind}: {error}") from None
-        _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
+            _check_dirs(config, "hydra.run.dir", config.hydra.run.dir)
+        except Exception as error:
+            places = paths.writable_places(config)
+            raise SystemExit(faults.one_line(error, places, Path.cwd())) from None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         jobs = sweep.planned_jobs(config)
@@ -76,7 +79,9 @@ class PrepareTracking(Callback):
             )
         except Exception as error:
             _release(sweep_dir)
-            raise SystemExit(faults.one_line(error, _places(config), sweep_dir)) from None
+            raise SystemExit(
+                faults.one_line(error, paths.writable_places(config), sweep_dir)
+            ) from None
         state.write_sweep_file(sweep_dir, parent, total)
         # A launcher that raises (joblib or submitit when a worker dies) skips on_multirun_end;
         # Hydra then exits through sys.exit, which still runs this.
@@ -190,10 +195,6 @@ def _check_launcher(launcher: DictConfig) -> None:
             "vssbench: bad configuration: hydra/launcher=submitit_slurm needs SLURM, and this "
             "machine has no sbatch: run it on a SLURM login node, or use hydra/launcher=joblib"
         )
-
-
-def _places(config: DictConfig) -> dict[str, Path]:
-    return {"cache_dir": Path(config.cache_dir), "tracking.dir": Path(config.tracking.dir)}
 
 
 def _release(sweep_dir: Path) -> None:

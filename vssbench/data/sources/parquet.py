@@ -68,16 +68,38 @@ def header(docs: str, queries: str, columns: Columns) -> Header:
         _require(queries, query_columns, column, f"dataset.columns.{setting}")
     if doc_file.metadata.num_rows == 0:
         fail(docs, "file", "has no rows")
-    first = next(doc_file.iter_batches(batch_size=1, columns=[columns.vector])).column(0)
-    if not pa.types.is_list(first.type) and not pa.types.is_fixed_size_list(first.type):
-        fail(docs, f"column {columns.vector!r}", f"must hold lists of floats, found {first.type}")
     return Header(
         n_docs=doc_file.metadata.num_rows,
         n_queries=query_file.metadata.num_rows,
-        dim=len(first[0]),
+        dim=_dim(docs, doc_file, columns.vector),
         doc_columns=doc_columns,
         query_columns=query_columns,
     )
+
+
+def _read(path: str, columns: list[str | None]) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=[c for c in dict.fromkeys(columns) if c])
+    except pa.ArrowException as error:
+        fail(path, "file", f"cannot be read ({error})")
+
+
+def _dim(path: str, file: pq.ParquetFile, column: str) -> int:
+    """The vectors' dim from the schema, or from the first row that has a vector."""
+    where = f"column {column!r}"
+    kind = file.schema_arrow.field(column).type
+    if pa.types.is_fixed_size_list(kind):
+        return kind.list_size
+    if not (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        fail(path, where, f"must hold lists of floats, found {kind}")
+    try:
+        for batch in file.iter_batches(batch_size=1024, columns=[column]):
+            vectors = batch.column(0).drop_null()
+            if len(vectors):
+                return len(vectors[0])
+    except pa.ArrowException as error:
+        fail(path, where, f"cannot be read ({error})")
+    fail(path, where, "has no vector in any row")
 
 
 def _vectors(path: str, table: pa.Table, column: str) -> np.ndarray:
@@ -129,7 +151,7 @@ def read(source: FileSource) -> Tables:
     head = header(docs, queries, columns)
     wanted = [columns.id, columns.vector, columns.text]
     wanted += [c for c in FILTER_COLUMNS if c in head.doc_columns]
-    doc_table = pq.read_table(docs, columns=[c for c in dict.fromkeys(wanted) if c])
+    doc_table = _read(docs, wanted)
     doc_vectors = _vectors(docs, doc_table, columns.vector)
     ids = pd.Index(doc_table.column(columns.id).to_pandas())
     if ids.hasnans:
@@ -139,7 +161,7 @@ def read(source: FileSource) -> Tables:
         fail(docs, f"column {columns.id!r}", f"ids are not unique ({duplicate!r} repeats)")
     corpus = pd.DataFrame({"id": np.arange(len(ids), dtype=np.int64), "source_id": ids})
     if columns.text:
-        corpus["text"] = doc_table.column(columns.text).to_pandas().fillna("")
+        corpus["text"] = _texts(docs, doc_table, columns.text)
     for name in FILTER_COLUMNS:
         if name in doc_table.column_names:
             corpus[name] = doc_table.column(name).to_pandas().astype(str)
@@ -152,7 +174,7 @@ def read(source: FileSource) -> Tables:
         columns.kind,
     ]
     wanted += [c for c in FILTER_COLUMNS if c in head.query_columns]
-    query_table = pq.read_table(queries, columns=[c for c in dict.fromkeys(wanted) if c])
+    query_table = _read(queries, wanted)
     query_vectors = _vectors(queries, query_table, columns.query_vector)
     check_vectors(queries, f"column {columns.query_vector!r}", query_vectors, doc_vectors.shape[1])
     n = len(query_vectors)
@@ -168,7 +190,7 @@ def read(source: FileSource) -> Tables:
                     f"kind {kind!r} is not 1-64 letters, digits, '_', '.' or '-'",
                 )
     if columns.query_text:
-        frame["text"] = query_table.column(columns.query_text).to_pandas().fillna("")
+        frame["text"] = _texts(queries, query_table, columns.query_text)
     for name in FILTER_COLUMNS:
         if name in query_table.column_names:
             frame[name] = query_table.column(name).to_pandas().astype(str)
@@ -180,6 +202,30 @@ def read(source: FileSource) -> Tables:
             int(r[np.argmax(g)]) if len(r) else -1 for r, g in zip(relevant, grades, strict=True)
         ]
     return Tables(doc_vectors, query_vectors, corpus, frame)
+
+
+def _texts(path: str, table: pa.Table, column: str) -> pd.Series:
+    """The column as UTF-8 text (a missing text is empty), refused when it is not text or when
+    every row is empty: BM25 would index nothing."""
+    where = f"column {column!r}"
+    values = table.column(column)
+    if pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type):
+        for row, value in enumerate(values.to_pylist()):
+            try:
+                value is None or value.decode("utf-8")
+            except UnicodeDecodeError as error:
+                fail(
+                    path,
+                    where,
+                    f"row {row} is not UTF-8 text ({error.reason} at byte {error.start})",
+                )
+        values = pc.cast(values, pa.large_string())
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        fail(path, where, f"must hold text, found {values.type}")
+    texts = values.to_pandas().fillna("")
+    if not texts.str.strip().any():
+        fail(path, where, "every text is empty: BM25 would have nothing to search")
+    return texts
 
 
 def _labels(
