@@ -1,24 +1,31 @@
 """Issue 11: peer engines on the same data, queries and ground truth, behind the same seam."""
 
+import importlib.metadata
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from peers import needs
+from duckdb_extensions import import_extension
+from peers import REQUIRED, installed, needs
 
 from vssbench.config.plan import read_plan
 from vssbench.data import filters
 from vssbench.data.load import DataSpec, data_key, load_dataset
 from vssbench.data.synthetic.corpus import QueryMix
 from vssbench.engines.params import HnswBuild, QuerySettings
-from vssbench.engines.registry import ENGINES, engine_class
+from vssbench.engines.registry import ENGINES, VSS_COMMIT, VSS_USEARCH, engine_class
 from vssbench.run import runner
 from vssbench.run.scoring import exact_recall, filter_values
 from vssbench.stopwatch import Stopwatch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 APPROXIMATE = [name for name, e in ENGINES.items() if not e.exact]
 
@@ -191,21 +198,21 @@ def test_a_library_index_is_built_once_and_logs_build_facts(name, make_cfg, tmp_
 
 
 def test_a_missing_engine_names_the_extra_to_install(tmp_path):
-    """A process where usearch cannot be imported (whether or not it is installed here)."""
+    """A process where hnswlib cannot be imported (whether or not it is installed here)."""
     hide = tmp_path / "hide"
     hide.mkdir()
     (hide / "sitecustomize.py").write_text(
         "import sys\n"
         "class _Hide:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'usearch' or name.startswith('usearch.'):\n"
+        "        if name == 'hnswlib' or name.startswith('hnswlib.'):\n"
         "            raise ModuleNotFoundError(name)\n"
         "sys.meta_path.insert(0, _Hide())\n"
     )
     env = {**os.environ, "PYTHONPATH": str(hide)}
     env.pop("MLFLOW_TRACKING_URI", None)
     out = subprocess.run(
-        [sys.executable, "-m", "vssbench", "scale=tiny", "engine=usearch"],
+        [sys.executable, "-m", "vssbench", "scale=tiny", "engine=hnswlib"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -215,8 +222,8 @@ def test_a_missing_engine_names_the_extra_to_install(tmp_path):
     assert out.returncode == 1
     last = out.stderr.strip().splitlines()[-1]
     assert last == (
-        "vssbench: bad configuration: engine=usearch: needs usearch, which the optional extra "
-        "installs: uv sync --extra usearch (or pip install 'vssbench[usearch]')"
+        "vssbench: bad configuration: engine=hnswlib: needs hnswlib, which the optional extra "
+        "installs: uv sync --extra hnswlib (or pip install 'vssbench[hnswlib]')"
     )
     assert not (tmp_path / "mlruns").exists()  # refused before any work
 
@@ -335,3 +342,22 @@ def test_failed_queries_counts_queries_not_calls(name, make_cfg, tmp_path):
     empty = int((pd.read_parquet(local)["rows_returned"] == 0).sum())
     assert 0 < failed <= outcome.metrics["n_queries"]
     assert failed == empty
+
+
+def test_the_usearch_control_is_the_release_inside_vss():
+    """The pin in pyproject.toml, the release recorded from vss's source, the vss build this
+    DuckDB loads and the usearch installed here (where it installs) agree."""
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    (pinned,) = re.findall(r'"usearch==([0-9.]+);', pyproject)
+    assert pinned == VSS_USEARCH
+    con = duckdb.connect()
+    import_extension("vss", con=con)
+    con.execute("LOAD vss")
+    (built,) = con.execute(
+        "SELECT extension_version FROM duckdb_extensions() WHERE extension_name = 'vss'"
+    ).fetchone()
+    assert built == VSS_COMMIT
+    if installed("usearch"):
+        assert importlib.metadata.version("usearch") == VSS_USEARCH
+    elif sys.version_info[:2] <= (3, 12):
+        assert not REQUIRED, "CI installs the usearch extra"

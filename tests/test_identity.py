@@ -12,7 +12,9 @@ from vssbench.config import identity
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 # Computed at bench_version 4 (the names are those of 9bd138e, before the packages per stage); the
-# engines the hnswlib, lancedb and exact rows name need no extra to compose.
+# engines the hnswlib, lancedb and exact rows name need no extra to compose. A peer's fingerprint
+# holds its library's release (since issue 25): the rows here are for the releases in RELEASES.
+RELEASES = {"hnswlib": "hnswlib==0.8.0", "lancedb": "lancedb==0.40.0"}
 PINNED = [
     ([], "1dd61c2761a3e1860a74", "duckdb_vss-10k-d128-vector-none-cosine-M16-efc128-ef64"),
     (
@@ -42,12 +44,12 @@ PINNED = [
     ),
     (
         ["engine=lancedb", "search=hybrid"],
-        "bff043e1c786da1a278f",
+        "394c9b98c667a1f9a789",
         "lancedb-10k-d128-hybrid-kiwi-lancedb_fts-convex-none-cosine-M16-efc128-ef64",
     ),
     (
         ["engine=hnswlib", "hnsw.ef_search=[16,32,64,128]"],
-        "bf7684f45930b6912c75",
+        "388e9ec0fecfd0b34434",
         "hnswlib-10k-d128-vector-none-cosine-M16-efc128-ef16-128",
     ),
     (
@@ -69,7 +71,10 @@ def _compose(*overrides: str):
 
 
 @pytest.mark.parametrize(("overrides", "fingerprint", "name"), PINNED)
-def test_existing_configurations_keep_their_fingerprint_and_name(overrides, fingerprint, name):
+def test_existing_configurations_keep_their_fingerprint_and_name(
+    overrides, fingerprint, name, monkeypatch
+):
+    monkeypatch.setattr(identity, "release", RELEASES.get)
     cfg = _compose(*overrides)
     assert identity.fingerprint(cfg) == fingerprint
     assert identity.run_name(cfg) == name
@@ -80,8 +85,10 @@ def test_a_setting_added_later_counts_only_away_from_its_default():
     defaults = identity.schema_defaults()
     before = identity.canonical(settings, defaults)
     # Every setting of today was there at bench_version 4, but the workload section (issue 23),
-    # which at its defaults is left out whole.
-    assert before == {key: value for key, value in settings.items() if key != "workload"}
+    # which at its defaults is left out whole, and Annoy's engine.n_trees (issue 25).
+    expected = {key: value for key, value in settings.items() if key != "workload"}
+    expected["engine"] = {k: v for k, v in expected["engine"].items() if k != "n_trees"}
+    assert before == expected
 
     # A new timing setting, say bench.cooldown_s with default 0, as a later issue adds it.
     later_defaults = copy.deepcopy(defaults)
@@ -109,3 +116,15 @@ def test_a_workload_other_than_static_is_a_new_fingerprint_and_says_so_in_its_na
     assert identity.run_name(churn) == identity.run_name(static) + "-churn"
     more_rounds = _compose("workload=churn", "workload.rounds=5")
     assert identity.fingerprint(more_rounds) != identity.fingerprint(churn)
+
+
+def test_a_peer_measured_with_another_release_of_its_library_is_another_run(monkeypatch):
+    """usearch 2.26 is not the 2.12 inside vss: a run made with one is not skipped for the other."""
+    found = {}
+    for library in ("usearch==2.12.0", "usearch==2.26.6"):
+        monkeypatch.setattr(identity, "release", lambda name, library=library: library)
+        found[library] = identity.fingerprint(_compose("engine=usearch"))
+    assert found["usearch==2.12.0"] != found["usearch==2.26.6"]
+    # DuckDB's own engines have no release of their own in the fingerprint.
+    monkeypatch.undo()
+    assert identity.fingerprint(_compose()) == PINNED[0][1]

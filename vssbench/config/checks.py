@@ -258,6 +258,13 @@ def _check_engine_runs(cfg: DictConfig) -> None:
             strategy,
             f"engine={name} runs filter.strategy {' or '.join(engine.strategies)}",
         )
+    metric = cfg.hnsw.metric.value
+    _check(
+        metric in engine.metrics,
+        "hnsw.metric",
+        metric,
+        f"engine={name} computes hnsw.metric {' or '.join(engine.metrics)}",
+    )
     if cfg.search.name == SearchKind.hybrid:
         _check(
             engine.full_text,

@@ -7,7 +7,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vssbench.config import dataset
 from vssbench.config.schema import RUN_CONTROL_KEYS, Config, DatasetConfig, DatasetKind
-from vssbench.engines.registry import ENGINES
+from vssbench.engines.registry import ENGINES, release
 
 # Bump when a change to the benchmark makes its numbers incomparable with earlier runs: every
 # finished run is then measured again (and LEAVES below becomes the new version's leaves).
@@ -71,6 +71,10 @@ def fingerprint(cfg: DictConfig) -> str:
     data["dataset"] = dataset.identity(cfg.dataset)
     if cfg.dataset.name != DatasetKind.synthetic_ko:
         data.pop("scale", None)
+    # A peer measured with another release of its library is another measurement (usearch 2.26
+    # is not the 2.12 inside vss); DuckDB's own engines are pinned with the project.
+    if (library := release(cfg.engine.name.value)) is not None:
+        data["engine_release"] = library
     data["bench_version"] = BENCH_VERSION
     return digest(data)
 

@@ -23,7 +23,6 @@ FAISS_METRIC = {
 
 
 class _Faiss(LibraryEngine):
-    distribution = "faiss-cpu"
     suffix = ".faiss"
     pre_filter = "an IDSelectorBitmap in the search parameters"
 

@@ -15,7 +15,6 @@ SPACE = {"l2sq": "l2", "cosine": "cosine", "ip": "ip"}
 class Hnswlib(LibraryEngine):
     name = "hnswlib"
     suffix = ".hnsw"
-    distribution = "hnswlib"
     pre_filter = "hnswlib's filter function, called for every candidate"
 
     def _build(self, vectors: np.ndarray, build: HnswBuild) -> hnswlib.Index:

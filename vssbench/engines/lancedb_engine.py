@@ -53,7 +53,6 @@ def _literal(value: object) -> str:
 class LanceDb(LibraryEngine):
     name = "lancedb"
     suffix = ".lancedb"  # a directory: the database with its one table
-    distribution = "lancedb"
     pre_filter = "LanceDB's prefilter: a row-id mask given to the index search"
 
     def __init__(self, threads: int, options: LanceDbOptions | None = None) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 from vssbench.data import filters
 from vssbench.engines.index_probe import index_memory_mb
 from vssbench.engines.params import HnswBuild, QuerySettings, cached_index, timed_build
-from vssbench.engines.registry import NoOptions
+from vssbench.engines.registry import ENGINES, NoOptions
 from vssbench.engines.seam import Unsupported
 from vssbench.measure.memory import MB, rss_mb
 from vssbench.stopwatch import Stopwatch
@@ -40,7 +40,6 @@ class LibraryEngine:
 
     name = ""
     suffix = ".index"
-    distribution = ""  # the package whose version keys the cached index
     checks_plan = False  # a library has no query plan: explain() describes the call
     pre_filter = ""  # how the library filters during the search, for explain()
 
@@ -242,12 +241,12 @@ class LibraryEngine:
         return {"failed_queries": float(len(self.failed_queries))}
 
     def versions(self) -> dict[str, str]:
-        return {self.distribution: self.library_version()}
+        return {ENGINES[self.name].distribution: self.library_version()}
 
     def library_version(self) -> str:
         from importlib.metadata import version
 
-        return version(self.distribution)
+        return version(ENGINES[self.name].distribution)
 
     def close(self) -> None:
         self.index = None

@@ -17,7 +17,6 @@ METRIC = {"l2sq": "l2sq", "cosine": "cos", "ip": "ip"}
 class USearch(LibraryEngine):
     name = "usearch"
     suffix = ".usearch"
-    distribution = "usearch"
 
     def _new(self, dim: int, metric: str, build: HnswBuild | None = None) -> Index:
         extra = {}
