@@ -26,7 +26,7 @@ from vssbench.track.local_server import mlflow_server
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 REQUIRED = os.environ.get("VSSBENCH_REQUIRE_LAUNCHERS") == "1"
-# A local Ray instance on 2 CPUs, its dashboard off (conf/hydra/launcher/ray.yaml), on loopback
+# A local Ray instance on 2 CPUs, its dashboard off (vssbench/config/launchers.py), on loopback
 # only: Ray's single-machine switch (README, "Running on a cluster").
 RAY = ["hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2"]
 RAY_ON_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -263,7 +263,7 @@ def test_a_killed_workers_job_is_reported_failed_and_redone_on_rerun(vss, server
 @needs_ray
 @pytest.mark.long
 def test_ray_runs_a_killed_workers_job_again_in_the_same_sweep(vss, server):
-    """conf/hydra/launcher/ray.yaml keeps Ray's own retry (max_retries 1): the task runs again
+    """vssbench/config/launchers.py keeps Ray's own retry (max_retries 1): the task runs again
     in a new worker, which marks the dead run KILLED and finishes the job."""
     experiment = "killed-ray"
     proc = vss("-m", "scale=tiny,10k", "dim=24", *RAY, f"tracking.experiment={experiment}")

@@ -10,6 +10,7 @@ from vssbench.config.checks import ConfigError, validate
 from vssbench.config.engine import engine_options
 from vssbench.config.schema import EngineConfig
 from vssbench.engines.registry import (
+    AnnoyOptions,
     DuckDBOptions,
     DuckDBVssOptions,
     EngineInfo,
@@ -84,6 +85,7 @@ def test_engine_settings_are_the_engine_its_threads_and_every_engines_options():
         "late_materialization_max_rows",  # duckdb_vss and duckdb_exact
         "reuse_index",  # duckdb_vss
         "num_partitions",  # lancedb
+        "n_trees",  # annoy
     ]
 
 
@@ -93,6 +95,7 @@ def test_engine_settings_are_the_engine_its_threads_and_every_engines_options():
         (("engine.reuse_index=false",), DuckDBVssOptions(reuse_index=False)),
         (("engine=duckdb_exact", "engine.late_materialization_max_rows=50"), DuckDBOptions(50)),
         (("engine=lancedb", "engine.num_partitions=4"), LanceDbOptions(num_partitions=4)),
+        (("engine=annoy", "engine.n_trees=8"), AnnoyOptions(n_trees=8)),
         (("engine=hnswlib",), NoOptions()),
     ],
 )

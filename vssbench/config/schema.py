@@ -12,6 +12,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from vssbench.config import launchers
 from vssbench.data.sources import DATASET_FIELDS, SOURCES
 from vssbench.engines.params import HEADLINE_EF
 from vssbench.engines.registry import ENGINES, OPTION_FIELDS
@@ -298,3 +299,4 @@ class Config:
 RUN_CONTROL_KEYS = ("tracking", "cache_dir", "force", "force_memory", "retime_build")
 
 ConfigStore.instance().store(name="vssbench_schema", node=Config)
+launchers.register()
