@@ -20,6 +20,7 @@ def _runs(cfg) -> pd.DataFrame:
     return mlflow.search_runs(experiment_names=[cfg.tracking.experiment])
 
 
+@pytest.mark.slow
 def test_low_ef_loses_recall_default_keeps_it(make_cfg):
     weak = runner.run(
         read_plan(make_cfg("hnsw.M=2", "hnsw.ef_construction=4", "hnsw.ef_search=2"))
@@ -32,6 +33,7 @@ def test_low_ef_loses_recall_default_keeps_it(make_cfg):
     assert (weak["effective_ef_search"], strong["effective_ef_search"]) == (10, 64)
 
 
+@pytest.mark.slow
 def test_ef_search_below_the_limit_is_the_limit(make_cfg, tmp_path):
     """Measured, not assumed: ef_search 4 returns exactly the ids of ef_search 10 at k=10."""
     base = ("dim=20", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8")
@@ -45,6 +47,7 @@ def test_ef_search_below_the_limit_is_the_limit(make_cfg, tmp_path):
     assert returned[0] == returned[1]
 
 
+@pytest.mark.slow
 def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
     post = runner.run(read_plan(make_cfg("filter=region"))).metrics
     overfetch = runner.run(
@@ -60,6 +63,7 @@ def test_post_filter_loses_rows_exact_filter_is_exact(make_cfg):
     assert "effective_ef_search" not in exact
 
 
+@pytest.mark.slow
 def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     cfg = make_cfg("dim=64")
     result = runner.run(read_plan(cfg)).metrics
@@ -114,6 +118,7 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     assert "HNSW_INDEX_SCAN" in mlflow.artifacts.load_text(f"runs:/{run.run_id}/plan.txt")
 
 
+@pytest.mark.slow
 def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
     cfg = make_cfg("dim=32")
     first = runner.run(read_plan(cfg))
@@ -139,6 +144,7 @@ def test_finished_run_is_skipped_force_and_failed_are_redone(make_cfg):
     assert sorted(statuses) == ["FAILED", "FINISHED"]
 
 
+@pytest.mark.slow
 def test_each_run_goes_to_its_own_configured_store(make_cfg, tmp_path):
     """mlflow.set_tracking_uri() exports MLFLOW_TRACKING_URI; a second store must still be used."""
     first = make_cfg("dim=16", f"tracking.dir={tmp_path / 'a'}")
@@ -157,6 +163,7 @@ def test_fingerprint_ignores_where_results_go_and_how_often_a_pass_is_retried(ma
     assert identity.fingerprint(base) != identity.fingerprint(make_cfg("engine.threads=1"))
 
 
+@pytest.mark.slow
 def test_reused_index_gives_the_results_of_a_fresh_build(make_cfg, tmp_path):
     # One build thread: multi-threaded HNSW builds are not deterministic in this vss build.
     base = ("dim=24", "engine.threads=1", "hnsw.M=4", "hnsw.ef_construction=8", "hnsw.ef_search=8")
@@ -180,6 +187,7 @@ def test_reused_index_gives_the_results_of_a_fresh_build(make_cfg, tmp_path):
     assert returned[0] == returned[1] == returned[2]
 
 
+@pytest.mark.slow
 def test_corrupted_vectors_in_the_cache_are_rebuilt_not_used(make_cfg, tmp_path):
     """Issue 9's case: overwritten bytes in the document vectors once gave a FINISHED run with
     recall@10 0.476; the checksum now sends the entry aside and the vectors are built again."""

@@ -33,6 +33,7 @@ def _history(run_id: str, name: str) -> dict[int, float]:
     return {m.step: m.value for m in mlflow.MlflowClient().get_metric_history(run_id, name)}
 
 
+@pytest.mark.slow
 def test_an_ef_list_is_one_build_and_a_curve(make_cfg, tmp_path):
     cache = tmp_path / "cache"
     cfg = make_cfg(
@@ -81,6 +82,7 @@ def test_batch_finds_the_single_query_ids_through_the_index_join(make_cfg):
     assert m["batch_qps"] > m["qps"] and 0 < m["client_overhead_share"] < 1
 
 
+@pytest.mark.slow
 def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir):
     outcome = runner.run(
         read_plan(make_cfg("dim=32", "filter=region", "filter.strategy=overfetch"))
@@ -213,6 +215,7 @@ print("answered")
 """
 
 
+@pytest.mark.slow
 def test_more_clients_than_the_build_threads_crash_this_vss_build():
     """The trap behind the bench.clients limit: if this stops crashing, lift the limit."""
 

@@ -85,6 +85,7 @@ def _metrics(run_id: str) -> dict[str, float]:
 COMMON = (f"dim={DIM}", "engine.threads=1", "bench.repeats=1", "bench.batch=false")
 
 
+@pytest.mark.slow
 def test_the_same_data_through_parquet_and_hdf5_gives_the_same_metrics(make_cfg, exported):
     synthetic = runner.run(read_plan(make_cfg(*COMMON)))
     parquet = runner.run(read_plan(make_cfg(*COMMON, *_parquet(exported))))
@@ -112,6 +113,7 @@ def test_the_same_data_through_parquet_and_hdf5_gives_the_same_metrics(make_cfg,
     assert "mrr_at_10" not in hdf5.metrics and "ndcg_at_10" not in hdf5.metrics
 
 
+@pytest.mark.slow
 def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_path):
     first = runner.run(read_plan(make_cfg(*COMMON, *_parquet(exported))))
     moved = {role: tmp_path / f"moved-{path.name}" for role, path in exported.items()}
@@ -129,6 +131,7 @@ def test_a_file_is_known_by_its_content_not_its_path(make_cfg, exported, tmp_pat
     assert changed.status == "finished" and changed.run_id != first.run_id
 
 
+@pytest.mark.slow
 def test_hdf5_shipped_neighbours_are_checked_for_every_query_and_used(make_cfg, exported):
     outcome = runner.run(
         read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
@@ -157,6 +160,7 @@ def test_hdf5_shipped_neighbours_are_checked_for_every_query_and_used(make_cfg, 
     assert filtered.metrics["recall_at_10"] == 1.0
 
 
+@pytest.mark.slow
 def test_wrong_shipped_rows_are_replaced_by_exact_search_and_counted(
     make_cfg, exported, tmp_path, caplog
 ):
@@ -196,6 +200,7 @@ def _zero_rows(rows: list[int]):
     return change
 
 
+@pytest.mark.slow
 def test_zero_vectors_are_refused_where_the_metric_cannot_compare_them(
     make_cfg, exported, tmp_path
 ):
@@ -217,6 +222,7 @@ def test_zero_vectors_are_refused_where_the_metric_cannot_compare_them(
     assert plain.status == "finished" and plain.metrics["recall_at_10"] > 0.8
 
 
+@pytest.mark.slow
 def test_every_id_column_of_a_file_runs_artifacts_holds_its_own_ids(make_cfg, exported):
     hybrid = ("search=hybrid", "search.tokenizer=bigram")
     outcome = runner.run(read_plan(make_cfg(*COMMON, *_parquet(exported), *hybrid)))
@@ -237,6 +243,7 @@ def test_every_id_column_of_a_file_runs_artifacts_holds_its_own_ids(make_cfg, ex
         assert found and found <= own, name
 
 
+@pytest.mark.slow
 def test_a_run_without_labels_has_no_label_metrics_and_says_so(make_cfg, exported, caplog):
     with caplog.at_level("INFO"):
         outcome = runner.run(
@@ -311,6 +318,7 @@ def _short_query_vectors(table: pa.Table) -> pa.Table:
         ("empty_texts", "docs.parquet: column 'text': every text is empty: BM25 would have"),
     ],
 )
+@pytest.mark.slow
 def test_each_bad_file_gets_one_line_naming_it_before_any_index(exported, tmp_path, case, message):
     docs, queries, h5 = exported["docs"], exported["queries"], exported["hdf5"]
     overrides = [f"dim={DIM}"]
@@ -355,6 +363,7 @@ def test_each_bad_file_gets_one_line_naming_it_before_any_index(exported, tmp_pa
     assert not {"index", "vectors", "groundtruth"} & set(built), built
 
 
+@pytest.mark.slow
 def test_the_cli_names_a_bad_file_in_one_line_before_any_work(cli, tmp_path, exported):
     result = cli(
         "dataset=parquet",

@@ -90,6 +90,7 @@ def test_index_file_is_queried_read_only_with_its_index(tmp_path, metadata):
     con.close()
 
 
+@pytest.mark.slow
 def test_index_memory_is_measured_where_the_allocator_cannot_hide_it(tmp_path, metadata):
     """A fresh process opens the index file: at least the vectors usearch keeps, and of the
     order of the file (RSS growth across CREATE INDEX once logged a sixth of the file)."""

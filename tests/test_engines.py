@@ -56,6 +56,7 @@ def _answers(eng, data, settings: QuerySettings) -> list[np.ndarray]:
     return [eng.ids(eng.query(v, x)) for v, x in zip(data.query_vectors, values, strict=True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", engine_param(APPROXIMATE))
 def test_at_a_very_high_ef_every_hnsw_engine_returns_the_exact_neighbours(name, tiny):
     spec, _data, _ = tiny
@@ -107,6 +108,7 @@ def tiny_attribute(tmp_path_factory):
     ("name", "strategy"),
     [pytest.param(*case, marks=p.marks) for case in FILTERED for p in engine_param([case[0]])],
 )
+@pytest.mark.slow
 def test_every_engine_filtered_results_satisfy_the_filter(name, strategy, column, request):
     data_of = request.getfixturevalue("tiny" if column == "region" else "tiny_attribute")
     _, data, _ = data_of
@@ -165,6 +167,7 @@ def test_attribute_ground_truth_is_the_exact_top_k_among_the_kept_documents(tiny
     assert (data.exact_dist[:, 0] >= unfiltered.exact_dist[:, 0] - 1e-9).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", engine_param(["duckdb_exact", "faiss_flat"]))
 def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
     outcome = runner.run(read_plan(make_cfg("dim=32", f"engine={name}", "hnsw.ef_search=[16,64]")))
@@ -179,7 +182,8 @@ def test_an_exact_engine_has_recall_1_and_one_point(name, make_cfg):
     assert run.data.params["index"] == ("none" if name == "duckdb_exact" else "built")
 
 
-@pytest.mark.parametrize("name", engine_param(["usearch", "hnswlib", "faiss_hnsw"]))
+@pytest.mark.slow
+@pytest.mark.parametrize("name", engine_param(["usearch", "hnswlib", "faiss_hnsw", "annoy"]))
 def test_a_library_index_is_built_once_and_logs_build_facts(name, make_cfg, tmp_path):
     cache = tmp_path / "cache"
     first = runner.run(read_plan(make_cfg("dim=24", f"engine={name}", f"cache_dir={cache}")))
@@ -197,6 +201,7 @@ def test_a_library_index_is_built_once_and_logs_build_facts(name, make_cfg, tmp_
     assert params["index"] == "reused" and params["engine"] == name
 
 
+@pytest.mark.slow
 def test_a_missing_engine_names_the_extra_to_install(tmp_path):
     """A process where hnswlib cannot be imported (whether or not it is installed here)."""
     hide = tmp_path / "hide"
@@ -262,6 +267,15 @@ def test_a_missing_engine_names_the_extra_to_install(tmp_path):
             "engine.late_materialization_max_rows=50: applies to engine=duckdb_vss or "
             "duckdb_exact only",
         ),
+        # vec0's distance_metric has no inner product (the registry's metrics).
+        (
+            ["engine=sqlite_vec", "hnsw.metric=ip"],
+            "hnsw.metric=ip: engine=sqlite_vec computes hnsw.metric l2sq or cosine",
+        ),
+        (
+            ["engine=annoy", "engine.num_partitions=4"],
+            "engine.num_partitions=4: applies to engine=lancedb only",
+        ),
         # duckdb_vss declares max_clients_is_threads: more clients than threads crash it.
         (
             ["engine=duckdb_vss", "engine.threads=1", "bench.clients=[1,2]"],
@@ -300,6 +314,7 @@ def test_lancedb_hybrid_runs_its_own_reranker_on_the_same_labels(name, make_cfg,
     assert m["native_hybrid_latency_p50_ms"] > 0 and m["native_hybrid_rows_returned_mean"] == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", engine_param(["usearch", "lancedb"]))
 def test_a_library_serves_more_clients_and_a_batch_with_the_single_query_ids(name, make_cfg):
     outcome = runner.run(

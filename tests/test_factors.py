@@ -57,6 +57,7 @@ def test_the_factor_made_to_dominate_explains_most(store):
     assert table["log QPS share (%)"].sum() == pytest.approx(100, abs=0.2)
 
 
+@pytest.mark.slow
 def test_too_few_runs_give_a_line_instead_of_a_table(store, tmp_path):
     results = which_setting_matters(_runs(store, "few"))
     # Scale and dim change together in these two runs: one factor, and no residual left.
@@ -75,6 +76,7 @@ def test_too_few_runs_give_a_line_instead_of_a_table(store, tmp_path):
     assert "| factor |" not in section
 
 
+@pytest.mark.slow
 def test_the_report_holds_the_factors_table(store, tmp_path):
     out = tmp_path / "report"
     uri = f"sqlite:///{store / 'mlflow.db'}"

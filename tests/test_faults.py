@@ -116,6 +116,7 @@ def test_a_sweep_whose_server_dies_stops_keeps_its_results_and_sends_them_when_r
     assert json.loads((journal / RESULTS_FILE).read_text())["sent"]
 
 
+@pytest.mark.slow
 def test_sync_sends_a_saved_journal_once_and_ends_its_run_finished(tmp_path):
     """`python -m vssbench.sync DIR` on a journal saved while the store was away: its run gets
     every param, metric step and artifact and is FINISHED; a second sync has nothing to send."""
@@ -176,6 +177,7 @@ def test_a_run_whose_server_dies_is_synced_by_the_same_command_once_it_is_back(t
         assert "recall_at_10" in run.data.metrics
 
 
+@pytest.mark.slow
 def test_a_store_that_cannot_be_reached_fails_in_one_line_within_seconds(tmp_path, cli):
     """A closed port: MLflow's defaults retried for 4 min 19 s; the bounded retries take
     seconds, and the sweep's parent run is never made."""
@@ -193,6 +195,7 @@ def test_a_store_that_cannot_be_reached_fails_in_one_line_within_seconds(tmp_pat
     "case",
     ["not_a_database", "n_jobs_0", "unset_env", "slurm_without_sbatch"],
 )
+@pytest.mark.slow
 def test_a_user_caused_failure_ends_in_one_line(tmp_path, cli, case):
     store_dir = tmp_path / "mlruns"
     args = {
@@ -231,6 +234,7 @@ def test_a_user_caused_failure_ends_in_one_line(tmp_path, cli, case):
         assert not db.exists() or not mlflow.MlflowClient(f"sqlite:///{db}").search_runs(["0"])
 
 
+@pytest.mark.slow
 def test_report_out_at_a_file_is_one_line(tmp_path):
     (tmp_path / "taken").write_text("x")
     result = subprocess.run(

@@ -11,6 +11,7 @@ from vssbench.run import runner
 from vssbench.run.hybrid import BM25CheckError
 
 
+@pytest.mark.slow
 def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
     result = runner.run(
         read_plan(make_cfg("search=hybrid", "search.tokenizer=bigram", "hnsw.ef_search=4"))
@@ -45,6 +46,7 @@ def test_rrf_run_reports_its_loss_honestly(make_cfg):
     assert result["hybrid_ndcg_at_10"] < result["vector_ndcg_at_10"]
 
 
+@pytest.mark.slow
 def test_both_halves_respect_the_filter(make_cfg, tmp_path):
     runner.run(
         read_plan(
@@ -81,6 +83,7 @@ def test_run_fails_loudly_when_bm25_scores_too_few(make_cfg, tmp_path):
     assert list(mlflow.search_runs(experiment_names=["vssbench"])["status"]) == ["FAILED"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("column", [None, "region"])
 def test_the_two_duckdb_bm25_implementations_rank_alike(column, cache_dir):
     """search.bm25=fts_tables is the macro's BM25 as one top-k query: same ids, same scores."""

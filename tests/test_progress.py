@@ -1,5 +1,7 @@
 import logging
 
+import pytest
+
 from vssbench.progress import Progress
 
 
@@ -21,6 +23,7 @@ def test_small_totals_stay_quiet(caplog):
     assert caplog.records == []
 
 
+@pytest.mark.slow
 def test_heartbeat_logs_duckdbs_percentage_while_an_index_builds(caplog, metadata):
     """A real HNSW build, with the heartbeat polling the connection's query_progress()."""
     import numpy as np

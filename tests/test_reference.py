@@ -4,6 +4,7 @@ real run logs."""
 import fnmatch
 
 import mlflow
+import pytest
 from omegaconf import OmegaConf
 
 from vssbench.config import schema
@@ -55,6 +56,7 @@ def _documented(name: str) -> bool:
     return name in headline or any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+@pytest.mark.slow
 def test_every_metric_a_run_logs_is_documented(make_cfg, tmp_path):
     for overrides in (
         ("dim=16", "hnsw.ef_curve=[16]", "bench.clients=[1,2]"),

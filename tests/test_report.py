@@ -142,6 +142,7 @@ def runs_store(tmp_path_factory, cache_dir):
     return root
 
 
+@pytest.mark.slow
 def test_report_has_every_figure_embedded_and_mlflow_numbers(runs_store, tmp_path, monkeypatch):
     monkeypatch.setattr("vssbench.track.store.USER_TRACKING_URI", None)
     out = tmp_path / "report"
@@ -167,6 +168,7 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(runs_store, tmp_pat
     assert {"report.html", "summary.md", "recall_vs_qps.png"} <= logged
 
 
+@pytest.mark.slow
 def test_filters_select_runs(runs_store, tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs, _ = load_runs("vssbench", {"search": "hybrid"}, all_versions=False)
@@ -209,6 +211,7 @@ def _interval(point: tuple) -> str:
     return "" if np.isnan(point[2]) else f"{point[2]:.0f}-{point[3]:.0f}"
 
 
+@pytest.mark.slow
 @needs("usearch")
 def test_engine_is_a_column_and_a_filter(runs_store):
     mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
@@ -255,6 +258,7 @@ def test_runs_of_one_configuration_on_two_hosts_stay_apart(tmp_path):
     assert list(table(summary.reset_index()).columns[:2]) == ["configuration", "host"]
 
 
+@pytest.mark.slow
 @needs("usearch")
 def test_frontier_figure_has_a_line_per_engine_in_its_colour(runs_store):
     summary = _summary(runs_store)
@@ -275,6 +279,7 @@ def test_frontier_figure_has_a_line_per_engine_in_its_colour(runs_store):
     assert {"duckdb_vss", "usearch", "duckdb_exact (exact: one point)"} <= legend
 
 
+@pytest.mark.slow
 @needs("usearch")
 def test_overhead_finding_equals_the_logged_curves(runs_store):
     curves = _logged_curves(runs_store, 32)
@@ -308,6 +313,7 @@ def test_overhead_finding_equals_the_logged_curves(runs_store):
     assert [f for f in facts if marker in f and "usearch" in f] == [expected]
 
 
+@pytest.mark.slow
 @needs("usearch")
 def test_qps_at_recall_finding_equals_the_logged_curves(runs_store):
     parts = []  # (QPS or -1, text, point) per engine
@@ -409,6 +415,7 @@ def test_pareto_front():
     assert list(pareto_front(np.array(recall), np.array(qps))) == [0, 1, 2]
 
 
+@pytest.mark.slow
 def test_selectivity_figure_draws_the_logged_rows_and_recall(runs_store):
     from vssbench.report.figures import selectivity
 
@@ -428,6 +435,7 @@ def test_selectivity_figure_draws_the_logged_rows_and_recall(runs_store):
     assert rows_line.get_ydata()[0] < rows_line.get_ydata()[1]
 
 
+@pytest.mark.slow
 def test_report_on_a_store_whose_every_timing_is_disturbed(make_cfg, tmp_path, monkeypatch):
     """Every DuckDB vector and hybrid run disturbed (a busy laptop): every page is written, the
     timing figures say why they are empty, and an earlier report's figure does not stay."""

@@ -29,6 +29,7 @@ def _run(make_cfg, tmp_path, *overrides: str) -> mlflow.entities.Run:
     return mlflow.get_run(outcome.run_id)
 
 
+@pytest.mark.slow
 def test_three_trials_save_every_pass_and_every_interval_is_recomputed_from_them(
     make_cfg, tmp_path
 ):
@@ -75,6 +76,7 @@ def test_three_trials_save_every_pass_and_every_interval_is_recomputed_from_them
     assert m["trial_fixed_s"] > 0
 
 
+@pytest.mark.slow
 def test_a_pass_disturbed_by_a_busy_process_is_timed_again():
     busy = subprocess.Popen([sys.executable, "-c", BUSY.format(s=1.5)], stdout=subprocess.PIPE)
     assert busy.stdout.readline() == b"spinning\n"

@@ -92,6 +92,7 @@ def _table(run_id: str, artifact: str) -> pd.DataFrame:
     )
 
 
+@pytest.mark.slow
 def test_duckdb_churn_logs_every_round_compaction_and_a_crash_outcome(make_cfg, cache_dir):
     run = _run(make_cfg, "workload=churn", "workload.kills=2", "dim=16")
     m, rid = run.data.metrics, run.info.run_id
@@ -138,6 +139,7 @@ def test_duckdb_churn_logs_every_round_compaction_and_a_crash_outcome(make_cfg, 
         )
     ],
 )
+@pytest.mark.slow
 def test_each_peer_churns_its_own_way_and_returns_no_deleted_row(make_cfg, engine, compaction):
     run = _run(make_cfg, "workload=churn", f"engine={engine}", "dim=16")
     rid = run.info.run_id
@@ -149,6 +151,7 @@ def test_each_peer_churns_its_own_way_and_returns_no_deleted_row(make_cfg, engin
     assert run.data.metrics["recall_at_10"] > 0.8
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no os.posix_fadvise here")
 @pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="no /proc/self/io to count reads")
 def test_restart_times_cold_and_warm_opens_and_the_cold_one_reads_the_file(make_cfg):
@@ -185,7 +188,8 @@ def test_restart_times_cold_and_warm_opens_and_the_cold_one_reads_the_file(make_
         ),
         (["workload=churn", "search=hybrid"], "search=hybrid: workload=churn measures the vector"),
         (["workload=churn", "filter=region", "filter.strategy=post"], "filter=region: workload"),
-        (["workload=churn", "workload.kills=1", "engine=usearch"], "workload.kills=1: the crash"),
+        (["workload=churn", "workload.kills=1", "engine=hnswlib"], "workload.kills=1: the crash"),
+        (["workload=churn", "engine=annoy"], "workload=churn: engine=annoy cannot run it"),
         (["workload=churn", "workload.rounds=6"], "workload.insert=0.1: workload.initial + "),
         (["workload=churn", "bench.clients=[1,2]"], "bench.clients=[1, 2]: workload=churn"),
         (["workload=restart", "engine.reuse_index=false"], "engine.reuse_index=False: workload"),
@@ -199,6 +203,7 @@ def test_a_workload_an_engine_or_setting_cannot_run_is_refused_in_one_line(
     assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
 
 
+@pytest.mark.slow
 def test_the_report_shows_churn_rounds_crash_outcomes_and_restarts(make_cfg, tmp_path, monkeypatch):
     from vssbench.report.__main__ import main
 

@@ -62,6 +62,7 @@ class EngineInfo:
     # Filter strategies it runs (filter.strategy); exact engines scan every row, so "exact".
     strategies: tuple[str, ...] = ("post", "overfetch")
     exact: bool = False  # no approximate index: one point, recall 1.0
+    index: str = "HNSW"  # what its approximate index is
     full_text: bool = False  # has BM25, so hybrid search runs
     native_hybrid: bool = False  # has its own hybrid query and reranker, measured beside ours
     # Serves at most engine.threads concurrent searches (bench.clients): more crash it.
@@ -182,6 +183,7 @@ ENGINES: dict[str, EngineInfo] = {
         "annoy",
         "annoy",
         strategies=("post", "overfetch"),
+        index="a forest of random-projection trees",
         options=AnnoyOptions,
         cannot={"churn": "an Annoy index takes no vector once it is built: a change is a rebuild"},
     ),

@@ -259,9 +259,9 @@ FURTHER = (
         "library raised on.",
     ),
     MetricDoc(
-        ("index_approx_memory_mb", "index_file_mb", "index_count", "index_levels"),
+        ("index_approx_memory_mb", "index_file_mb", "index_count", "index_levels", "index_trees"),
         "The vss extension's own memory estimate, the index file's size, and the index's "
-        "entries and graph levels as the extension reports them.",
+        "entries and graph levels (Annoy: its trees) as the engine reports them.",
     ),
     MetricDoc(
         ("build_rss_growth_mb", "process_start_rss_mb", "memory_estimate_mb", "ingest_s"),

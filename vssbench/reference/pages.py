@@ -170,19 +170,24 @@ def engines_page() -> str:
         "",
         "The engines a run can measure (`engine=<name>`), from `vssbench/engines/registry.py`.",
         "",
-        "| engine | install | filter strategies | index | hybrid search | own options |",
-        "|---|---|---|---|---|---|",
+        "| engine | install | filter strategies | index | metrics | hybrid search | own options |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, e in ENGINES.items():
         install = f"`uv sync --extra {e.extra}`" if e.extra else "included"
-        index = "none: exact scan, recall 1" if e.exact else "approximate (HNSW)"
+        if e.max_python:
+            install += f" (Python {e.max_python} or older)"
+        index = "none: exact scan, recall 1" if e.exact else f"approximate ({e.index})"
+        metrics = ", ".join(f"`{m}`" for m in e.metrics)
         if e.native_hybrid:
             hybrid = "yes, and its own hybrid query and reranker beside ours"
         else:
             hybrid = "yes (DuckDB's BM25)" if e.full_text else "no"
         options = ", ".join(f"`engine.{f.name}`" for f in dataclasses.fields(e.options)) or "none"
         strategies = ", ".join(f"`{s}`" for s in e.strategies)
-        lines.append(f"| `{name}` | {install} | {strategies} | {index} | {hybrid} | {options} |")
+        lines.append(
+            f"| `{name}` | {install} | {strategies} | {index} | {metrics} | {hybrid} | {options} |"
+        )
     limited = [n for n, e in ENGINES.items() if e.max_clients_is_threads]
     crash = [n for n, e in ENGINES.items() if e.crash_test]
     lines += [

@@ -33,8 +33,9 @@ def settings(search: SearchPlan, exact: bool, ef_search: int, values: np.ndarray
     return QuerySettings(
         ef_search=ef_search,
         limit=search.hybrid.candidates if search.hybrid else search.k,
-        # An exact engine scans every row, filtered or not.
-        strategy="exact" if exact else search.strategy,
+        # An exact engine scans every row, filtered or not, unless asked to filter after its
+        # top k (sqlite_vec's post).
+        strategy="exact" if exact and search.strategy != "post" else search.strategy,
         overfetch_factor=search.overfetch_factor,
         column=search.column,
         values=tuple(sorted(set(values.tolist()))) if search.column else (),
