@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from vssbench.engines.registry import ENGINES, MissingEngine, check_installed
+from vssbench.engines.registry import ENGINES, MissingEngine, check_installed, installed_engines
 
 REQUIRED = os.environ.get("VSSBENCH_REQUIRE_ENGINES") == "1"
 
@@ -21,7 +21,7 @@ def _missing(name: str) -> str | None:
 
 
 def installed(name: str) -> bool:
-    return _missing(name) is None
+    return name in installed_engines()
 
 
 def _runs_on_this_python(name: str) -> bool:

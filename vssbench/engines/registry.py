@@ -247,6 +247,18 @@ def check_installed(name: str) -> None:
         )
 
 
+def installed_engines() -> list[str]:
+    """The engines this machine and Python can run."""
+    out = []
+    for name in ENGINES:
+        try:
+            check_installed(name)
+        except MissingEngine:
+            continue
+        out.append(name)
+    return out
+
+
 def release(name: str) -> str | None:
     """The installed release of the engine's library, as `package==version` (None for DuckDB's
     own engines, "package not installed" for a missing extra)."""
