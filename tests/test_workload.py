@@ -132,7 +132,6 @@ def test_duckdb_churn_logs_every_round_compaction_and_a_crash_outcome(make_cfg, 
     [
         pytest.param(engine, compaction, marks=needs(engine))
         for engine, compaction in (
-            ("usearch", "Index.remove(compact=True)"),
             ("hnswlib", "none: the engine has no compaction"),
             ("faiss_flat", "none: the engine has no compaction"),
             ("lancedb", "Table.optimize(cleanup_older_than=0)"),
@@ -190,6 +189,7 @@ def test_restart_times_cold_and_warm_opens_and_the_cold_one_reads_the_file(make_
         (["workload=churn", "filter=region", "filter.strategy=post"], "filter=region: workload"),
         (["workload=churn", "workload.kills=1", "engine=hnswlib"], "workload.kills=1: the crash"),
         (["workload=churn", "engine=annoy"], "workload=churn: engine=annoy cannot run it"),
+        (["workload=churn", "engine=usearch"], "workload=churn: engine=usearch cannot run it"),
         (["workload=churn", "workload.rounds=6"], "workload.insert=0.1: workload.initial + "),
         (["workload=churn", "bench.clients=[1,2]"], "bench.clients=[1, 2]: workload=churn"),
         (["workload=restart", "engine.reuse_index=false"], "engine.reuse_index=False: workload"),

@@ -117,6 +117,10 @@ ENGINES: dict[str, EngineInfo] = {
         "usearch",
         "3.12",
         ("post", "overfetch"),
+        cannot={
+            "churn": "usearch 2.12.0, the release vss bundles, crashes (a segfault, one thread) "
+            "or deadlocks (two threads, usearch issue #396) when vectors are added after a remove"
+        },
     ),
     "hnswlib": EngineInfo(
         "hnswlib_engine",

@@ -8,7 +8,6 @@ from usearch.index import Index
 
 from vssbench.engines.library import LibraryEngine, Result
 from vssbench.engines.params import HnswBuild
-from vssbench.measure.memory import MB
 
 # vss maps its metrics to these usearch metrics (l2sq is the squared distance in both).
 METRIC = {"l2sq": "l2sq", "cosine": "cos", "ip": "ip"}
@@ -29,24 +28,6 @@ class USearch(LibraryEngine):
         index = self._new(vectors.shape[1], build.metric, build)
         index.add(np.arange(len(vectors), dtype=np.uint64), vectors, threads=build.threads)
         return index
-
-    def _empty(self, dim: int, build: HnswBuild, capacity: int) -> Index:
-        return self._new(dim, build.metric, build)
-
-    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        keys = np.asarray(ids, np.uint64)
-        self.index.add(keys, np.ascontiguousarray(vectors, np.float32), threads=self.threads)
-
-    def _remove(self, ids: np.ndarray) -> None:
-        self.index.remove(np.asarray(ids, np.uint64), threads=self.threads)
-
-    def compact(self) -> str:
-        """usearch's isolate pass: the removed nodes' links are repaired and their slots freed."""
-        self.index.remove(np.zeros(0, np.uint64), compact=True, threads=self.threads)
-        return "Index.remove(compact=True)"
-
-    def storage(self) -> dict[str, float]:
-        return {"index_memory_mb": self.index.memory_usage / MB}
 
     def _save(self, index: Index, path: Path) -> None:
         index.save(str(path))
