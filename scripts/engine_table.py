@@ -1,7 +1,10 @@
 """Print one markdown table per scale x dim comparing engines from an MLflow store: build time,
-index memory, recall@10 and QPS at ef 64, batch QPS, the region-filtered runs, and hybrid.
+index memory, recall@10 and QPS at ef 64, batch QPS, the region-filtered runs, and hybrid; or,
+with --own-cost, DuckDB against usearch at each release measured, per ef (one run per ef, its
+headline and batch at that ef, with trials).
 
     uv run python scripts/engine_table.py --tracking-uri sqlite:///mlruns/mlflow.db
+    uv run python scripts/engine_table.py --tracking-uri ... --experiment own-cost --own-cost
 """
 
 import argparse
@@ -41,13 +44,63 @@ def _fmt(value: float, digits: int) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
+def _interval(run: pd.Series, metric: str) -> str:
+    value, low, high = (run.get(f"metrics.{metric}{end}") for end in ("", "_ci_low", "_ci_high"))
+    if value is None or pd.isna(value):
+        return "n/a"
+    return f"{value:.0f} ({low:.0f}-{high:.0f})"
+
+
+def own_cost(runs: pd.DataFrame) -> None:
+    """DuckDB and each usearch release measured, side by side per scale, dim and ef."""
+    runs = runs.assign(
+        side=np.where(
+            runs["engine"] == "usearch",
+            "usearch " + runs.get("tags.version.usearch", pd.Series("", index=runs.index)),
+            runs["engine"],
+        )
+    )
+    sides = sorted(runs["side"].unique(), key=lambda side: (side != "duckdb_vss", side))
+    print(
+        f"| scale | dim | ef | single-query QPS (95% over trials): {' / '.join(sides)} "
+        f"| batch QPS: {' / '.join(sides)} | recall@10 | build s |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    order = {c: runs[f"params.{c}"].astype(int) for c in ("scale.n_docs", "dim", "hnsw.ef_search")}
+    runs = runs.assign(**{f"_{c}": v for c, v in order.items()})
+    keys = ["_scale.n_docs", "params.scale.name", "_dim", "_hnsw.ef_search"]
+    for (_, scale, dim, ef), group in runs.sort_values(keys).groupby(keys, sort=False):
+        by_side = {r["side"]: r for _, r in group.iterrows()}
+        cell = {
+            metric: " / ".join(
+                _interval(by_side[side], metric) if side in by_side else "not run" for side in sides
+            )
+            for metric in ("qps", "batch_qps")
+        }
+        recall = " / ".join(
+            _fmt(by_side[side].get("metrics.recall_at_10"), 3) if side in by_side else "-"
+            for side in sides
+        )
+        build = " / ".join(
+            _fmt(by_side[side].get("metrics.index_build_s"), 1) if side in by_side else "-"
+            for side in sides
+        )
+        print(
+            f"| {scale} | {dim} | {ef} | {cell['qps']} | {cell['batch_qps']} | {recall} | {build} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--experiment", default="vssbench")
+    parser.add_argument("--own-cost", action="store_true", help="DuckDB against usearch, per ef")
     args = parser.parse_args()
     mlflow.set_tracking_uri(args.tracking_uri)
     runs = _runs(args.experiment)
+    if args.own_cost:
+        own_cost(runs)
+        return
     vector = runs[(runs["params.search.name"] == "vector") & (runs["params.filter.name"] == "none")]
     region = runs[runs["params.filter.name"] == "region"]
     hybrid = runs[runs["params.search.name"] == "hybrid"]

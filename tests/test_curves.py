@@ -12,6 +12,7 @@ import mlflow
 import numpy as np
 import psutil
 import pytest
+from documented import undocumented
 
 from vssbench.config.checks import ConfigError, validate
 from vssbench.config.plan import hpo_settings, read_plan
@@ -105,11 +106,14 @@ def test_batch_with_a_filter_is_refused_not_answered_wrongly(make_cfg, cache_dir
 
 
 def test_two_clients_log_two_points(make_cfg):
-    outcome = runner.run(read_plan(make_cfg("dim=16", "bench.clients=[1,2]", "bench.repeats=1")))
+    overrides = ("dim=16", "hnsw.ef_curve=[16]", "bench.clients=[1,2]", "bench.repeats=1")
+    outcome = runner.run(read_plan(make_cfg(*overrides)))
     qps = _history(outcome.run_id, "clients.qps")
     p99 = _history(outcome.run_id, "clients.latency_p99_ms")
     assert sorted(qps) == sorted(p99) == [1, 2]
     assert qps[1] == outcome.metrics["qps"] and qps[2] > 0
+    logged = mlflow.get_run(outcome.run_id).data.metrics
+    assert {"clients.qps", "ef_curve.qps"} <= set(logged) and undocumented(logged) == []
 
 
 def test_concurrent_clients_answer_every_query_once():

@@ -4,6 +4,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from documented import undocumented
 
 from vssbench import faults
 from vssbench.config.plan import read_plan
@@ -13,9 +14,11 @@ from vssbench.run.hybrid import BM25CheckError
 
 @pytest.mark.slow
 def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
-    result = runner.run(
+    outcome = runner.run(
         read_plan(make_cfg("search=hybrid", "search.tokenizer=bigram", "hnsw.ef_search=4"))
-    ).metrics
+    )
+    result = outcome.metrics
+    assert undocumented(mlflow.get_run(outcome.run_id).data.metrics) == []
     # The vector half asks for search.candidates (50) rows: the index searches with ef 50.
     assert result["effective_ef_search"] == 50
     assert result["hybrid_ndcg_at_10"] >= max(

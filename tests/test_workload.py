@@ -10,6 +10,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from documented import undocumented
 from peers import needs
 
 from vssbench.config.checks import ConfigError
@@ -96,6 +97,8 @@ def _table(run_id: str, artifact: str) -> pd.DataFrame:
 def test_duckdb_churn_logs_every_round_compaction_and_a_crash_outcome(make_cfg, cache_dir):
     run = _run(make_cfg, "workload=churn", "workload.kills=2", "dim=16")
     m, rid = run.data.metrics, run.info.run_id
+    assert {"churn.recall_at_10", "compacted.qps", "crash.kills"} <= set(m)
+    assert undocumented(m) == []
     assert run.data.params["workload.name"] == "churn"
     assert run.info.run_name.endswith("-churn")
     recall = _steps(rid, "churn.recall_at_10")
@@ -156,6 +159,7 @@ def test_each_peer_churns_its_own_way_and_returns_no_deleted_row(make_cfg, engin
 def test_restart_times_cold_and_warm_opens_and_the_cold_one_reads_the_file(make_cfg):
     run = _run(make_cfg, "workload=restart", "workload.restarts=2", "dim=16")
     m, rid = run.data.metrics, run.info.run_id
+    assert "restart.cold_open_s" in m and undocumented(m) == []
     for mode in ("cold", "warm"):
         for part in ("to_first_answer_s", "open_s", "first_query_ms", "steady_p50_ms"):
             assert m[f"restart.{mode}_{part}"] > 0

@@ -65,6 +65,11 @@ def validate(cfg: DictConfig) -> None:
     _check_filter(cfg.filter)
     _check_search(cfg.search, cfg.k, cfg.scale.n_docs)
     _check_workload(cfg)
+    # Last, after everything the engine cannot run at all: installing it would not help there.
+    try:
+        check_installed(cfg.engine.name.value)
+    except MissingEngine as missing:
+        raise ConfigError(str(missing)) from None
 
 
 def _check_names(cfg: DictConfig) -> None:
@@ -247,7 +252,7 @@ def _check_queries(queries: DictConfig, n_queries: int) -> None:
 
 
 def _check_engine_runs(cfg: DictConfig) -> None:
-    """The chosen engine runs the filter strategy and the search, and is installed."""
+    """The chosen engine runs the filter strategy, the metric and the search."""
     name = cfg.engine.name.value
     engine = ENGINES[name]
     strategy = cfg.filter.strategy.value
@@ -273,11 +278,6 @@ def _check_engine_runs(cfg: DictConfig) -> None:
             f"engine={name} has no full-text search; hybrid runs with "
             + ", ".join(n for n, e in ENGINES.items() if e.full_text),
         )
-    # After what the engine cannot run at all: installing it would not help there.
-    try:
-        check_installed(name)
-    except MissingEngine as missing:
-        raise ConfigError(str(missing)) from None
 
 
 def _check_filter(filter_cfg: DictConfig) -> None:
