@@ -102,7 +102,8 @@ def test_a_child_this_process_waits_for_is_its_own_cpu_not_another_processes():
     spin = "import time\nwhile time.process_time() < 0.6: pass"
     with timing.CpuOfOthers() as others:
         subprocess.run([sys.executable, "-c", spin], check=True)
-    assert others.own_s >= 0.6  # the child's spin, counted as this process's
+    # the child's spin, counted as this process's (less one 10 ms clock tick of rounding)
+    assert others.own_s >= 0.59
 
 
 @pytest.mark.slow
