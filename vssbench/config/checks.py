@@ -8,7 +8,15 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig, ListConfig
 
-from vssbench.config.schema import Config, FilterKind, FilterStrategy, SearchKind
+from vssbench.config.schema import (
+    Config,
+    DatasetKind,
+    EmbedKind,
+    FilterKind,
+    FilterStrategy,
+    SearchKind,
+)
+from vssbench.data.sources import SOURCES
 from vssbench.engines.registry import (
     ENGINES,
     OPTION_FIELDS,
@@ -65,6 +73,7 @@ def validate(cfg: DictConfig) -> None:
     _check_filter(cfg.filter)
     _check_search(cfg.search, cfg.k, cfg.scale.n_docs)
     _check_workload(cfg)
+    _check_embed(cfg)
     # Last, after everything the engine cannot run at all: installing it would not help there.
     try:
         check_installed(cfg.engine.name.value)
@@ -312,6 +321,23 @@ def _check_search(search: DictConfig, k: int, n_docs: int) -> None:
         "search.min_bm25_hit_rate",
         search.min_bm25_hit_rate,
         "must be between 0 and 1",
+    )
+
+
+def _check_embed(cfg: DictConfig) -> None:
+    embed, dataset = cfg.embed, cfg.dataset.name.value
+    _check(embed.batch_size >= 1, "embed.batch_size", embed.batch_size, "must be at least 1")
+    if embed.name != EmbedKind.model:
+        _check(embed.model is None, "embed.model", embed.model, "applies to embed=model only")
+        return
+    _check(bool(embed.model), "embed.model", embed.model, "needs a local model dir (embed=model)")
+    encodable = dataset == DatasetKind.synthetic_ko or SOURCES[dataset].encodable
+    _check(
+        encodable,
+        "embed",
+        "model",
+        f"dataset={dataset} brings its own vectors; embed=model encodes the text of "
+        + ", ".join(["synthetic_ko", *(n for n, s in SOURCES.items() if s.encodable)]),
     )
 
 

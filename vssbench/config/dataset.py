@@ -2,6 +2,7 @@
 fingerprints and cache keys, and, for a file dataset, the sizes its files set."""
 
 import copy
+import logging
 import re
 from dataclasses import fields
 from pathlib import Path
@@ -9,12 +10,15 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from vssbench.config.checks import validate
-from vssbench.config.schema import DatasetKind, FilterKind
-from vssbench.data import filters, sources
+from vssbench.config.schema import DatasetKind, EmbedKind, FilterKind
+from vssbench.data import embedding, filters, sources
+from vssbench.data.embedding import ModelSpec
 from vssbench.data.load import DataSpec
 from vssbench.data.sources import SOURCES
 from vssbench.data.sources.files import DataFileError, FileSource
 from vssbench.data.synthetic.corpus import QueryMix
+
+log = logging.getLogger(__name__)
 
 
 def file_source(dataset: DictConfig) -> FileSource:
@@ -25,7 +29,9 @@ def file_source(dataset: DictConfig) -> FileSource:
         if not dataset[role]:
             raise DataFileError(f"dataset.{role}: is not set; dataset={kind} needs it")
     settings = info.settings(**{s.name: _value(dataset[s.name]) for s in fields(info.settings)})
-    return FileSource(kind, {role: str(dataset[role]) for role in info.roles}, settings)
+    given = [role for role in info.optional_roles if dataset[role]]
+    paths = {role: str(dataset[role]) for role in (*info.roles, *given)}
+    return FileSource(kind, paths, settings)
 
 
 def _value(node: object) -> object:
@@ -47,23 +53,54 @@ def identity(dataset: DictConfig) -> dict:
     return file_source(dataset).identity
 
 
+def embed_identity(cfg: DictConfig) -> dict | None:
+    """What embed=model's vectors are made with (the model's content and prompts), not where
+    the model lies; None for the synthetic embedder."""
+    model = embedder(cfg)
+    return None if model is None else {"name": "model", **model.identity}
+
+
 def _filter_column(cfg: DictConfig) -> str | None:
     return None if cfg.filter.name == FilterKind.none else cfg.filter.name.value
+
+
+def embedder(cfg: DictConfig) -> ModelSpec | None:
+    """embed=model's model, read from its files (a one-line DataFileError if it is none)."""
+    if cfg.embed.name != EmbedKind.model:
+        return None
+    return embedding.describe(str(cfg.embed.model), cfg.embed.batch_size)
+
+
+def _same_dim(where: str, dim: int, cfg: DictConfig) -> None:
+    if dim != cfg.dim:
+        raise DataFileError(
+            f"{where}: vectors have dim {dim}, not dim={cfg.dim}; run with dim={dim}"
+        )
 
 
 def resolve(cfg: DictConfig) -> DictConfig:
     """cfg for a synthetic dataset; for a file dataset, a copy whose scale is the files' (name,
     documents, queries), once the files' headers agree with dim, the metric, the search and
-    the filter (a one-line DataFileError naming the file if not)."""
+    the filter (a one-line DataFileError naming the file if not). With embed=model the dim is
+    the model's."""
+    model = embedder(cfg)
+    if model is not None:
+        _same_dim(f"embed.model={model.path}", model.dim, cfg)
     if cfg.dataset.name == DatasetKind.synthetic_ko:
         return cfg
     source = file_source(cfg.dataset)
     found = sources.check(source, cfg.search.name.value, _filter_column(cfg))
     first = next(iter(source.paths.values()))
-    if found.dim != cfg.dim:
+    if found.left_out:
+        log.info("%s", found.left_out)
+    if model is None and found.dim is None:
         raise DataFileError(
-            f"{first}: vectors have dim {found.dim}, not dim={cfg.dim}; run with dim={found.dim}"
+            f"{first}: has no vectors: give dataset.vectors=DIR (corpus.parquet and "
+            "queries.parquet, columns id and vector), put them in its vectors/ dir, or run with "
+            "embed=model embed.model=PATH"
         )
+    if model is None:
+        _same_dim(first, found.dim, cfg)
     if found.metric is not None and found.metric != cfg.hnsw.metric.value:
         raise DataFileError(
             f"{first}: its ground truth is for metric {found.metric}, not hnsw.metric="
@@ -89,6 +126,7 @@ def data_spec(cfg: DictConfig) -> DataSpec:
     """The data a (checked) configuration runs on."""
     column = _filter_column(cfg)
     synthetic = cfg.dataset.name == DatasetKind.synthetic_ko
+    model = embedder(cfg)
     return DataSpec(
         n_docs=cfg.scale.n_docs,
         n_queries=cfg.scale.n_queries,
@@ -99,6 +137,7 @@ def data_spec(cfg: DictConfig) -> DataSpec:
         mix=QueryMix(cfg.queries.paraphrase, cfg.queries.entity, cfg.queries.keyword),
         filter_column=column,
         filter_selectivity=cfg.filter.selectivity if column == filters.ATTRIBUTE else None,
-        noise=cfg.dataset.noise if synthetic else 0.0,
+        noise=cfg.dataset.noise if synthetic and model is None else 0.0,
         source=None if synthetic else file_source(cfg.dataset),
+        embedder=model,
     )

@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import re
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -57,7 +59,7 @@ def schema_defaults() -> dict:
 def measured_settings(cfg: DictConfig) -> dict:
     """The resolved settings that affect results, the dataset's aside (it is known by content)."""
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    for key in (*NOT_IN_FINGERPRINT, "dataset"):
+    for key in (*NOT_IN_FINGERPRINT, "dataset", "embed"):
         data.pop(key, None)
     for key in RETRY_KEYS:
         data["bench"].pop(key)
@@ -69,6 +71,8 @@ def fingerprint(cfg: DictConfig) -> str:
     data = canonical(measured_settings(cfg), schema_defaults())
     # The data by what it is: a file's content hash, not its path; a file sets its own size.
     data["dataset"] = dataset.identity(cfg.dataset)
+    if (model := dataset.embed_identity(cfg)) is not None:  # the model by content, not path
+        data["embed"] = model
     if cfg.dataset.name != DatasetKind.synthetic_ko:
         data.pop("scale", None)
     # A peer measured with another release of its library is another measurement (usearch 2.26
@@ -88,7 +92,9 @@ def run_name(cfg: DictConfig) -> str:
     usearch-10k-d256-hybrid-kiwi-match_bm25-convex-...: sorts and groups by engine in the UI."""
     parts = [cfg.engine.name.value, cfg.scale.name, f"d{cfg.dim}", cfg.search.name.value]
     noise = cfg.dataset.noise
-    if cfg.dataset.name == DatasetKind.synthetic_ko and noise != DatasetConfig().noise:
+    if (model := dataset.embedder(cfg)) is not None:  # vectors from the user's model
+        parts.insert(2, re.sub(r"[^A-Za-z0-9_.]+", "_", Path(model.name).name)[:40])
+    elif cfg.dataset.name == DatasetKind.synthetic_ko and noise != DatasetConfig().noise:
         parts.insert(2, f"noise{noise:g}")  # other data than the default's
     if cfg.search.name.value == "hybrid":
         # The BM25 half: DuckDB's as search.bm25 writes it, or the engine's own full-text index.

@@ -255,6 +255,24 @@ class WorkloadConfig:
     restarts: int = 3  # restart: fresh processes, each timed cold and then warm
 
 
+class EmbedKind(StrEnum):
+    synthetic = "synthetic"
+    model = "model"
+
+
+@dataclass
+class EmbedConfig:
+    """Where the vectors come from when the dataset has text and no vectors of its own."""
+
+    # synthetic: synthetic_ko's text-derived vectors; model: the model in embed.model encodes
+    # the documents and queries (synthetic_ko or a dataset=beir set).
+    name: EmbedKind = EmbedKind.synthetic
+    # embed=model: a local model dir, model2vec (extra model2vec) or sentence-transformers
+    # (extra sentence_transformers, which pulls torch); read by content, not by path.
+    model: str | None = None
+    batch_size: int = 256  # texts per encode call (progress is logged per batch)
+
+
 class Objective(StrEnum):
     recall = "recall"
     recall_qps = "recall_qps"
@@ -285,6 +303,7 @@ class Config:
     hpo: HpoConfig = field(default_factory=HpoConfig)
     bench: BenchConfig = field(default_factory=BenchConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     k: int = 10  # results per query
     seed: int = 42  # of the synthetic corpus, its vectors and queries
     cache_dir: str = ".cache/vssbench"  # data, ground truth and built indexes, kept across runs

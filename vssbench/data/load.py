@@ -14,7 +14,8 @@ import pyarrow.parquet as pq
 from scipy import sparse
 
 from vssbench import cache, mapped
-from vssbench.data import difficulty, filters, sources
+from vssbench.data import difficulty, embedding, filters, sources
+from vssbench.data.embedding import ModelSpec
 from vssbench.data.groundtruth import check_shipped, exact_topk
 from vssbench.data.sources import SOURCES
 from vssbench.data.sources.files import DataFileError, FileSource, Tables
@@ -45,6 +46,7 @@ class DataSpec:
     filter_selectivity: float | None = None  # the share `attribute` keeps
     noise: float = 0.0  # synthetic_ko's difficulty knob (data/synthetic/embed.py add_noise)
     source: FileSource | None = None  # a file dataset; None for synthetic_ko
+    embedder: ModelSpec | None = None  # embed=model: the model that makes the vectors
 
 
 @dataclass
@@ -139,12 +141,27 @@ def _corpus_key(spec: DataSpec) -> dict:
 
 
 def _noise_key(spec: DataSpec) -> dict:
+    """The synthetic embedder's noise, or the user's model: what made the vectors."""
+    if spec.embedder is not None:
+        return {"embed": spec.embedder.identity}
     return {"noise": spec.noise} if spec.noise else {}
 
 
 def data_key(spec: DataSpec) -> dict:
     """What determines the document vectors: the corpus, the embedder, its noise and dim."""
     return {**_corpus_key(spec), "part": "docs", "dim": spec.dim, **_noise_key(spec)}
+
+
+def _encoded(
+    root: Path, key: dict, texts: Callable[[], list[str]], model: ModelSpec, role: str
+) -> tuple[np.ndarray, bool]:
+    """The texts encoded by the user's model, cached by the texts' source, the model's content
+    and prompts: a second run encodes nothing."""
+    path = cache.entry(root, "vectors", {**key, "embed": model.identity, "role": role}, ".npy")
+    vectors, hit = cache.cached(
+        path, lambda: embedding.encode(model, texts(), role), cache.save_array, mapped.open_npy
+    )
+    return (vectors if hit else mapped.open_npy(path)), hit
 
 
 def _query_key(spec: DataSpec) -> dict:
@@ -223,24 +240,55 @@ def _synthetic(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loaded
     timings["data_gen_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    log.info("vectors: dim %d%s", spec.dim, f", noise {spec.noise:g}" if spec.noise else "")
+    doc_texts, query_texts = (lambda: _texts(whole_corpus())), (lambda: queries["text"].tolist())
+    if spec.embedder is not None:
+        vectors = _model_vectors(
+            spec, root, (corpus_key, query_key), (doc_texts, query_texts), hits
+        )
+    else:
+        log.info("vectors: dim %d%s", spec.dim, f", noise {spec.noise:g}" if spec.noise else "")
 
-    def noise(part: int) -> list | None:
-        return [spec.noise, [spec.seed, part, spec.dim]] if spec.noise else None
+        def noise(part: int) -> list | None:
+            return [spec.noise, [spec.seed, part, spec.dim]] if spec.noise else None
 
-    doc_vectors, hits["doc_vectors"] = _vectors(
-        root, {**corpus_key, "part": "docs"}, lambda: _texts(whole_corpus()), spec.dim, noise(0)
-    )
+        docs, hits["doc_vectors"] = _vectors(
+            root, {**corpus_key, "part": "docs"}, doc_texts, spec.dim, noise(0)
+        )
+        text.clear()
+        found, hits["query_vectors"] = _vectors(
+            root, {**query_key, "part": "queries"}, query_texts, spec.dim, noise(1)
+        )
+        vectors = (docs, found)
     text.clear()
-    query_vectors, hits["query_vectors"] = _vectors(
-        root,
-        {**query_key, "part": "queries"},
-        lambda: queries["text"].tolist(),
-        spec.dim,
-        noise(1),
-    )
     timings["embed_s"] = time.perf_counter() - t
-    return _Loaded(corpus, corpus_path, queries, doc_vectors, query_vectors)
+    return _Loaded(corpus, corpus_path, queries, *vectors)
+
+
+def _model_vectors(
+    spec: DataSpec,
+    root: Path,
+    keys: tuple[dict, dict],
+    texts: tuple[Callable[[], list[str]], Callable[[], list[str]]],
+    hits: dict,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Documents and queries encoded by embed=model's model (each cached)."""
+    model = spec.embedder
+    log.info(
+        "vectors: %s (%s, dim %d, sha256 %s)",
+        model.name,
+        model.backend,
+        model.dim,
+        model.sha256[:12],
+    )
+    out = []
+    for (key, part), text_of, role in zip(
+        ((keys[0], "docs"), (keys[1], "queries")), texts, ("document", "query"), strict=True
+    ):
+        vectors, hits[f"{'doc' if part == 'docs' else 'query'}_vectors"] = _encoded(
+            root, {**key, "part": part}, text_of, model, role
+        )
+        out.append(vectors)
+    return out[0], out[1]
 
 
 def _from_files(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loaded:
@@ -274,14 +322,15 @@ def _from_files(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loade
         cache.save_frame,
         pd.read_parquet,
     )
-    vectors = {}
-    for part in ("docs", "queries"):
-        path = entry("vectors", part, ".npy")
-        name = "doc_vectors" if part == "docs" else "query_vectors"
-        found, hits[name] = cache.cached(
-            path, lambda name=name: getattr(tables(), name), cache.save_array, mapped.open_npy
-        )
-        vectors[part] = found if hits[name] else mapped.open_npy(path)
+    timings["data_read_s"] = time.perf_counter() - t
+    if spec.embedder is not None:
+        t = time.perf_counter()
+        texts = (lambda: document_texts(corpus_path), lambda: queries["text"].tolist())
+        docs, found = _model_vectors(spec, root, (key, key), texts, hits)
+        vectors = {"docs": docs, "queries": found}
+        timings["embed_s"] = time.perf_counter() - t
+    else:
+        vectors = _file_vectors(tables, entry, hits)
     shipped = None
     if SOURCES[spec.source.kind].neighbors is not None:
         arrays, _ = cache.cached(
@@ -291,8 +340,22 @@ def _from_files(spec: DataSpec, root: Path, timings: dict, hits: dict) -> _Loade
             cache.load_arrays,
         )
         shipped = arrays.get("ids")
-    timings["data_read_s"] = time.perf_counter() - t
     return _Loaded(corpus, corpus_path, queries, vectors["docs"], vectors["queries"], shipped)
+
+
+def _file_vectors(
+    tables: Callable[[], Tables], entry: Callable[[str, str, str], Path], hits: dict
+) -> dict[str, np.ndarray]:
+    """The files' own vectors, read once and then memory-mapped from the cache."""
+    vectors = {}
+    for part in ("docs", "queries"):
+        path = entry("vectors", part, ".npy")
+        name = "doc_vectors" if part == "docs" else "query_vectors"
+        found, hits[name] = cache.cached(
+            path, lambda name=name: getattr(tables(), name), cache.save_array, mapped.open_npy
+        )
+        vectors[part] = found if hits[name] else mapped.open_npy(path)
+    return vectors
 
 
 def load_dataset(spec: DataSpec, root: Path) -> Dataset:

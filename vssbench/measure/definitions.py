@@ -248,10 +248,11 @@ FURTHER = (
         "as 0. Above bench.max_other_cpu_share a run is tagged disturbed.",
     ),
     MetricDoc(
-        ("mrr_at_10.*", "ndcg_at_10.*", "relevant_recall_at_10", "labelled_query_share"),
+        ("mrr_at_10.*", "ndcg_at_10.*", "relevant_recall_at_*", "labelled_query_share"),
         "The label metrics per query kind (paraphrase, entity, keyword); the share of the "
-        "relevant documents (at most 10) in the top 10; the share of queries that have labels "
-        "left after the filter (the label metrics are over these).",
+        "relevant documents in the top 10, and in the top k where k is not 10 (BEIR's recall@100 "
+        "at k=100); the share of queries that have labels left after the filter (the label "
+        "metrics are over these).",
     ),
     MetricDoc(
         ("short_result_share", "n_queries", "failed_queries"),

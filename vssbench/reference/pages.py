@@ -10,7 +10,7 @@ from pathlib import Path
 from vssbench.config import schema
 from vssbench.config.identity import schema_defaults
 from vssbench.data.sources import SOURCES, Columns
-from vssbench.engines.registry import ENGINES, OPTION_FIELDS, option_owners
+from vssbench.engines.registry import ENGINES, OPTION_FIELDS, VSS_COMMIT, VSS_USEARCH, option_owners
 from vssbench.measure import definitions
 from vssbench.reference.comments import field_comments
 
@@ -91,14 +91,30 @@ def setting_rows() -> dict[str, list[tuple[str, str, str, str]]]:
     sections = {}
     for name, cls in SECTIONS:
         sections[name] = _rows(f"{name}.", cls, defaults[name])
+    roles: dict[str, list[str]] = {}
     for kind, info in SOURCES.items():
-        for role in info.roles:
-            text = f"dataset={kind}: path of the file" + ("" if role == "path" else f" of {role}")
-            sections["dataset"].append((f"dataset.{role}", "`null`", "str", text))
+        for role in (*info.roles, *info.optional_roles):
+            what = info.role_about.get(
+                role, "path of the file" + ("" if role == "path" else f" of {role}")
+            )
+            roles.setdefault(role, []).append(f"dataset={kind}: {what}")
+    sections["dataset"] += [
+        (f"dataset.{r}", "`null`", "str", "; ".join(t)) for r, t in roles.items()
+    ]
+    for kind, info in SOURCES.items():
         for f in dataclasses.fields(info.settings):
             if f.type is Columns or f.name == "columns":
                 col = _rows("dataset.columns.", Columns, defaults["dataset"]["columns"])
                 sections["dataset"] += [(s, d, v, f"dataset={kind}: {t}") for s, d, v, t in col]
+            else:
+                about = field_comments(info.settings)[f.name].removeprefix(f"dataset={kind}: ")
+                row = (
+                    f"dataset.{f.name}",
+                    _shown(f.default),
+                    _values(f.type),
+                    f"dataset={kind}: {about}",
+                )
+                sections["dataset"].append(row)
     for name, option in OPTION_FIELDS.items():
         owners = ", ".join(option_owners(name))
         origin = next(e.options for e in ENGINES.values() if name in e.options.__dataclass_fields__)
@@ -191,6 +207,12 @@ def engines_page() -> str:
     limited = [n for n, e in ENGINES.items() if e.max_clients_is_threads]
     crash = [n for n, e in ENGINES.items() if e.crash_test]
     lines += [
+        "",
+        f"`usearch` is the release inside the vss extension DuckDB loads ({VSS_USEARCH}: the "
+        f"extension's `extension_version` is vss commit `{VSS_COMMIT}`, whose "
+        "`src/include/usearch/index.hpp` in github.com/duckdb/duckdb-vss defines it), so it "
+        "isolates what DuckDB adds around the same graph search. A peer's library release is part "
+        "of its runs' fingerprints: runs with another release are other runs.",
         "",
         f"{', '.join(f'`{n}`' for n in limited)}: serves at most `engine.threads` concurrent "
         "searches (`bench.clients`); a run asking for more is refused before any work.",

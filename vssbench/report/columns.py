@@ -31,6 +31,8 @@ CONFIG = {
     "fusion": "search.fusion",
     "k": "k",
     "workload": "workload.name",
+    "embed": "embed.name",
+    "model": "embed.model_name",  # embed=model: the model that made the vectors
 }
 METRIC_COLUMNS = tuple(d.column for d in METRICS)
 # Timings a disturbed run (tags.timing_disturbed) must not contribute; accuracy it still does.

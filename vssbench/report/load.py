@@ -112,6 +112,7 @@ def _fill_in_legacy(runs: pd.DataFrame) -> pd.DataFrame:
     runs["dataset"] = runs["dataset"].fillna(DatasetKind.synthetic_ko.value)  # before datasets
     runs["noise"] = runs["noise"].fillna("0.0")  # runs from before the knob had no noise
     runs["workload"] = runs["workload"].fillna("static")  # runs from before workloads
+    runs["embed"] = runs["embed"].fillna("synthetic")  # runs from before embed=model
     return runs
 
 
@@ -124,6 +125,9 @@ def _keep_data_and_hosts_apart(runs: pd.DataFrame) -> pd.DataFrame:
         f"{scale} noise {value:g}"
         for scale, value in zip(runs["scale"][other], noise[other], strict=True)
     ]
+    # Vectors from a user's model are other data than the synthetic embedder's.
+    model = runs["model"].notna()
+    runs.loc[model, "scale"] = runs["scale"][model] + " " + runs["model"][model]
     # Timings from different hosts are different measurements: with runs from several hosts,
     # each host's runs are a scale of their own.
     if runs["host"].nunique() > 1:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from vssbench.report import lifecycle
+from vssbench.report import lifecycle, quality
 from vssbench.report.factors import Explained, factor_table, which_setting_matters
 from vssbench.report.figures import FIGURES
 from vssbench.report.findings import findings
@@ -114,7 +114,7 @@ def _markdown(
     facts: list[str],
     results: list[Explained],
     shown: pd.DataFrame | None,
-    life_tables: dict[str, pd.DataFrame],
+    more_tables: dict[str, pd.DataFrame],
 ) -> str:
     lines = [f"# {title}", "", intro, "", "## Findings", "", *(f"- {f}" for f in facts), ""]
     if shown is not None:
@@ -132,7 +132,7 @@ def _markdown(
             _markdown_table(shown),
             "",
         ]
-    for heading, frame in life_tables.items():
+    for heading, frame in more_tables.items():
         lines += [f"## {heading}", "", _markdown_table(frame), ""]
     return "\n".join(lines)
 
@@ -167,15 +167,19 @@ def write_report(
     intro = (
         f"{counted}{f'; {workload_runs} churn and restart runs' if workload_runs else ''}. {note}"
     )
-    life_tables = lifecycle.tables(life)
+    labelled = quality.table(runs) if len(runs) else None
+    more_tables = {
+        **({quality.TITLE: labelled} if labelled is not None else {}),
+        **lifecycle.tables(life),
+    }
     tables = (
         _tables_html(results, shown, bool((summary["runs"] > 1).any())) if shown is not None else ""
     )
-    tables += "".join(f"<h2>{html.escape(h)}</h2>" + _html_table(f) for h, f in life_tables.items())
+    tables += "".join(f"<h2>{html.escape(h)}</h2>" + _html_table(f) for h, f in more_tables.items())
     files["html"] = out / "report.html"
     files["html"].write_text(_html(title, intro, facts, sections, tables), encoding="utf-8")
     files["markdown"] = out / "summary.md"
     files["markdown"].write_text(
-        _markdown(title, intro, facts, results, shown, life_tables), encoding="utf-8"
+        _markdown(title, intro, facts, results, shown, more_tables), encoding="utf-8"
     )
     return files

@@ -137,7 +137,9 @@ def _native_hybrid(
     timed.series = NATIVE_HYBRID
     timed.keep_ids(lambda found: eng.ids(found)[:k])
     fused = timed.typical.ids
-    out = summarize_labels(label_scores(data, fused, column), data.queries["kind"], NATIVE_PREFIX)
+    out = summarize_labels(
+        label_scores(data, fused, column, k), data.queries["kind"], NATIVE_PREFIX
+    )
     out.update(rows_summary(fused, k, NATIVE_PREFIX))
     return out, timed
 
@@ -152,9 +154,9 @@ def _score(
         "bm25_": [ids[:k] for ids in res.bm25_ids],
     }
     for prefix, returned in halves.items():
-        summary.update(summarize_labels(label_scores(data, returned, column), kinds, prefix))
+        summary.update(summarize_labels(label_scores(data, returned, column, k), kinds, prefix))
         summary.update(rows_summary(returned, k, prefix))
-    scores = label_scores(data, res.fused_ids, column)
+    scores = label_scores(data, res.fused_ids, column, k)
     summary.update(summarize_labels(scores, kinds))
     summary.update(summarize_labels(scores, kinds, "hybrid_"))
     summary.update(rows_summary(res.fused_ids, k))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vssbench.data import difficulty
+from vssbench.data.embedding import ModelSpec
 from vssbench.data.load import Dataset, data_key, load_dataset, load_tokens
 from vssbench.engines.registry import engine_class
 from vssbench.engines.seam import Engine
@@ -97,6 +98,7 @@ def _query_and_score(
     with watch.stage("plan_check"):
         query_plan = eng.explain(data.query_vectors[0], values[0])
     params = _run_params(eng, head_settings.strategy, opened.timings, data)
+    params.update(_model_params(plan.data.embedder))
     log.info(
         "timing %d queries, %d passes per point, after %d warm-up queries",
         len(data.queries),
@@ -187,6 +189,20 @@ def _run_params(eng: Engine, strategy: str, timings: dict, data: Dataset) -> dic
     }
 
 
+def _model_params(model: ModelSpec | None) -> dict[str, str]:
+    """embed=model: which model made the vectors, by name, content and dim."""
+    if model is None:
+        return {}
+    prompts = "; ".join(f"{role}: {text!r}" for role, text in model.prompts) or "none"
+    return {
+        "embed.model_name": model.name,
+        "embed.model_sha256": model.sha256,
+        "embed.backend": model.backend,
+        "embed.dim": str(model.dim),
+        "embed.prompts": prompts,
+    }
+
+
 def _headline(
     plan: RunPlan,
     opened: _Opened,
@@ -204,7 +220,8 @@ def _headline(
         params["bm25_sql"] = eng.text_sql
         return out
     with watch.stage("scoring"):
-        scores = label_scores(data, head.ids, plan.search.column) if data.has_labels else None
+        column = plan.search.column
+        scores = label_scores(data, head.ids, column, k) if data.has_labels else None
         summary = {
             **(summarize_labels(scores, data.queries["kind"]) if scores is not None else {}),
             **rows_summary(head.ids, k),

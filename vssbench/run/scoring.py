@@ -22,14 +22,19 @@ def exact_recall(data: Dataset, returned: list[np.ndarray], k: int, metric: str)
     return accuracy.recall_at_k(true_dist, data.exact_dist, k)
 
 
-def label_scores(data: Dataset, returned: list[np.ndarray], column: str | None) -> pd.DataFrame:
-    """Per query rr@10, nDCG@10 and relevant recall@10 against the relevance labels.
+def label_scores(
+    data: Dataset, returned: list[np.ndarray], column: str | None, k: int = 10
+) -> pd.DataFrame:
+    """Per query rr@10, nDCG@10 and relevant recall@10 against the relevance labels, and the
+    relevant recall at the run's k where k is not 10 (BEIR's headline recall@100 at k=100).
 
     With a filter, relevant documents the filter drops cannot be returned and do not count in
     the ideal ranking; a query left with none scores NaN.
     """
     doc_values = filters.doc_values(data.corpus, column) if column else None
     q = data.queries
+    columns = ["rr_at_10", "ndcg_at_10", "relevant_found_at_10"]
+    columns += [] if k == 10 else [f"relevant_found_at_{k}"]
     rows = []
     for got, relevant, grades, value in zip(
         returned, q["relevant"], q["grades"], filter_values(data, column), strict=True
@@ -38,16 +43,15 @@ def label_scores(data: Dataset, returned: list[np.ndarray], column: str | None) 
             keep = filters.matches(column, doc_values[relevant], value)
             relevant, grades = relevant[keep], grades[keep]
         if len(relevant) == 0:  # the filter keeps none (filter=attribute): nothing to find
-            rows.append((np.nan, np.nan, np.nan))
+            rows.append((np.nan,) * len(columns))
             continue
-        rows.append(
-            (
-                accuracy.reciprocal_rank(got, relevant, 10),
-                accuracy.ndcg(got, relevant, grades, 10),
-                accuracy.recall_of_relevant(got, relevant, 10),
-            )
+        row = (
+            accuracy.reciprocal_rank(got, relevant, 10),
+            accuracy.ndcg(got, relevant, grades, 10),
+            accuracy.recall_of_relevant(got, relevant, 10),
         )
-    return pd.DataFrame(rows, columns=["rr_at_10", "ndcg_at_10", "relevant_found_at_10"])
+        rows.append(row if k == 10 else (*row, accuracy.recall_of_relevant(got, relevant, k)))
+    return pd.DataFrame(rows, columns=columns)
 
 
 def summarize_labels(scores: pd.DataFrame, kinds: pd.Series, prefix: str = "") -> dict[str, float]:
@@ -58,7 +62,11 @@ def summarize_labels(scores: pd.DataFrame, kinds: pd.Series, prefix: str = "") -
         f"{prefix}labelled_query_share": float(scores["rr_at_10"].notna().mean()),
         f"{prefix}mrr_at_10": float(scores["rr_at_10"].mean()),
         f"{prefix}ndcg_at_10": float(scores["ndcg_at_10"].mean()),
-        f"{prefix}relevant_recall_at_10": float(scores["relevant_found_at_10"].mean()),
+        **{
+            f"{prefix}relevant_recall_at_{c.rsplit('_', 1)[1]}": float(scores[c].mean())
+            for c in scores
+            if c.startswith("relevant_found_at_")
+        },
     }
     # One kind (a file without kinds) would repeat the overall means.
     for kind in sorted(kinds.unique()) if kinds.nunique() > 1 else ():

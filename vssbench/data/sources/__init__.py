@@ -42,6 +42,11 @@ class ParquetSettings:
 
 
 @dataclass(frozen=True)
+class BeirSettings:
+    split: str = "test"  # the labels read, qrels/<split>.tsv, and the queries they name
+
+
+@dataclass(frozen=True)
 class SourceInfo:
     module: str  # vssbench.data.sources.<module> has its check() and read()
     # Its files, each set as dataset.<role>; the first names the run where a synthetic run
@@ -52,6 +57,12 @@ class SourceInfo:
     settings: type = NoSettings
     # The role of the file that ships each query's exact neighbours, checked before use.
     neighbors: str | None = None
+    # Files or dirs it reads when they are set (dataset.<role>), known by content as the roles.
+    optional_roles: tuple[str, ...] = ()
+    # Has text and may have no vectors of its own: embed=model can encode it.
+    encodable: bool = False
+    # What a role names, where "path of the file" does not say it (the configuration page).
+    role_about: dict[str, str] = field(default_factory=dict)
 
 
 SOURCES: dict[str, SourceInfo] = {
@@ -59,6 +70,20 @@ SOURCES: dict[str, SourceInfo] = {
     "parquet": SourceInfo("parquet", ("docs", "queries"), ParquetSettings),
     # The ann-benchmarks format (also VIBE's): train, test, neighbors and distances in one file.
     "hdf5": SourceInfo("hdf5", ("path",), neighbors="path"),
+    # A BEIR-layout dir (corpus.jsonl, queries.jsonl, qrels/<split>.tsv); its vectors from
+    # dataset.vectors (a dir of corpus.parquet and queries.parquet), DIR/vectors/, or embed=model.
+    "beir": SourceInfo(
+        "beir",
+        ("path",),
+        BeirSettings,
+        optional_roles=("vectors",),
+        encodable=True,
+        role_about={
+            "path": "the BEIR dir (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)",
+            "vectors": "a dir of corpus.parquet and queries.parquet (columns id and vector); "
+            "null: the BEIR dir's vectors/ if it has one, else embed=model",
+        },
+    ),
 }
 
 
@@ -67,7 +92,7 @@ def _dataset_fields() -> dict[str, tuple[object, Field]]:
     dataset.* in the schema is their union, so a name two sources share must mean one thing."""
     union: dict[str, tuple[object, Field]] = {}
     for info in SOURCES.values():
-        for role in info.roles:
+        for role in (*info.roles, *info.optional_roles):
             union.setdefault(role, (str | None, field(default=None)))
         for setting in fields(info.settings):
             made = (

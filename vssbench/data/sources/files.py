@@ -40,8 +40,9 @@ class Checked:
 
     n_docs: int
     n_queries: int
-    dim: int
+    dim: int | None  # None: the files have no vectors (embed=model makes them)
     metric: str | None = None  # the metric the shipped neighbours are for (None: none shipped)
+    left_out: str = ""  # what of the files the run leaves out, said on every run
 
 
 def fail(path: str | Path, where: str, why: str) -> NoReturn:
@@ -52,9 +53,15 @@ _hashes: dict[tuple, str] = {}
 
 
 def content_sha256(path: str | Path) -> str:
-    """SHA-256 of the file's bytes (a run's data is named by its content, not its path);
-    remembered per process while the file's size and mtime stay the same."""
+    """SHA-256 of the file's bytes (a run's data is named by its content, not its path), or of a
+    dir's files with their relative paths; remembered per process while each file's size and
+    mtime stay the same."""
     p = Path(path).resolve()
+    if p.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(f for f in p.rglob("*") if f.is_file()):
+            digest.update(f"{file.relative_to(p)}\0{content_sha256(file)}\n".encode())
+        return digest.hexdigest()
     try:
         stat = p.stat()
     except OSError as error:
@@ -90,8 +97,8 @@ def check_vectors(
 class Tables:
     """A dataset's files read and checked; positions replace the documents' own ids everywhere."""
 
-    doc_vectors: np.ndarray
-    query_vectors: np.ndarray
+    doc_vectors: np.ndarray | None  # None: the vectors come from embed=model
+    query_vectors: np.ndarray | None
     corpus: pd.DataFrame  # id (position), source_id, and text, category, region where given
     queries: pd.DataFrame  # qid, kind, target (-1: none), and text, relevant, grades, filter values
     neighbors: np.ndarray | None = None  # shipped ground truth: positions, nearest first
