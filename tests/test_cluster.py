@@ -7,6 +7,7 @@ The launchers are optional extras: their tests skip with the extra to install, e
 import contextlib
 import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +25,13 @@ from vssbench.config import identity
 from vssbench.track import claim
 from vssbench.track.local_server import mlflow_server
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# As the README runs it, through `uv run`, and from another dir than the project's: Ray
+# re-runs its workers through the `uv run` it finds among a driver's parents unless vssbench
+# turns that off, and from another dir those workers find no project and die.
+UV = shutil.which("uv")
+PYTHON = [UV, "run", "--project", str(ROOT), "--no-sync", "python"] if UV else [sys.executable]
 REQUIRED = os.environ.get("VSSBENCH_REQUIRE_LAUNCHERS") == "1"
 # A local Ray instance on 2 CPUs, its dashboard off (vssbench/config/launchers.py), on loopback
 # only: Ray's single-machine switch (README, "Running on a cluster").
@@ -59,7 +66,7 @@ def vss(tmp_path, cache_dir, server):
 
     def start(*args: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "vssbench", *args, *QUICK, f"cache_dir={cache_dir}"],
+            [*PYTHON, "-m", "vssbench", *args, *QUICK, f"cache_dir={cache_dir}"],
             cwd=tmp_path,
             env={**os.environ, **RAY_ON_LOOPBACK, "MLFLOW_TRACKING_URI": server},
             stdout=subprocess.PIPE,

@@ -5,6 +5,7 @@ deprecates since 1.1; the plugin's dataclass with vssbench's values is one confi
 the same types. A plugin that is not installed (an optional extra) is left out."""
 
 import importlib
+import os
 from collections.abc import Callable
 from types import ModuleType
 
@@ -53,6 +54,11 @@ def register() -> None:
     """Store each installed launcher's config with vssbench's values over the plugin's own.
     Hydra's plugin scan executes the plugins' modules again, storing their nodes anew: the scan
     is made first (once per process, ~0.1 s), so it is the plugins' nodes that are replaced."""
+    # Under `uv run`, Ray starts its workers with `uv run` again in a copy of the current dir:
+    # from any dir but the project's that finds no project, so the workers die at start and a
+    # sweep hangs (or Ray refuses with --project). A local instance's workers must run the
+    # driver's own Python, as they do without the hook; a user may still turn it on.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     Plugins.instance()
     for name, (module, configure) in LAUNCHERS.items():
         try:
