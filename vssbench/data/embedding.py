@@ -138,7 +138,8 @@ def encode(spec: ModelSpec, texts: list[str], role: str) -> np.ndarray:
     model = _load(spec)
     prompt = dict(spec.prompts).get(role)
     out = np.empty((len(texts), spec.dim), np.float32)
-    progress = Progress(f"encoding {role}s with {spec.name}", len(texts), min_total=1)
+    what = {"query": "queries", "document": "documents"}[role]
+    progress = Progress(f"encoding {what} with {spec.name}", len(texts), min_total=1)
     for start in range(0, len(texts), spec.batch_size):
         batch = texts[start : start + spec.batch_size]
         if spec.backend == "sentence_transformers":

@@ -22,7 +22,7 @@ import pyarrow as pa
 from vssbench.data import filters
 from vssbench.engines.duckdb import sql
 from vssbench.engines.library import LibraryEngine, Result, file_mb
-from vssbench.engines.params import HEADLINE_EF, HnswBuild, timed_build
+from vssbench.engines.params import HEADLINE_EF, HnswBuild, effective_ef_search, timed_build
 from vssbench.engines.registry import LanceDbOptions
 from vssbench.measure.memory import rss_mb
 from vssbench.stopwatch import Stopwatch
@@ -182,7 +182,8 @@ class LanceDb(LibraryEngine):
         return (
             self.index.search(vector, vector_column_name="vec")
             .distance_type(DISTANCE[self._metric])
-            .ef(self._ef)
+            # LanceDB refuses a beam below the rows asked: the effective ef the run records.
+            .ef(effective_ef_search(self._ef, count))
             .select(["id", "_distance"])
             .limit(count)
         )
@@ -285,7 +286,7 @@ class LanceDb(LibraryEngine):
             .vector(vector)
             .text(MatchQuery(text, "tokens"))
             .distance_type(DISTANCE[self._metric])
-            .ef(self._ef)
+            .ef(effective_ef_search(self._ef, limit))
             .rerank(self.reranker)
         )
         if value is not None:
