@@ -12,6 +12,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -206,6 +207,20 @@ def test_each_bad_file_gets_one_line_naming_file_and_line_before_any_work(export
     with pytest.raises(DataFileError) as error:
         read_plan(cfg)  # the plan reads every file: refused before the run is claimed
     assert message in str(error.value) and "\n" not in str(error.value), str(error.value)
+    assert not cache.exists()
+
+
+def test_a_vectors_file_without_a_document_is_refused_before_any_work(exported, tmp_path):
+    bare = tmp_path / "set"
+    shutil.copytree(exported, bare)
+    vectors = bare / "vectors" / "corpus.parquet"
+    pq.write_table(pq.read_table(vectors).slice(1), vectors)  # doc-0000000's row gone
+    cache = tmp_path / "cache"
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[*COMMON, *_beir(bare), f"cache_dir={cache}"])
+    with pytest.raises(DataFileError) as error:
+        read_plan(cfg)
+    assert str(error.value) == f"{vectors}: column 'id': has no vector for 'doc-0000000'"
     assert not cache.exists()
 
 

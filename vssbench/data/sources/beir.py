@@ -215,22 +215,42 @@ def check(source: FileSource, search: str, filter_column: str | None) -> Checked
         if skipped
         else ""
     )
-    return Checked(len(corpus), len(queries), _vector_dim(files), left_out=left_out)
+    dim = _vector_dim(files)
+    if dim is not None:
+        _check_vector_ids(files, corpus, queries)
+    return Checked(len(corpus), len(queries), dim, left_out=left_out)
 
 
-def _vectors(files: Layout, part: str, ids: pd.Series, dim: int | None = None) -> np.ndarray:
-    """The vectors of `ids`, in their order, from the part's Parquet file keyed by id."""
-    path = files.vectors / VECTOR_FILES[part]
-    try:
-        table = pq.read_table(path, columns=["id", "vector"])
-    except (OSError, pa.ArrowException, KeyError) as error:
-        fail(path, "file", f"cannot be read as columns id and vector ({error})")
+def _rows(path: Path, table: pa.Table, ids: pd.Series) -> np.ndarray:
+    """The row of each of `ids` in the file's id column; an id repeated or missing refused."""
     by_id = pd.Index(table.column("id").to_pandas().astype(str))
     if not by_id.is_unique:
         fail(path, "column 'id'", f"ids are not unique ({by_id[by_id.duplicated()][0]!r} repeats)")
     rows = by_id.get_indexer(ids)
     if (rows < 0).any():
         fail(path, "column 'id'", f"has no vector for {ids.iat[int(np.argmax(rows < 0))]!r}")
+    return rows
+
+
+def _read_columns(path: Path, columns: list[str]) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except (OSError, pa.ArrowException, KeyError) as error:
+        fail(path, "file", f"cannot be read as columns {' and '.join(columns)} ({error})")
+
+
+def _check_vector_ids(files: Layout, corpus: pd.DataFrame, queries: pd.DataFrame) -> None:
+    """Every document and query has a vector (the id columns only: before any work)."""
+    for part, ids in (("docs", corpus["_id"]), ("queries", queries["_id"])):
+        path = files.vectors / VECTOR_FILES[part]
+        _rows(path, _read_columns(path, ["id"]), ids)
+
+
+def _vectors(files: Layout, part: str, ids: pd.Series, dim: int | None = None) -> np.ndarray:
+    """The vectors of `ids`, in their order, from the part's Parquet file keyed by id."""
+    path = files.vectors / VECTOR_FILES[part]
+    table = _read_columns(path, ["id", "vector"])
+    rows = _rows(path, table, ids)
     values = table.column("vector").combine_chunks()
     if values.null_count:
         fail(path, "column 'vector'", f"{values.null_count} rows have no vector")
