@@ -16,6 +16,27 @@ from vssbench.track import store
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
+def export_dataset(tmp_path_factory, *args: str) -> Path:
+    """The tiny corpus written out by scripts/export_dataset.py as a user runs it; its out dir."""
+    out = tmp_path_factory.mktemp("exported")
+    cache = tmp_path_factory.mktemp("export-cache")
+    subprocess.run(
+        [
+            sys.executable,
+            "scripts/export_dataset.py",
+            str(out),
+            "scale=tiny",
+            f"cache_dir={cache}",
+            *args,
+        ],
+        cwd=CONF.parent,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return out
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """One data cache for the session: tiny corpora are generated once, as in a real sweep."""

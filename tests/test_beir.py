@@ -5,8 +5,6 @@ bad files are told."""
 import importlib.util
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -14,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import export_dataset
 from hydra import compose, initialize_config_dir
 
 from vssbench.config.plan import read_plan
@@ -36,24 +35,7 @@ needs_model2vec = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Path:
     """The tiny corpus at dim 32 in the BEIR layout, written by the script as a user runs it."""
-    out = tmp_path_factory.mktemp("exported")
-    cache = tmp_path_factory.mktemp("export-cache")
-    subprocess.run(
-        [
-            sys.executable,
-            "scripts/export_dataset.py",
-            str(out),
-            "scale=tiny",
-            f"dim={DIM}",
-            f"cache_dir={cache}",
-            "--format",
-            "beir",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    out = export_dataset(tmp_path_factory, f"dim={DIM}", "--format", "beir")
     return out / "beir"
 
 

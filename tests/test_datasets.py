@@ -3,8 +3,6 @@ through dataset=parquet and dataset=hdf5, and what bad files are told."""
 
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -17,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from conftest import export_dataset
 from hydra import compose, initialize_config_dir
 
 from vssbench.config import dataset, identity
@@ -44,22 +43,7 @@ SAME = ["recall_at_10", "mrr_at_10", "ndcg_at_10", "relevant_recall_at_10", "row
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict[str, Path]:
     """The tiny corpus at dim 32 in both formats, written by the script as a user runs it."""
-    out = tmp_path_factory.mktemp("exported")
-    cache = tmp_path_factory.mktemp("export-cache")
-    subprocess.run(
-        [
-            sys.executable,
-            "scripts/export_dataset.py",
-            str(out),
-            "scale=tiny",
-            f"dim={DIM}",
-            f"cache_dir={cache}",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    out = export_dataset(tmp_path_factory, f"dim={DIM}")
     return {
         "docs": out / "docs.parquet",
         "queries": out / "queries.parquet",
