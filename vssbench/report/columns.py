@@ -7,6 +7,7 @@ defined with an interval is loaded with the two ends its definition names.
 
 import pandas as pd
 
+from vssbench.config.scales import CONF_DIR, scale_sizes
 from vssbench.engines.registry import ENGINES
 from vssbench.measure.definitions import BUILD_S, METRICS, RECALL, MetricDef
 
@@ -60,7 +61,13 @@ INDEX_FAMILY = ["engine", "dim", "M", "ef_construction", "metric"]
 # How a family's settings read in a label: d128 M16 efc128 cosine.
 FAMILY_PREFIX = {"dim": "d", "M": "M", "ef_construction": "efc", "metric": ""}
 
-SCALE_ORDER = {"tiny": 0, "10k": 1, "100k": 2, "250k": 3}
+# The scale options by size (conf/scale/ owns them).
+SCALE_ORDER = {
+    name: rank
+    for rank, (name, _) in enumerate(
+        sorted(scale_sizes([CONF_DIR], 0).items(), key=lambda item: item[1])
+    )
+}
 DUCKDB = "duckdb_vss"  # the engine the benchmark is about: figures of one engine show it
 ENGINE_RANK = {name: i for i, name in enumerate(ENGINES)}
 

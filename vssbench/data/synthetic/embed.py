@@ -14,6 +14,7 @@ from scipy import sparse
 
 from vssbench.data.synthetic.korean import STRIPPABLE
 from vssbench.data.synthetic.vocab import load_vocabulary
+from vssbench.progress import Progress
 
 EMBEDDER_SEED = 20261124
 WEIGHTS = {"concept": 1.0, "noun": 0.4, "verb": 0.25, "adverb": 0.15, "unknown": 0.3}
@@ -50,7 +51,9 @@ def feature_matrix(texts: list[str]) -> tuple[sparse.csr_matrix, np.ndarray]:
     lexicon = _lexicon()
     index: dict[str, int] = {}
     indptr, indices, data = [0], [], []
-    for text in texts:
+    progress = Progress("text features", len(texts), min_total=50_000)
+    for row, text in enumerate(texts):
+        progress.update(row)
         weights: dict[int, float] = {}
         for raw in text.split():
             word = raw.strip(_PUNCTUATION)
@@ -84,7 +87,9 @@ def embed(
     """L2-normalised float32 vectors (rows of `matrix` projected to `dim`), in bounded chunks."""
     directions = feature_directions(names, dim)
     out = np.empty((matrix.shape[0], dim), np.float32)
+    progress = Progress(f"vectors (dim {dim})", matrix.shape[0], min_total=200_000)
     for start in range(0, matrix.shape[0], chunk):
+        progress.update(start)
         block = np.asarray(matrix[start : start + chunk] @ directions, dtype=np.float32)
         norms = np.linalg.norm(block, axis=1, keepdims=True)
         out[start : start + chunk] = block / np.maximum(norms, 1e-12)
