@@ -4,7 +4,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from vssbench.engines.duckdb import sql
+from vssbench.engines.duckdb import index_file, sql
 from vssbench.engines.duckdb.queries import bm25_query, vector_query
 
 DIM = 16
@@ -78,7 +78,7 @@ def test_index_file_is_queried_read_only_with_its_index(tmp_path, metadata):
     path = tmp_path / "it's" / "index.duckdb"  # a quote in the path must not break the SQL
     path.parent.mkdir()
     hnsw = {"metric": "cosine", "M": 8, "ef_construction": 32}
-    sql.build_index_file(path, metadata(300), vectors, hnsw, threads=1)
+    index_file.build(path, metadata(300), vectors, hnsw, threads=1)
     con = sql.connect(threads=1, late_materialization_max_rows=0)
     sql.attach_index_file(con, path)
     shape = vector_query("cosine", DIM, "none")
@@ -97,7 +97,34 @@ def test_index_memory_is_measured_where_the_allocator_cannot_hide_it(tmp_path, m
     n, dim = 20_000, 64
     vectors = np.random.default_rng(2).standard_normal((n, dim)).astype(np.float32)
     hnsw = {"metric": "cosine", "M": 16, "ef_construction": 64}
-    facts = sql.build_index_file(tmp_path / "i.duckdb", metadata(n), vectors, hnsw, threads=2)
+    facts = index_file.build(tmp_path / "i.duckdb", metadata(n), vectors, hnsw, threads=2)
     raw_mb = vectors.nbytes / 2**20
     assert raw_mb <= facts["index_memory_mb"] <= 3 * facts["index_file_mb"]
     assert facts["index_file_mb"] == pytest.approx((tmp_path / "i.duckdb").stat().st_size / 2**20)
+
+
+def test_a_build_that_dies_under_its_memory_limit_is_built_again_without(
+    tmp_path, metadata, monkeypatch, caplog
+):
+    """A limit below CREATE INDEX's collection fails the build in its process (DuckDB raises,
+    or aborts the process): the index is built again without a limit, and the facts say so."""
+    monkeypatch.setattr(index_file, "memory_limit_mb", lambda n, dim: 1)
+    vectors = np.random.default_rng(3).standard_normal((2000, DIM)).astype(np.float32)
+    hnsw = {"metric": "cosine", "M": 8, "ef_construction": 32}
+    path = tmp_path / "i.duckdb"
+    facts = index_file.build(path, metadata(2000), vectors, hnsw, threads=1)
+    assert facts["index_build_attempts"] == 2
+    assert facts["index_build_memory_limit_mb"] == 0
+    assert "under memory_limit=1 MB failed" in caplog.text
+    con = sql.connect(threads=1, late_materialization_max_rows=0)
+    sql.attach_index_file(con, path)
+    assert sql.index_info(con)["index_count"] == 2000
+    con.close()
+
+
+def test_a_build_under_its_memory_limit_records_it(tmp_path, metadata):
+    vectors = np.random.default_rng(4).standard_normal((2000, DIM)).astype(np.float32)
+    hnsw = {"metric": "cosine", "M": 8, "ef_construction": 32}
+    facts = index_file.build(tmp_path / "i.duckdb", metadata(2000), vectors, hnsw, threads=1)
+    assert facts["index_build_attempts"] == 1
+    assert facts["index_build_memory_limit_mb"] == index_file.memory_limit_mb(2000, DIM)

@@ -430,11 +430,13 @@ def _refuse_zero_vectors(spec: DataSpec, loaded: _Loaded) -> None:
 
 
 def _zero_rows(vectors: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
-    """Positions of all-zero rows, read in chunks (the documents are memory-mapped)."""
+    """Positions of all-zero rows, read in chunks; mapped pages are given back (they had stayed
+    resident: 1 GB of a 250k x 1024 run's process through its index build)."""
     found = [
         start + np.flatnonzero(~vectors[start : start + chunk].any(axis=1))
         for start in range(0, len(vectors), chunk)
     ]
+    mapped.release(vectors)
     return np.concatenate(found)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from vssbench.engines.params import QuerySettings
 from vssbench.engines.registry import engine_class
-from vssbench.measure.memory import rss_mb
+from vssbench.measure.memory import rss_mb, run_counted
 
 
 def index_memory_mb(engine: str, path: Path, metric: str, dim: int) -> float:
@@ -28,7 +28,10 @@ def index_memory_mb(engine: str, path: Path, metric: str, dim: int) -> float:
         metric,
         str(dim),
     ]
-    out = subprocess.run(probe, capture_output=True, text=True, check=True)
+    out = run_counted(probe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines() or ["(no output)"]
+        raise RuntimeError(f"index memory probe failed (exit {out.returncode}): {lines[-1]}")
     return float(out.stdout.split()[-1])
 
 

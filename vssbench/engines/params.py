@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 
 # What a build records beside its index; bump when that changes, so cached facts are measured
 # again (2: index_memory_mb measured by a fresh process; 3: build_rss_growth_mb; 4: the probe
-# loads the engine's library before its first reading; 5: the attribute column).
-BUILD_FACTS = 5
+# loads the engine's library before its first reading; 5: the attribute column; 6: duckdb_vss
+# builds in processes of their own under a memory_limit).
+BUILD_FACTS = 6
 
 
 @dataclass(frozen=True)

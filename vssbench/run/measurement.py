@@ -15,6 +15,7 @@ from vssbench.data.load import Dataset, data_key, load_dataset, load_tokens
 from vssbench.engines.registry import engine_class
 from vssbench.engines.seam import Engine
 from vssbench.measure import accuracy, definitions, intervals
+from vssbench.measure.memory import give_back
 from vssbench.measure.timing import Timing
 from vssbench.run import points, throughput
 from vssbench.run.hybrid import hybrid_search
@@ -74,6 +75,8 @@ def measure(plan: RunPlan, watch: Stopwatch) -> Measurement:
                 plan.data, data, hybrid.tokenizer, plan.cache_dir
             )
             timings["tokenize_s"] = time.perf_counter() - t
+    # What generating the data freed, given back before the build needs it.
+    give_back()
     eng = engine_class(plan.engine.name)(plan.engine.threads, plan.engine.options)
     try:
         key = data_key(plan.data)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,9 +12,7 @@ import pyarrow as pa
 from duckdb_extensions import import_extension
 
 from vssbench import mapped
-from vssbench.engines.index_probe import index_memory_mb
-from vssbench.measure.memory import MB, rss_mb
-from vssbench.progress import heartbeat
+from vssbench.progress import Expected, heartbeat
 
 if TYPE_CHECKING:  # only for annotations: the index probe process need not import pandas
     import pandas as pd
@@ -39,11 +36,11 @@ def connect(
         # DuckDB's default is .tmp in the working directory; this puts spills with the run's
         # other temp files, which are removed even after a kill (vssbench/scratch.py).
         con.execute("SET temp_directory = ?", [tempfile.gettempdir()])
+    # DuckDB draws a progress bar on stdout for a long statement (an index build): the log
+    # says how a build is going.
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET threads = ?", [threads])
     con.execute("SET late_materialization_max_rows = ?", [late_materialization_max_rows])
-    # Track progress (query_progress() feeds the log) without drawing a bar on stdout.
-    con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")
     # Needed to store an HNSW index in a file. Safe here: an indexed table is never changed
     # after its build (the notes: deletes and WAL recovery are not safe in this vss build).
     con.execute("SET hnsw_enable_experimental_persistence = true")
@@ -65,40 +62,6 @@ def copy_search_path(source: duckdb.DuckDBPyConnection, to: duckdb.DuckDBPyConne
     path = source.execute("SELECT current_setting('search_path')").fetchone()[0]
     if path:
         to.execute("SET search_path = '" + path.replace("'", "''") + "'")
-
-
-def build_index_file(
-    path: Path,
-    corpus: pd.DataFrame,
-    vectors: np.ndarray,
-    hnsw: dict,
-    threads: int,
-) -> dict[str, float]:
-    """A database file holding docs and its HNSW index, checkpointed; returns build measurements."""
-    con = connect(threads, 0, path)
-    try:
-        # Compressed columns are decompressed on every scan: an exact (brute-force) filtered
-        # query ran at 255 QPS on a compressed file, 706 uncompressed, 671 in memory (10k x 128).
-        con.execute("SET force_compression = 'uncompressed'")
-        # No memory_limit here: CREATE INDEX keeps a buffer-managed copy of every (row id,
-        # vector) that cannot spill, and a limit just above it (collection + 96 MB) made the
-        # 250k x 1024 build throw OutOfMemory inside a worker thread, which aborts the whole
-        # process (terminate called) instead of raising. Without a limit DuckDB keeps the
-        # loaded table's blocks as a cache, which it evicts under its default limit.
-        load_documents(con, corpus, vectors)
-        rss_before, start = rss_mb(), time.perf_counter()
-        build_hnsw(con, hnsw["metric"], hnsw["M"], hnsw["ef_construction"])
-        build_s = time.perf_counter() - start
-        rss_growth = rss_mb() - rss_before
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    return {
-        "index_build_s": build_s,
-        "build_rss_growth_mb": rss_growth,
-        "index_memory_mb": index_memory_mb("duckdb_vss", path, hnsw["metric"], vectors.shape[1]),
-        "index_file_mb": path.stat().st_size / MB,
-    }
 
 
 def settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -165,9 +128,16 @@ def load_documents(
         raise PlanCheckError(f"docs.vec loaded as {column_type}, expected FLOAT[{dim}]")
 
 
-def build_hnsw(con: duckdb.DuckDBPyConnection, metric: str, m: int, ef_construction: int) -> None:
+def build_hnsw(
+    con: duckdb.DuckDBPyConnection,
+    metric: str,
+    m: int,
+    ef_construction: int,
+    expected: Expected | None = None,
+) -> None:
+    """CREATE INDEX, with a heartbeat in the log (its ETA from `expected`)."""
     # DDL options cannot be bound parameters; the values are validated ints and a closed enum.
-    with heartbeat("HNSW index build", con.query_progress):
+    with heartbeat("HNSW index build", expected):
         con.execute(
             f"CREATE INDEX docs_hnsw ON docs USING HNSW (vec) "
             f"WITH (metric = '{metric}', M = {int(m)}, ef_construction = {int(ef_construction)})"

@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vssbench.engines.duckdb import changes, sql
+from vssbench.engines.duckdb import changes, index_file, sql
 from vssbench.engines.duckdb.queries import DISTANCE_FUNCTION, QueryShape, bm25_query, vector_query
 from vssbench.engines.params import HnswBuild, QuerySettings, cached_index, timed_build
 from vssbench.engines.registry import DuckDBOptions, DuckDBVssOptions
@@ -77,7 +77,7 @@ class DuckDBVss:
             load_s = time.perf_counter() - t
             _log_build_start(*data.doc_vectors.shape, build)
             with watch.stage("index_build"):
-                facts = timed_build(lambda: self._build_in_memory(build))
+                facts = timed_build(lambda: self._build_in_memory(build, watch))
             log.info("index_memory_mb is measured on index files only (engine.reuse_index=true)")
             return {**facts, "load_s": load_s, "index_reused": 0.0}
 
@@ -86,7 +86,7 @@ class DuckDBVss:
         def build_into(tmp: Path) -> dict[str, float]:
             _log_build_start(*data.doc_vectors.shape, build)
             with watch.stage("index_build"):
-                return sql.build_index_file(
+                return index_file.build(
                     tmp,
                     data.corpus,
                     data.doc_vectors,
@@ -96,6 +96,7 @@ class DuckDBVss:
                         "ef_construction": build.ef_construction,
                     },
                     build.threads,
+                    watch.expected.get("index_build"),
                 )
 
         path, facts, reused = cached_index(
@@ -108,9 +109,10 @@ class DuckDBVss:
             sql.attach_index_file(self.con, path)
         return {**facts, "load_s": time.perf_counter() - t, "index_reused": float(reused)}
 
-    def _build_in_memory(self, build: HnswBuild) -> dict[str, float]:
+    def _build_in_memory(self, build: HnswBuild, watch: Stopwatch) -> dict[str, float]:
         t = time.perf_counter()
-        sql.build_hnsw(self.con, build.metric, build.M, build.ef_construction)
+        expected = watch.expected.get("index_build")
+        sql.build_hnsw(self.con, build.metric, build.M, build.ef_construction, expected)
         return {"index_build_s": time.perf_counter() - t}
 
     # -- a changing table (workload=churn) ---------------------------------------------------
@@ -131,7 +133,7 @@ class DuckDBVss:
         sql.load_documents(self.con, data.corpus.iloc[ids], data.doc_vectors[ids])
         _log_build_start(len(ids), data.doc_vectors.shape[1], build)
         with watch.stage("index_build"):
-            facts = timed_build(lambda: self._build_in_memory(build))
+            facts = timed_build(lambda: self._build_in_memory(build, watch))
         self.checkpoint()
         return facts
 
