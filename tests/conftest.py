@@ -132,3 +132,14 @@ def metadata():
         )
 
     return make
+
+
+def run_main(capsys, main, *args: str) -> tuple[int, str, str]:
+    """A command's main(argv) in this process: its exit status, stdout and stderr."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exit:
+        code = exit.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -11,7 +11,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import QUICK
+from conftest import QUICK, run_main
 
 from vssbench.compare import sides, verdicts
 from vssbench.compare.__main__ import main
@@ -151,14 +151,7 @@ def made_store(tmp_path_factory) -> str:
 
 
 def _compare(capsys, *args: str) -> tuple[int, str, str]:
-    """The command's exit status, stdout and stderr."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exit:
-        code = exit.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_main(capsys, main, *args)
 
 
 def _rows(stdout: str) -> dict[tuple[str, str], str]:

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from vssbench.progress import Progress
+from vssbench.progress import Expected, Progress, eta_text, heartbeat
 
 
 def test_logs_each_tenth_with_an_eta_even_for_uneven_steps(caplog):
@@ -23,20 +23,26 @@ def test_small_totals_stay_quiet(caplog):
     assert caplog.records == []
 
 
+def test_eta_counts_down_from_the_expected_time_and_says_when_it_is_past():
+    expected = Expected(560.0, 420.0, 750.0, "fit")
+    assert eta_text(120.0, expected).startswith("ETA 440 s (expected 560 s, 95% 420-750 s")
+    assert eta_text(600.0, expected).startswith("40 s past the expected time")
+    assert eta_text(10.0, None).startswith("no ETA")
+
+
 @pytest.mark.slow
-def test_heartbeat_logs_duckdbs_percentage_while_an_index_builds(caplog, metadata):
-    """A real HNSW build, with the heartbeat polling the connection's query_progress()."""
+def test_heartbeat_beats_while_an_index_builds(caplog, metadata):
+    """A real HNSW build, with the heartbeat logging its ETA."""
     import numpy as np
 
     from vssbench.engines.duckdb import sql
-    from vssbench.progress import heartbeat
 
     caplog.set_level(logging.INFO, logger="vssbench")
     vectors = np.random.default_rng(0).standard_normal((20_000, 64)).astype(np.float32)
     corpus = metadata(20_000)
     con = sql.connect(threads=1, late_materialization_max_rows=0)
     sql.load_documents(con, corpus, vectors)
-    with heartbeat("test build", con.query_progress, interval=0.2):
+    with heartbeat("test build", Expected(100.0, 50.0, 200.0, "fit"), interval=0.2):
         con.execute("CREATE INDEX h ON docs USING HNSW (vec) WITH (metric = 'cosine')")
     beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test build")]
-    assert beats and any("% by DuckDB's estimate" in b for b in beats)
+    assert beats and all("ETA" in b and "expected 100 s" in b for b in beats)

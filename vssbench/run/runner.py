@@ -12,8 +12,10 @@ from pathlib import Path
 import mlflow
 
 from vssbench import cache
+from vssbench.capacity import expect
 from vssbench.config.identity import BENCH_VERSION
 from vssbench.data.tokens import kiwi_loaded
+from vssbench.engines.duckdb import index_file
 from vssbench.measure.memory import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.run import trials
 from vssbench.run.measurement import measure
@@ -26,6 +28,9 @@ from vssbench.track.scratch import scratch_dir
 from vssbench.workload import record as workload
 
 log = logging.getLogger(__name__)
+
+# A build worth an ETA: below this it takes seconds (100k x 128: 31 s on 2 cores).
+EXPECT_BUILD_FROM_DOCS = 100_000
 
 
 @dataclass
@@ -169,11 +174,21 @@ def _memory_guard(plan: RunPlan, concurrent_jobs: int) -> _Memory:
     """The run's peak memory estimate, refused (MemoryGuardError) when it does not fit."""
     process_mb = rss_mb()
     hybrid = plan.search.hybrid is not None
+    # Only duckdb_vss has reuse_index, and with it builds its index file in a process of its own.
+    apart = getattr(plan.engine.options, "reuse_index", False)
     estimate = estimate_mb(
-        plan.data.n_docs, plan.data.dim, plan.build.M, hybrid, process_mb, kiwi_loaded()
+        plan.data.n_docs,
+        plan.data.dim,
+        plan.build.M,
+        hybrid,
+        process_mb,
+        kiwi_loaded(),
+        index_file.memory_limit_mb(plan.data.n_docs, plan.data.dim) if apart else None,
     )
+    available = available_mb()
+    log.info("memory: about %.0f MB at this run's peak, %.0f MB available", estimate, available)
     if not plan.force_memory:
-        check_memory(estimate, concurrent_jobs, available_mb())
+        check_memory(estimate, concurrent_jobs, available)
     return _Memory(process_mb, estimate)
 
 
@@ -195,6 +210,17 @@ def _measured_run(
             extra = {"peak_rss_mb": peak.peak_mb, "memory_estimate_mb": memory.estimate_mb}
             record.log_metrics({**extra, **watch.metrics()})
             return {**metrics, **extra}
+        if plan.data.n_docs >= EXPECT_BUILD_FROM_DOCS and not plan.engine.exact:
+            expected = expect.build_seconds(
+                plan.tracking.location.experiment,
+                plan.engine.name,
+                plan.data.dim,
+                plan.build.M,
+                plan.build.ef_construction,
+                plan.data.n_docs,
+            )
+            if expected is not None:
+                watch.expected["index_build"] = expected
         with PeakRss(label=lambda: watch.current) as peak:
             result = measure(plan, watch)
         with watch.stage("trials"):
