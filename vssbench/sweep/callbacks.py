@@ -4,6 +4,7 @@ job as it ends, and a sweep summary after."""
 import atexit
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -19,8 +20,10 @@ from vssbench import faults, stop
 from vssbench.config import dataset, paths, sweep
 from vssbench.config.checks import ConfigError
 from vssbench.config.plan import hpo_settings, store_location
+from vssbench.config.scales import scale_sizes
+from vssbench.config.schema import ScaleConfig
+from vssbench.sweep import eta, state
 from vssbench.sweep import results as hpo_results
-from vssbench.sweep import state
 from vssbench.sweep.results import Job
 from vssbench.track import claim, preflight, store
 
@@ -82,7 +85,7 @@ class PrepareTracking(Callback):
             raise SystemExit(
                 faults.one_line(error, paths.writable_places(config), sweep_dir)
             ) from None
-        state.write_sweep_file(sweep_dir, parent, total)
+        state.write_sweep_file(sweep_dir, parent, total, jobs)
         # A launcher that raises (joblib or submitit when a worker dies) skips on_multirun_end;
         # Hydra then exits through sys.exit, which still runs this.
         atexit.register(_end_sweep, config, aborted=True)
@@ -105,23 +108,24 @@ class PrepareTracking(Callback):
         status = json.loads(status_file.read_text())
         if status["status"] == "not started":  # the summary lists it; a line each is noise
             return
+        job_s = time.monotonic() - self._job_started
+        # Its seconds, for the ETA of the lines after it; replaced whole, as other jobs read it.
+        written = status_file.with_suffix(".tmp")
+        written.write_text(json.dumps({**status, "job_s": job_s}))
+        os.replace(written, status_file)
         name = status.get("run") or " ".join(config.hydra.overrides.task)
-        statuses = [
-            s for _, s, _ in state.job_statuses(Path(config.hydra.sweep.dir), info["total"])
-        ]
-        done = state.counts(
-            [s for s in statuses if s["status"] not in ("not run", "running", "not started")]
-        )
-        log.info(
-            state.job_line(
-                name,
-                status["status"],
-                time.monotonic() - self._job_started,
-                done,
-                info["total"],
-                time.time() - info["started"],
-            )
-        )
+        rows = state.job_statuses(Path(config.hydra.sweep.dir), info["total"])
+        done = state.counts([s for _, s, _ in rows if s["status"] not in state.NOT_ENDED])
+        # This job's values stand for what no job overrides: a basic sweep's jobs all override
+        # the same keys.
+        scale, search, engine = config.scale, str(config.search.name), str(config.engine.name)
+        base = eta.JobKey(scale.n_docs, scale.n_queries, config.dim, search, engine)
+        conf = [Path(s.path) for s in config.hydra.runtime.config_sources if s.provider == "main"]
+        scales = scale_sizes(conf, ScaleConfig.n_queries)
+        scales[scale.name] = (scale.n_docs, scale.n_queries)
+        workers = eta.workers(config.hydra.launcher.get("n_jobs"), os.cpu_count() or 1)
+        left_s = state.sweep_left_s(rows, info, base, scales, workers)
+        log.info(state.job_line(name, status["status"], job_s, done, info["total"], left_s))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         _end_sweep(config, aborted=False)

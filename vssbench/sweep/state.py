@@ -13,12 +13,14 @@ from pathlib import Path
 import mlflow
 from mlflow.entities import Metric
 
+from vssbench.sweep import eta
 from vssbench.track import claim, store
 
 log = logging.getLogger("vssbench")
 
 SWEEP_FILE = "vssbench_sweep.json"
 STATUS_FILE = "vssbench_status.json"
+NOT_ENDED = ("not run", "running", "not started")  # statuses of jobs a sweep has yet to end
 
 
 def sweep_key(defining: list[str]) -> str:
@@ -87,9 +89,13 @@ def ended(status: dict) -> dict:
     }
 
 
-def write_sweep_file(sweep_dir: Path, run_id: str, total: int) -> None:
+def write_sweep_file(
+    sweep_dir: Path, run_id: str, total: int, jobs: list[list[str]] | None
+) -> None:
+    """`jobs`: each planned job's overrides, in job order (None: a sweeper that picks its jobs
+    as it goes), which the ETA of every job's line weighs."""
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    info = {"parent_run_id": run_id, "started": time.time(), "total": total}
+    info = {"parent_run_id": run_id, "started": time.time(), "total": total, "jobs": jobs}
     (sweep_dir / SWEEP_FILE).write_text(json.dumps(info))
 
 
@@ -143,17 +149,42 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
+def sweep_left_s(
+    rows: list[tuple[str, dict, str]],
+    info: dict,
+    base: eta.JobKey,
+    scales: dict[str, tuple[int, int]],
+    workers: int,
+) -> float:
+    """Seconds the sweep's jobs left will take (eta.left_s), from its job statuses (`rows`, as
+    job_statuses gives them; `job_s`: an ended job's seconds) and its sweep file (`info`)."""
+    ended = {int(n): status for n, status, _ in rows if status["status"] not in NOT_ENDED}
+    planned = info["jobs"]
+    if planned is None:
+        # A sweeper that picks its jobs as it goes (Optuna) has no list of the jobs left to
+        # weigh: the wall time so far is spread evenly over them.
+        elapsed_s = time.time() - info["started"]
+        return eta.even_spread_s(elapsed_s, len(ended), info["total"] - len(ended))
+    done = [
+        (eta.job_key(planned[n], base, scales), status["status"], status["job_s"])
+        for n, status in ended.items()
+        if "job_s" in status
+    ]
+    left = [eta.job_key(job, base, scales) for n, job in enumerate(planned) if n not in ended]
+    return eta.left_s(done, left, workers)
+
+
 def job_line(
-    name: str, status: str, job_s: float, done: dict[str, int], total: int, elapsed_s: float
+    name: str, status: str, job_s: float, done: dict[str, int], total: int, left_s: float
 ) -> str:
-    """`[7/48] 100k-d512-... finished in 93 s (skipped 3, failed 0), ETA 41 min`: the ETA
-    spreads the sweep's wall time so far over the jobs that have ended."""
+    """`[7/48] 100k-d512-... finished in 93 s (skipped 3, failed 0), ETA 41 min`: `left_s` is
+    what the jobs left will take (sweep_left_s)."""
     ended = sum(done.values())
     left = max(total - ended, 0)
-    eta = f"ETA {_duration(elapsed_s / ended * left)}" if left and ended else "last job"
+    eta_text = f"ETA {_duration(left_s)}" if left and ended else "last job"
     return (
         f"[{ended}/{total}] {name} {status} in {_duration(job_s)} "
-        f"(skipped {done['skipped']}, failed {done['failed']}), {eta}"
+        f"(skipped {done['skipped']}, failed {done['failed']}), {eta_text}"
     )
 
 
