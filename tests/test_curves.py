@@ -184,6 +184,13 @@ def test_one_trial_estimates_over_its_passes_and_reports_their_spread():
     assert m["timed_passes"] == 3 and m["timing_units"] == 3 and m["trials"] == 1
 
 
+def test_timed_seconds_cover_every_pass_of_every_series_and_trial():
+    """timed_s is what a sweep cannot do without: every timed pass, not the headline's alone."""
+    trials = [[_series((0.02, 0.01)), _series((0.5,), "batch")], [_series((0.04,))]]
+    m = timings.headline(timings.passes_frame(trials), "ef_64")
+    assert m["timed_s"] == pytest.approx(0.02 + 0.01 + 0.5 + 0.04)
+
+
 def test_several_trials_estimate_over_trials_not_passes():
     trials = [[_series((0.01, 0.01))], [_series((0.02, 0.02))], [_series((0.01, 0.02))]]
     m = timings.headline(timings.passes_frame(trials), "ef_64")

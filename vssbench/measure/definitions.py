@@ -138,8 +138,9 @@ PEAK_RSS_MB = MetricDef(
     "MB",
     False,
     "{:.0f}",
-    about="Highest RSS of the run's process, sampled every 50 ms: what a machine must hold for "
-    "this run (compare with memory_estimate_mb).",
+    about="Highest RSS of the run's process and the processes it waits for (a duckdb_vss "
+    "build, the index memory probe), summed and sampled every 50 ms: what a machine must hold "
+    "for this run (compare with memory_estimate_mb).",
 )
 BATCH_QPS = MetricDef(
     "batch_qps",
@@ -231,10 +232,19 @@ FURTHER = (
         "Mean and slowest one-client latency of the headline's median pass.",
     ),
     MetricDoc(
-        ("qps_median", "qps_spread", "timed_passes", "trials", "timing_units", "retried_passes"),
+        (
+            "qps_median",
+            "qps_spread",
+            "timed_passes",
+            "timed_s",
+            "trials",
+            "timing_units",
+            "retried_passes",
+        ),
         "The median QPS of the headline's passes and their spread ((max - min) / median); the "
-        "passes and trials timed; the units the intervals are over (1 trials, 0 passes); "
-        "passes timed again because other processes disturbed them.",
+        "headline's passes timed, and the seconds inside every timed pass of every series and "
+        "trial; the trials; the units the intervals are over (1 trials, 0 passes); passes timed "
+        "again because other processes disturbed them.",
     ),
     MetricDoc(
         ("trial_fixed_s",),
@@ -268,6 +278,12 @@ FURTHER = (
         ("build_rss_growth_mb", "process_start_rss_mb", "memory_estimate_mb", "ingest_s"),
         "RSS across the build (a lower bound: the allocator reuses freed memory), the process's "
         "RSS at start, the memory guard's estimate of the run, and LanceDB's table write.",
+    ),
+    MetricDoc(
+        ("index_build_memory_limit_mb", "index_build_attempts"),
+        "duckdb_vss: the memory_limit its index build ran under, in a process of its own (0: "
+        "none, after a build under the limit died), and the builds it took (2 after such a "
+        "death).",
     ),
     MetricDoc(
         ("groundtruth.shipped_*",),

@@ -104,6 +104,7 @@ def headline(passes: pd.DataFrame, series: str) -> dict[str, float]:
             "qps_median": float(qps.median()),
             "qps_spread": float((qps.max() - qps.min()) / qps.median()),
             "timed_passes": float(len(rows)),
+            "timed_s": float(passes["elapsed_s"].sum()),
             "trials": float(passes["trial"].nunique()),
             "timing_units": float(estimate(passes, series, "qps").n),
             "other_cpu_share": float(passes["other_cpu_share"].max()),
