@@ -371,20 +371,22 @@ def test_run_measures_both_sides_interleaved_and_finds_the_slowdown(
         "hnsw.ef_search=10",
         "hnsw.ef_search=256",
         *both,
-        *("--trials", "3", "--out", str(out), "--fail-above", "5"),
+        # 5 trials: beside CI's other worker one trial of 3 read ef 10 at +-228%, and the
+        # batch's -86% missed Holm's 0.05 (0.059).
+        *("--trials", "5", "--out", str(out), "--fail-above", "5"),
     )
     print(stdout)
     assert code == 1
-    assert "3 trials per side, each in a fresh process" in stdout
+    assert "5 trials per side, each in a fresh process" in stdout
     rows = _rows(stdout)
     verdict = {measure: row.rsplit("  ", 1)[-1] for (_, measure), row in rows.items()}
     assert verdict.pop("recall@10") == "higher recall"
     assert "slower" in verdict.values() and set(verdict.values()) <= {"slower", verdicts.SAME}
-    assert all(" 3+3 trials " in row for (_, m), row in rows.items() if m != "recall@10")
+    assert all(" 5+5 trials " in row for (_, m), row in rows.items() if m != "recall@10")
     # Every side's trials are saved with the comparison, and logged with it.
     for side in ("baseline", "candidate"):
         passes = pd.read_parquet(out / f"{side}_passes.parquet")
-        assert sorted(passes["trial"].unique()) == [0, 1, 2]
+        assert sorted(passes["trial"].unique()) == [0, 1, 2, 3, 4]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}")
     logged = mlflow.search_runs(
         experiment_names=["vssbench"], filter_string="tags.kind = 'compare'"
