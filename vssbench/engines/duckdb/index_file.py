@@ -3,11 +3,11 @@ index under a memory_limit, so the run's process never holds DuckDB's copies of 
 
     python -m vssbench.engines.duckdb.index_file load|index SPEC.json
 
-Measured at 50k x 1024 (195 MB of vectors, scripts/build_memory.py): CREATE INDEX in the
-process that loaded the table peaked 842 MB above its start without a limit and 594 MB with
-one; in a fresh process under a limit, 541 MB. What is left is DuckDB's own floor: the
-collection of every (row id, vector) that CREATE INDEX makes before it builds (buffer-managed,
-it cannot spill) and the index, which keeps its own copy of the vectors.
+Measured at 50k x 1024 (195 MB of vectors, scripts/build_memory.py): the build's process
+peaked at 993 MB without a limit and 679 MB under this one (308 MB); under 156 MB, below
+CREATE INDEX's 196 MB collection, DuckDB refused the build. What is left is DuckDB's own floor:
+the collection of every (row id, vector) that CREATE INDEX makes before it builds
+(buffer-managed, it cannot spill) and the index, which keeps its own copy of the vectors.
 """
 
 import json
@@ -34,13 +34,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # CREATE INDEX's collection is buffer-managed and cannot spill: a limit below it fails the
-# build (50k x 1024: 150 MB against a 196 MB collection raised OutOfMemory). Above it, the
+# build (50k x 1024: 156 MB against a 196 MB collection raised OutOfMemory). Above it, the
 # limit only bounds the table blocks DuckDB caches while it scans; the index itself is not
 # counted against it.
 LIMIT_FACTOR = 1.25
 LIMIT_SLACK_MB = 64
 # The load appends 64 MB chunks (sql.LOAD_CHUNK_BYTES); without a limit DuckDB keeps every
-# written block cached: 50k x 1024 peaked 498 MB above the process's start, 218 MB under 64 MB.
+# written block cached: the 50k x 1024 load peaked at 767 MB, 517 MB under this limit.
 LOAD_LIMIT_MB = 256
 
 
