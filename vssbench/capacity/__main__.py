@@ -125,13 +125,10 @@ def _checked(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def _store(uri_option: str | None) -> str:
-    """The tracking URI; a local store that does not exist is an error, not a new empty one."""
-    location = store.StoreLocation(experiment="", dir=TrackingConfig().dir, uri=uri_option)
-    store.bound_requests(location)
-    db = store.sqlite_path(location)
-    if db is not None and not db.exists():
-        _error(f"no MLflow store at {store.tracking_uri(location)} (no file {db})")
-    return store.tracking_uri(location)
+    try:
+        return store.existing_uri(uri_option, TrackingConfig().dir)
+    except store.TrackingError as error:
+        _error(str(error))
 
 
 def _plan(args: argparse.Namespace, uri: str) -> str:

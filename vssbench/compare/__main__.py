@@ -33,6 +33,7 @@ from vssbench.compare import evidence, interleaved, output, pairing, sides, verd
 from vssbench.config import paths
 from vssbench.config.checks import ConfigError
 from vssbench.config.plan import read_plan
+from vssbench.config.schema import TrackingConfig
 from vssbench.data.sources.files import DataFileError
 from vssbench.run.plan import RunPlan
 from vssbench.track import store
@@ -109,13 +110,10 @@ def _error(message: str) -> None:
 
 
 def _store(uri_option: str | None) -> str:
-    """The tracking URI; a local store that does not exist is an error, not a new empty one."""
-    location = store.StoreLocation(experiment="vssbench", dir="mlruns", uri=uri_option)
-    uri = store.tracking_uri(location)
-    db = store.sqlite_path(location)
-    if db is not None and not db.exists():
-        _error(f"no MLflow store at {uri} (no file {db})")
-    return uri
+    try:
+        return store.existing_uri(uri_option, TrackingConfig().dir)
+    except store.TrackingError as error:
+        _error(str(error))
 
 
 def _log_run(

@@ -116,6 +116,18 @@ def prepare(tracking: StoreLocation) -> str:
         return _experiment_id(tracking)
 
 
+def existing_uri(uri_option: str | None, default_dir: str) -> str:
+    """The tracking URI a reading command uses (`uri_option`, else MLFLOW_TRACKING_URI, else the
+    sqlite store under `default_dir`); a local store that does not exist is a TrackingError,
+    not a new empty store."""
+    location = StoreLocation(experiment="", dir=default_dir, uri=uri_option)
+    bound_requests(location)
+    uri, db = tracking_uri(location), sqlite_path(location)
+    if db is not None and not db.exists():
+        raise TrackingError(f"no MLflow store at {uri} (no file {db})")
+    return uri
+
+
 def bound_requests(tracking: StoreLocation) -> None:
     """MLflow reads its retry settings from the environment on every request."""
     # A warning per retry, each a long line, would bury the one line a failure ends in.
