@@ -96,6 +96,8 @@ def build(
 class ChildBuildError(RuntimeError):
     """A step of the index build failed in its process."""
 
+    kind = "index build failed"  # one line, not a bug's traceback: its log says why
+
 
 def _metadata_file(corpus: "pd.DataFrame", scratch: Path) -> Path:
     out = scratch / "index-metadata.parquet"
