@@ -1,5 +1,6 @@
 """The per-job line's ETA: jobs left weighed by their expected cost, calibrated on finished jobs."""
 
+import dataclasses
 import time
 
 import pytest
@@ -59,6 +60,67 @@ def test_the_12_run_grid_half_way_is_within_25_percent_where_the_even_spread_is_
 
     assert abs(weighted / true_left - 1) < 0.25
     assert abs(even / true_left - 1) > 0.25  # the old ETA: about a sixth of the time left
+
+
+# The 48-run grid's job seconds (job_s), in launch order, measured cold on the project's VM
+# (2026-12-05, scripts/sweep_overhead.py --grid full --cold-only): 4682 s in all.
+FULL_GRID_S = [
+    *(
+        14.7,
+        7.1,
+        54.3,
+        44.7,
+        19.4,
+        10.5,
+        49.1,
+        53.8,
+        30.5,
+        15.7,
+        59.8,
+        52.7,
+        45.2,
+        21.2,
+        43.6,
+        38.6,
+    ),
+    *(51.0, 9.3, 171.8, 75.5, 69.8, 13.5, 85.4, 80.6, 108.8, 15.0, 100.4, 88.9, 144.9, 19.0, 78.2),
+    *(93.5, 173.3, 12.6, 416.5, 173.7, 213.4, 17.2, 180.0, 156.3, 260.3, 19.0, 180.9, 186.2, 481.6),
+    *(33.4, 208.5, 202.6),
+]
+
+
+def test_the_48_run_grid_builds_each_index_and_tokenizes_each_corpus_once():
+    jobs = _planned(
+        "scale=10k,100k,250k",
+        "dim=128,256,512,1024",
+        "search=vector,hybrid",
+        "filter=none,attribute",
+    )
+    keys = eta.job_keys(jobs, BASE, SCALES)
+    assert [key.builds for key in keys[:5]] == [True, False, False, False, True]
+    assert sum(key.builds for key in keys) == 12
+    assert [n for n, key in enumerate(keys) if key.tokenizes] == [2, 18, 34]
+    ended = [(key, "finished", s) for key, s in zip(keys[:24], FULL_GRID_S[:24], strict=True)]
+    true_left = sum(FULL_GRID_S[24:])
+    assert abs(eta.left_s(ended, keys[24:]) / true_left - 1) < 0.25
+    # Counting a build in every job, as the ETA did in that sweep, said far more.
+    every = [dataclasses.replace(key, builds=True, tokenizes=False) for key in keys]
+    ended = [(key, "finished", s) for key, s in zip(every[:24], FULL_GRID_S[:24], strict=True)]
+    assert eta.left_s(ended, every[24:]) / true_left - 1 > 0.5
+
+
+def test_a_job_builds_again_when_an_override_may_change_its_index():
+    jobs = _planned(
+        "hnsw.M=16,32", "hnsw.ef_search=32,64", "search=hybrid", "search.tokenizer=kiwi,ngram"
+    )
+    keys = eta.job_keys(jobs, BASE, SCALES)
+    assert [key.builds for key in keys] == [True, False, False, False, True, False, False, False]
+    assert [key.tokenizes for key in keys] == [True, True, False, False, False, False, False, False]
+    # An exact engine's scan of every row is paid by every job, not once.
+    scan, reuse = (_key(100_000, engine="duckdb_exact"), _key(100_000))
+    unbuilt = [dataclasses.replace(key, builds=False) for key in (scan, reuse)]
+    assert eta.prior_s(unbuilt[0]) == eta.prior_s(scan)
+    assert eta.prior_s(unbuilt[1]) < eta.prior_s(reuse)
 
 
 def test_a_job_left_takes_what_a_finished_job_with_its_key_took():

@@ -1,8 +1,10 @@
 """How long a sweep's jobs left will take: each job's cost expected from its overrides (a prior
 in seconds on the project's VM), scaled to what this sweep's finished jobs took."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import mean
+
+from vssbench.engines.registry import ENGINES
 
 FINISHED = "finished"
 
@@ -23,12 +25,16 @@ BUILD_EXPONENT = 1.18
 DIM_OFFSET = 72
 # A hybrid run also times 1,550 hybrid queries per 500 (50 warm-up, 3 passes), whose BM25 half
 # took 11.8 ms at 10k and 35.6 ms at 100k (p50, match_bm25): 9.2 ms + 0.26 ms per 1,000
-# documents each. Its tokens are cached per corpus, so their one-off cost is left out.
+# documents each.
 HYBRID_S = 14.0  # per 500 queries, and HYBRID_S_PER_DOC per document
 HYBRID_S_PER_DOC = 4.1e-4
+# The first hybrid job on a corpus tokenizes it (kiwi: 13 s at 10k, 89 s at 100k, 250 s at 250k
+# in the 48-run grid of 2026-12-05); the later ones read the tokens from the cache.
+TOKENS_S_PER_DOC = 1.0e-3
 # An engine's index-dependent work against duckdb_vss's build (peer engines at 100k x 128 and x
-# 512): its build, or for the exact engines their scan of every row per timed query
-# (duckdb_exact at 36 and 11 QPS). An engine not listed counts as duckdb_vss.
+# 512): its build, paid by the first job with that index, or for the exact engines their scan of
+# every row per timed query (duckdb_exact at 36 and 11 QPS), paid by every job. An engine not
+# listed counts as duckdb_vss.
 ENGINE_SHARE = {
     "duckdb_vss": 1.0,
     "usearch": 0.3,
@@ -51,6 +57,16 @@ class JobKey:
     dim: int
     search: str
     engine: str
+    builds: bool = True  # the sweep's first job with its index; later ones reuse it from the cache
+    tokenizes: bool = False  # the sweep's first hybrid job on its corpus and tokenizer
+
+
+# Overrides that leave a job's index as it is (a key, or its part before the first dot); any
+# other override may change it, so a job that differs in one counts as building its own index.
+SAME_INDEX = ("search", "filter", "bench", "k", "queries", "hpo", "hnsw.ef_search", "hnsw.ef_curve")
+# Overrides that leave a hybrid job's tokens as they are (search.tokenizer does not: job_keys
+# keeps it).
+SAME_TOKENS = ("filter", "bench", "k", "queries", "hpo", "dim", "hnsw", "search")
 
 
 Ended = tuple[JobKey, str, float]  # an ended job: its key, its status and its measured seconds
@@ -59,7 +75,7 @@ Ended = tuple[JobKey, str, float]  # an ended job: its key, its status and its m
 def job_key(overrides: list[str], base: JobKey, scales: dict[str, tuple[int, int]]) -> JobKey:
     """A job's key from its overrides (`scale=100k dim=512 ...`); what they leave out is `base`'s
     (`scales`: each scale option's n_docs and n_queries)."""
-    values = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+    values = _values(overrides)
     n_docs, n_queries = scales.get(values.get("scale", ""), (base.n_docs, base.n_queries))
     dim = values.get("dim", "")
     return JobKey(
@@ -71,18 +87,57 @@ def job_key(overrides: list[str], base: JobKey, scales: dict[str, tuple[int, int
     )
 
 
+def job_keys(
+    planned: list[list[str]], base: JobKey, scales: dict[str, tuple[int, int]]
+) -> list[JobKey]:
+    """The planned jobs' keys, in launch order: only the first job with an index builds it, and
+    only the first hybrid job on a corpus tokenizes it; the jobs after them find both cached."""
+    indexes: set[frozenset] = set()
+    corpora: set[frozenset] = set()
+    keys = []
+    for overrides in planned:
+        key = job_key(overrides, base, scales)
+        values = _values(overrides)
+        index = _kept(values, SAME_INDEX)
+        tokens = _kept(values, SAME_TOKENS) | {("search.tokenizer", values.get("search.tokenizer"))}
+        hybrid = key.search == "hybrid"
+        keys.append(
+            replace(key, builds=index not in indexes, tokenizes=hybrid and tokens not in corpora)
+        )
+        indexes.add(index)
+        if hybrid:
+            corpora.add(tokens)
+    return keys
+
+
+def _values(overrides: list[str]) -> dict[str, str]:
+    return dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+
+
+def _kept(values: dict[str, str], same: tuple[str, ...]) -> frozenset:
+    """The overrides not named in `same` (by key or by the part before its first dot)."""
+    return frozenset(
+        (k, v) for k, v in values.items() if k not in same and k.split(".")[0] not in same
+    )
+
+
 def prior_s(key: JobKey) -> float:
     """Seconds the job is expected to take on the project's VM, before anything is measured."""
+    scans = ENGINES[key.engine].exact if key.engine in ENGINES else False
     build = (
         BUILD_S
         * (key.n_docs / 100_000) ** BUILD_EXPONENT
         * (key.dim + DIM_OFFSET)
         / (128 + DIM_OFFSET)
     )
+    if not (key.builds or scans):
+        build = 0.0
     queries = QUERY_S + QUERY_S_PER_DIM * key.dim
+    tokens = TOKENS_S_PER_DOC * key.n_docs if key.tokenizes else 0.0
     if key.search == "hybrid":
         queries += HYBRID_S + HYBRID_S_PER_DOC * key.n_docs
-    return SETUP_S + key.n_queries / 500 * queries + ENGINE_SHARE.get(key.engine, 1.0) * build
+    share = ENGINE_SHARE.get(key.engine, 1.0)
+    return SETUP_S + tokens + key.n_queries / 500 * queries + share * build
 
 
 def left_s(ended: list[Ended], left: list[JobKey], workers: int = 1) -> float:

@@ -165,12 +165,13 @@ def sweep_left_s(
         # weigh: the wall time so far is spread evenly over them.
         elapsed_s = time.time() - info["started"]
         return eta.even_spread_s(elapsed_s, len(ended), info["total"] - len(ended))
+    keys = eta.job_keys(planned, base, scales)
     done = [
-        (eta.job_key(planned[n], base, scales), status["status"], status["job_s"])
+        (keys[n], status["status"], status["job_s"])
         for n, status in ended.items()
         if "job_s" in status
     ]
-    left = [eta.job_key(job, base, scales) for n, job in enumerate(planned) if n not in ended]
+    left = [key for n, key in enumerate(keys) if n not in ended]
     return eta.left_s(done, left, workers)
 
 
