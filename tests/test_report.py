@@ -22,6 +22,7 @@ from vssbench.report.__main__ import main
 from vssbench.report.figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
 from vssbench.report.findings import findings, overhead_findings, qps_at_recall_findings
 from vssbench.report.load import ReportError, load_curves, load_runs
+from vssbench.report.style import tick_label
 from vssbench.report.summary import attach_curves, number, summarize, table
 from vssbench.run import runner
 
@@ -169,6 +170,11 @@ def test_report_has_every_figure_embedded_and_mlflow_numbers(runs_store, tmp_pat
 
 
 @pytest.mark.slow
+def test_tick_labels_read_as_a_reader_writes_sizes():
+    labels = [tick_label(v) for v in (0.5, 20, 1500, 10_000, 250_000, 1_000_000, 2_500_000)]
+    assert labels == ["0.5", "20", "1500", "10k", "250k", "1M", "2.5M"]
+
+
 def test_filters_select_runs(runs_store, tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{runs_store / 'mlflow.db'}")
     runs, _ = load_runs("vssbench", {"search": "hybrid"}, all_versions=False)

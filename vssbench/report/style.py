@@ -55,7 +55,9 @@ def wrapped(text: str, width_in: float, fontsize: float = 10) -> str:
 
 
 def tick_label(value: float) -> str:
-    """A tick's number as a reader writes it: 0.5, 20, 1500, 20k."""
+    """A tick's number as a reader writes it: 0.5, 20, 1500, 20k, 1M."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g}M"
     return f"{value / 1000:g}k" if value >= 10_000 else f"{value:g}"
 
 
