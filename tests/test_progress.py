@@ -46,3 +46,27 @@ def test_heartbeat_beats_while_an_index_builds(caplog, metadata):
         con.execute("CREATE INDEX h ON docs USING HNSW (vec) WITH (metric = 'cosine')")
     beats = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test build")]
     assert beats and all("ETA" in b and "expected 100 s" in b for b in beats)
+
+
+@pytest.mark.slow
+def test_a_build_asks_for_its_expected_time_and_a_reused_index_does_not(tmp_path):
+    """The expectation reads the store: only a build that happens pays for it."""
+    from vssbench.data.load import DataSpec, data_key, load_dataset
+    from vssbench.data.synthetic.corpus import QueryMix
+    from vssbench.engines.duckdb.vss import DuckDBVss
+    from vssbench.engines.params import HnswBuild
+    from vssbench.stopwatch import Stopwatch
+
+    spec = DataSpec(2000, 20, 16, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), None)
+    data = load_dataset(spec, tmp_path)
+    asked = []
+    reused = []
+    for _ in range(2):
+        watch = Stopwatch()
+        watch.expect["index_build"] = lambda: asked.append(1) or Expected(1.0, 0.5, 2.0, "fit")
+        eng = DuckDBVss(threads=1)
+        facts = eng.open(data, HnswBuild("cosine", 8, 32, 1), data_key(spec), tmp_path, watch)
+        reused.append(facts["index_reused"])
+        eng.close()
+    assert reused == [0.0, 1.0]
+    assert len(asked) == 1

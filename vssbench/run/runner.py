@@ -2,6 +2,7 @@
 run of it was measured but not sent, else claimed, measured (run/measurement.py), written to
 its journal (run/record.py) and sent to its MLflow run (track/journal.py)."""
 
+import functools
 import logging
 import platform
 from collections.abc import Iterator
@@ -211,7 +212,8 @@ def _measured_run(
             record.log_metrics({**extra, **watch.metrics()})
             return {**metrics, **extra}
         if plan.data.n_docs >= EXPECT_BUILD_FROM_DOCS and not plan.engine.exact:
-            expected = expect.build_seconds(
+            watch.expect["index_build"] = functools.partial(
+                expect.build_seconds,
                 plan.tracking.location.experiment,
                 plan.engine.name,
                 plan.data.dim,
@@ -219,8 +221,6 @@ def _measured_run(
                 plan.build.ef_construction,
                 plan.data.n_docs,
             )
-            if expected is not None:
-                watch.expected["index_build"] = expected
         with PeakRss(label=lambda: watch.current) as peak:
             result = measure(plan, watch)
         with watch.stage("trials"):

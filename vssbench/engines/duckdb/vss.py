@@ -96,7 +96,7 @@ class DuckDBVss:
                         "ef_construction": build.ef_construction,
                     },
                     build.threads,
-                    watch.expected.get("index_build"),
+                    watch.expected("index_build"),
                 )
 
         path, facts, reused = cached_index(
@@ -110,8 +110,8 @@ class DuckDBVss:
         return {**facts, "load_s": time.perf_counter() - t, "index_reused": float(reused)}
 
     def _build_in_memory(self, build: HnswBuild, watch: Stopwatch) -> dict[str, float]:
+        expected = watch.expected("index_build")
         t = time.perf_counter()
-        expected = watch.expected.get("index_build")
         sql.build_hnsw(self.con, build.metric, build.M, build.ef_construction, expected)
         return {"index_build_s": time.perf_counter() - t}
 
