@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from peers import needs
 
 from vssbench.config.checks import ConfigError, validate
 from vssbench.config.engine import engine_options
@@ -39,10 +40,14 @@ def _compose(*overrides: str):
         ("hparams_search=hnsw_optuna_qps",),
         ("+grid=full",),
         ("k=60",),  # search.candidates is a hybrid setting: a vector run does not read it
-        ("engine=lancedb", "engine.num_partitions=4"),
+        # A peer engine's config is checked only where its extra is installed (it names the extra
+        # to install where it is not: tests/test_engines.py).
+        pytest.param(("engine=lancedb", "engine.num_partitions=4"), marks=needs("lancedb")),
         ("engine=duckdb_exact", "engine.late_materialization_max_rows=50"),
         # Only an engine that declares max_clients_is_threads limits clients to its threads.
-        ("engine=hnswlib", "engine.threads=1", "bench.clients=[1,2,4]"),
+        pytest.param(
+            ("engine=hnswlib", "engine.threads=1", "bench.clients=[1,2,4]"), marks=needs("hnswlib")
+        ),
     ],
 )
 def test_valid_configurations_pass(overrides):
