@@ -62,7 +62,13 @@ def _no_outside_tracking(monkeypatch):
 # test asks for a curve, as the default curve's four would be most of the suite's query time
 # (tests/test_trials.py runs one); a disturbed pass timed again once, soon, as tests run on busy
 # machines and a launcher's concurrent jobs disturb each other.
-QUICK = ("hnsw.ef_curve=[]", "bench.retries=1", "bench.retry_pause_s=0.2")
+QUICK = (
+    "hnsw.ef_curve=[]",
+    "bench.retries=1",
+    "bench.retry_pause_s=0.2",
+    "bench.trials=2",
+    "bench.max_trials=2",
+)
 
 
 @pytest.fixture(scope="session")

@@ -100,9 +100,11 @@ def test_run_is_logged_completely_and_rechecks(make_cfg, tmp_path):
     assert {"config.yaml", "plan.txt", "plots", "per_query.parquet", "timings"} <= artifacts
     plots = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id, "plots")}
     assert plots == {"plots/latency.png", "plots/recall_by_rank.png", "plots/recall_vs_qps.png"}
-    # One trial: the estimate and its interval over bench.repeats passes, their median and
-    # spread beside it, and who else used the CPU.
-    assert run["metrics.timed_passes"] == 3 and run["params.interval_over"] == "passes"
+    # Two trials (tests' bench.trials=2) of one pass each (bench.repeats=1): the estimate and its
+    # interval over the trials, their passes' median and spread beside it, and who else used
+    # the CPU.
+    assert run["metrics.timed_passes"] == 2 and run["params.interval_over"] == "trials"
+    assert run["metrics.trials"] == 2 and run["tags.precision_reached"] in ("true", "false")
     passes = [run[f"metrics.{b}"] for b in ("qps_ci_low", "qps", "qps_ci_high")]
     assert 0 < passes[0] <= passes[1] <= passes[2]
     assert run["params.headline_series"] == "ef_64"

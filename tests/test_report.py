@@ -16,7 +16,6 @@ from peers import installed, needs
 
 from vssbench.config import identity
 from vssbench.config.plan import read_plan
-from vssbench.measure import timing
 from vssbench.measure.definitions import METRICS, QPS, RECALL, curve_name
 from vssbench.report.__main__ import main
 from vssbench.report.figures import ENGINE_COLORS, FIGURES, pareto_front, recall_vs_qps
@@ -88,34 +87,12 @@ def log_run(
     return name
 
 
-class _QuietMachine:
-    """Stands in for timing.CpuOfOthers: no other process took any CPU."""
-
-    share = 0.0
-    resolution = 0.0
-
-    def __enter__(self) -> "_QuietMachine":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def runs_store(tmp_path_factory, cache_dir):
     """A runs_store with vector and hybrid runs, a filtered run, two scales' worth of dims, and at
     tiny x d32 duckdb_vss and usearch over the same ef list beside the exact scan."""
     root = tmp_path_factory.mktemp("report-runs_store")
-    with (
-        initialize_config_dir(config_dir=str(CONF), version_base="1.3"),
-        pytest.MonkeyPatch.context() as patch,
-    ):
-        # Figures and findings need timings, so no run may be left out as disturbed: a usearch
-        # pass over the tiny queries lasts a few ms, and psutil's 10 ms CPU-time ticks read
-        # other processes' share there above 1.0 (tagged disturbed at any threshold).
-        patch.setattr(timing, "CpuOfOthers", _QuietMachine)
-        # The same for index builds (tags.build_disturbed), wherever the run side reads it.
-        patch.setattr("vssbench.engines.params.CpuOfOthers", _QuietMachine, raising=False)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for overrides in (
             ["scale=tiny", "dim=16"],
             ["scale=tiny", "dim=32", EF_LIST],
@@ -137,6 +114,12 @@ def runs_store(tmp_path_factory, cache_dir):
                     f"tracking.dir={root}",
                     # As conftest's make_cfg: only the ef points a run asks for (EF_LIST).
                     "hnsw.ef_curve=[]",
+                    # Figures and findings need timings, so no run may be left out as disturbed
+                    # by the other test worker's load: only a share of the whole machine
+                    # (which no other process can pass) disturbs a run or a build here.
+                    "bench.max_other_cpu_share=1.0",
+                    "bench.trials=2",
+                    "bench.max_trials=2",
                 ],
             )
             runner.run(read_plan(cfg))

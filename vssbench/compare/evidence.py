@@ -45,6 +45,9 @@ class Evidence:
     timings: dict[str, np.ndarray] = field(default_factory=dict)
     no_timings: str | None = None
     unit: str = "passes"  # what one value of `timings` is: a trial or a pass
+    # compare --run: value i of each timing is the trial that ran next to the other side's
+    # trial i, so the two sides are compared pair by pair.
+    paired: bool = False
     recall: np.ndarray | None = None  # recall@k per query, in query order
     query_ids: np.ndarray | None = None
 

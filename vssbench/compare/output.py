@@ -5,7 +5,7 @@ import html
 from pathlib import Path
 
 from vssbench.compare import pairing, sides
-from vssbench.compare.verdicts import SHORT_TEST, Row
+from vssbench.compare.verdicts import SAME, SHORT_TEST, Row
 from vssbench.measure import intervals
 
 COLUMNS = (
@@ -20,6 +20,12 @@ COLUMNS = (
     "n",
     "verdict",
 )
+# What each test is over, in the legend's order.
+_TESTS = {
+    intervals.PAIRED_T: "timings of compare --run: one log ratio per pair",
+    intervals.WELCH: "timings of stored runs: over trials, or over passes when a run has one trial",
+    intervals.WILCOXON: "recall",
+}
 STYLE = (
     "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
     "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}</style>"
@@ -103,30 +109,47 @@ def intro(baseline: sides.Side, candidate: sides.Side, paired: pairing.Pairing) 
     return lines
 
 
-def gate(failed: list[Row], fail_above: float | None) -> list[str]:
-    """What --fail-above found, in one line."""
+def gate(failed: list[Row], unsettled: list[Row], fail_above: float | None) -> list[str]:
+    """What --fail-above found, a line each: the regressions beyond it, and the gated measures
+    it could not judge (exit 1 and 3); or that it passed (exit 0)."""
     if fail_above is None:
         return []
-    if not failed:
-        return [f"--fail-above {fail_above:g}: no significant change for the worse beyond it"]
-    worse = ", ".join(f"{row.pair} {row.measure} {_change(row).split(' [')[0]}" for row in failed)
-    return [
-        f"--fail-above {fail_above:g}: {_count(len(failed), 'significant change')} for the "
-        f"worse beyond it: {worse}"
-    ]
+    head = f"--fail-above {fail_above:g}:"
+    if not failed and not unsettled:
+        return [
+            f"{head} no significant change for the worse beyond it, every gated measure measured"
+        ]
+    lines = []
+    if failed:
+        worse = ", ".join(
+            f"{row.pair} {row.measure} {_change(row).split(' [')[0]}" for row in failed
+        )
+        lines.append(
+            f"{head} {_count(len(failed), 'significant change')} for the worse beyond it: {worse}"
+        )
+    if unsettled:
+        which = ", ".join(f"{row.pair} {row.measure} ({row.verdict})" for row in unsettled)
+        lines.append(
+            f"{head} cannot pass: {_count(len(unsettled), 'gated measure')} not compared or "
+            f"undecided: {which}"
+        )
+    return lines
 
 
-def legend(table: list[Row]) -> list[str]:
-    """What the columns mean: the change, the interval, the tests and the adjustment."""
+def legend(table: list[Row], precision: float) -> list[str]:
+    """What the columns mean: the change, the interval, the tests the table holds, the
+    adjustment and the rule of a verdict."""
     tests = sum(row.change is not None for row in table)
+    held = {row.change.test for row in table if row.change is not None}
     return [
         "change: candidate against baseline; timings as a ratio in percent, recall in "
         "percentage points (pp); the 95% interval is the test's own, before adjustment.",
         f"p Holm: the p-value adjusted by Holm's method over the table's {tests} tests; the "
         f"verdict is significant below {1 - intervals.LEVEL:.2g}.",
-        f"Welch: {intervals.WELCH} (timings: over trials, or over passes when a run has one "
-        "trial); "
-        f"Wilcoxon: {intervals.WILCOXON} (recall).",
+        *(f"{SHORT_TEST[test]}: {test} ({over})." for test, over in _TESTS.items() if test in held),
+        f"verdict: a direction where significant; {SAME} where not and the interval is within "
+        f"±{precision:g}% (recall: ±{precision:g} pp); undecided where not and it is wider "
+        "(more trials would tell).",
     ]
 
 

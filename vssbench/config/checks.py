@@ -191,7 +191,22 @@ def _check_hnsw(hnsw: DictConfig) -> None:
 
 def _check_bench(bench: DictConfig, engine: DictConfig) -> None:
     _check(1 <= bench.repeats <= 100, "bench.repeats", bench.repeats, "must be between 1 and 100")
-    _check(1 <= bench.trials <= 100, "bench.trials", bench.trials, "must be between 1 and 100")
+    _check(2 <= bench.trials <= 100, "bench.trials", bench.trials, "must be between 2 and 100")
+    _check(
+        bench.trials <= bench.max_trials <= 1000,
+        "bench.max_trials",
+        bench.max_trials,
+        f"must be between bench.trials ({bench.trials}) and 1000",
+    )
+    _check(
+        bench.precision > 0,
+        "bench.precision",
+        bench.precision,
+        "must be a share above 0, e.g. 0.05 for +-5%",
+    )
+    _check(
+        bench.max_timing_s > 0, "bench.max_timing_s", bench.max_timing_s, "must be above 0 seconds"
+    )
     _check(0 <= bench.retries <= 20, "bench.retries", bench.retries, "must be between 0 and 20")
     _check(
         0 <= bench.retry_pause_s <= 600,

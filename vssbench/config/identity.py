@@ -15,24 +15,27 @@ from vssbench.engines.registry import ENGINES, release
 # finished run is then measured again (and LEAVES below becomes the new version's leaves).
 # 4: qps and the latencies are estimates over trials and passes, no longer the best pass, and
 # every run measures an ef curve (hnsw.ef_curve).
-BENCH_VERSION = "4"
+# 5: every timing runs in fresh worker processes (the first trial no longer in the run's own
+# process, beside its tracking threads), in as many trials as bench.precision asks for.
+BENCH_VERSION = "5"
 
-# The settings every configuration had at bench_version 4, all hashed into the fingerprints of
+# The settings every configuration had at bench_version 5, all hashed into the fingerprints of
 # the runs finished since. A setting added later is hashed only when set away from its schema
 # default, so adding one does not make every finished run look new.
 LEAVES = frozenset(
     {
         *("bench.batch", "bench.clients", "bench.max_other_cpu_share", "bench.repeats"),
-        *("bench.trials", "hnsw.ef_curve"),
         *("dim", "k", "seed"),
-        *("engine.late_materialization_max_rows", "engine.name", "engine.num_partitions"),
-        *("engine.reuse_index", "engine.threads"),
+        *("engine.late_materialization_max_rows", "engine.n_trees", "engine.name"),
+        *("engine.num_partitions", "engine.reuse_index", "engine.threads"),
         *("filter.name", "filter.overfetch_factor", "filter.selectivity", "filter.strategy"),
-        *("hnsw.M", "hnsw.ef_construction", "hnsw.ef_search", "hnsw.metric"),
+        *("hnsw.M", "hnsw.ef_construction", "hnsw.ef_curve", "hnsw.ef_search", "hnsw.metric"),
         *("queries.entity", "queries.keyword", "queries.paraphrase", "queries.warmup"),
         *("scale.n_docs", "scale.n_queries", "scale.name"),
         *("search.alpha", "search.bm25", "search.candidates", "search.fusion"),
         *("search.min_bm25_hit_rate", "search.name", "search.rrf_k", "search.tokenizer"),
+        *("workload.delete", "workload.initial", "workload.insert", "workload.kills"),
+        *("workload.name", "workload.restarts", "workload.rounds", "workload.update"),
     }
 )
 
@@ -61,7 +64,7 @@ def measured_settings(cfg: DictConfig) -> dict:
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     for key in (*NOT_IN_FINGERPRINT, "dataset", "embed"):
         data.pop(key, None)
-    for key in RETRY_KEYS:
+    for key in EFFORT_KEYS:
         data["bench"].pop(key)
     return data
 
@@ -132,6 +135,6 @@ def flat_params(cfg: DictConfig) -> dict[str, str]:
 
 # Keys that do not change what a run measures; everything else goes into the run's fingerprint.
 NOT_IN_FINGERPRINT = (*RUN_CONTROL_KEYS, "hpo")
-# How hard a run tries for undisturbed timings, not what it times: a run finished under any retry
-# setting is the same measurement.
-RETRY_KEYS = ("retries", "retry_pause_s")
+# How hard a run tries (for undisturbed timings, for a narrow interval), not what it times: a run
+# finished under any of these settings is the same measurement.
+EFFORT_KEYS = ("retries", "retry_pause_s", "trials", "precision", "max_trials", "max_timing_s")

@@ -186,11 +186,17 @@ class BenchConfig:
     """How queries are timed (measure/timing.py) and how their intervals are made
     (measure/intervals.py)."""
 
-    # Timed passes per point and trial. With one trial the interval is over these passes.
-    repeats: int = 3
-    # Independent trials of every timed point: the first in the run's process, each further one
-    # in a fresh process on the cached index; with more than one the interval is over trials.
-    trials: int = 1
+    # Timed passes per point in each trial (their geometric mean is the trial's value).
+    repeats: int = 1
+    # Every timing runs in trials: each a fresh worker process on the cached index that times
+    # every point (in an order rotated from trial to trial), with nothing of vssbench's beside
+    # it. The interval is over trials. A run times at least `trials` of them, then more until
+    # the headline QPS interval's half-width is within `precision` of the estimate, or
+    # `max_trials` are timed, or `max_timing_s` of trials have passed.
+    trials: int = 3
+    precision: float = 0.05  # the half-width asked for, relative: 0.05 is +-5%
+    max_trials: int = 10  # no further trial after this many, narrow enough or not
+    max_timing_s: float = 600.0  # no further trial starts after this much wall time of trials
     # Concurrent clients, e.g. [1,2,4]: QPS, p50 and p99 per level.
     clients: list[int] = field(default_factory=lambda: [1])
     batch: bool = True  # also time all queries in one statement (LATERAL join, HNSW_INDEX_JOIN)

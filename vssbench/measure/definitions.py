@@ -72,9 +72,10 @@ QPS = MetricDef(
     timing=True,
     in_table=True,
     interval=True,
-    about="Queries per second of one client, one query at a time after the warm-up: a pass's "
-    "queries over the sum of their latencies; the geometric mean over trials (over passes with "
-    "one trial), with a Student t interval on the logs.",
+    about="Queries per second of one client, one query at a time after the warm-up: per pass, "
+    "its queries over the sum of their latencies; per trial (a fresh worker process), the "
+    "geometric mean of its passes; the estimate is the geometric mean of the trials' values, "
+    "with a Student t interval on their logs.",
 )
 
 
@@ -90,7 +91,8 @@ def _latency(percentile: int, which: str, in_table: bool) -> MetricDef:
         interval=True,
         in_table=in_table,
         about=f"{which} latency of one query (one client: `time.perf_counter_ns` around execute "
-        "and fetch), the geometric mean over trials (over passes with one trial), with its "
+        "and fetch): per pass, the percentile of its queries' latencies; then, as qps, the "
+        "geometric mean over trials of each trial's geometric mean over its passes, with its "
         "interval.",
     )
 
@@ -138,9 +140,10 @@ PEAK_RSS_MB = MetricDef(
     "MB",
     False,
     "{:.0f}",
-    about="Highest RSS of the run's process and the processes it waits for (a duckdb_vss "
-    "build, the index memory probe), summed and sampled every 50 ms: what a machine must hold "
-    "for this run (compare with memory_estimate_mb).",
+    about="Highest RSS of the run's process and the processes it waits for, summed: sampled "
+    "every 50 ms while it makes the data and the index (a duckdb_vss build and the index memory "
+    "probe counted); while the trials run, this process's RSS plus the largest worker's peak "
+    "(from wait4). What a machine must hold for this run (compare with memory_estimate_mb).",
 )
 BATCH_QPS = MetricDef(
     "batch_qps",
@@ -150,7 +153,8 @@ BATCH_QPS = MetricDef(
     in_table=True,
     interval=True,
     about="All queries in one statement (a LATERAL join planned as HNSW_INDEX_JOIN, checked) at "
-    "the headline ef: throughput inside the engine. Not measured with a filter.",
+    "the headline ef: throughput inside the engine, per pass the queries over the statement's "
+    "wall time, estimated over trials as qps. Not measured with a filter.",
 )
 
 # Every metric above, in the order of the report's table.
@@ -229,10 +233,12 @@ FURTHER = (
     ),
     MetricDoc(
         ("latency_mean_ms", "latency_max_ms"),
-        "Mean and slowest one-client latency of the headline's median pass.",
+        "Mean one-client latency (per pass the mean of its queries' latencies, then estimated "
+        "over trials as qps), and the slowest query of any pass of any trial.",
     ),
     MetricDoc(
         (
+            "qps_ci_halfwidth",
             "qps_median",
             "qps_spread",
             "timed_passes",
@@ -241,15 +247,17 @@ FURTHER = (
             "timing_units",
             "retried_passes",
         ),
-        "The median QPS of the headline's passes and their spread ((max - min) / median); the "
-        "headline's passes timed, and the seconds inside every timed pass of every series and "
-        "trial; the trials; the units the intervals are over (1 trials, 0 passes); passes timed "
-        "again because other processes disturbed them.",
+        "The headline QPS interval's half-width relative to the estimate (qps_ci_high / qps - "
+        "1): trials are added until it is within bench.precision (tag precision_reached); the "
+        "median QPS of the headline's passes over every trial and their spread ((max - min) / "
+        "median); the headline's passes timed, and the seconds inside every timed pass of every "
+        "series and trial; the trials; the units the intervals are over (a count: the trials); "
+        "passes timed again because other processes disturbed them.",
     ),
     MetricDoc(
         ("trial_fixed_s",),
-        "What a further trial cost beyond its timed passes: its process's start, data load and "
-        "index open.",
+        "What a trial cost beyond its timed passes, averaged over the trials: its process's "
+        "start, data load, index open, warm-ups and the first trial's scoring.",
     ),
     MetricDoc(
         ("other_cpu_share", "other_cpu_share_resolution", "index_build_other_cpu_share"),
@@ -299,8 +307,8 @@ FURTHER = (
     MetricDoc(
         ("stage.*_s", "stage.*_peak_rss_mb"),
         "Where the run's wall time and memory went, per stage: startup, tracking_lookup, claim, "
-        "data, index_build, index_open, plan_check, queries, batch, trials, scoring, "
-        "log_params, log_results, plots, log_artifacts, close, and the hybrid stages.",
+        "data, tokens, index_build, index_open, close, queries (every trial's worker, from its "
+        "start to its end), log_params, log_results, plots, log_artifacts.",
     ),
     MetricDoc(
         ("difficulty.rc_10.*", "difficulty.lid.*"),

@@ -74,6 +74,7 @@ class Difference:
 
 WELCH = "Welch's t-test on log values"
 WILCOXON = "Wilcoxon signed-rank test over the same queries"
+PAIRED_T = "paired t-test on the log ratios of the pairs of trials run side by side"
 
 
 def ratio(baseline: np.ndarray, candidate: np.ndarray) -> Difference:
@@ -101,3 +102,47 @@ def paired_difference(baseline: np.ndarray, candidate: np.ndarray) -> Difference
 
     p = 1.0 if not np.any(d) else float(stats.wilcoxon(d).pvalue)
     return Difference(float(d.mean()), float(low), float(high), p, WILCOXON)
+
+
+def paired_ratio(baseline: np.ndarray, candidate: np.ndarray) -> Difference:
+    """candidate / baseline of timings measured in pairs (value i of each side ran next to value i
+    of the other): the geometric mean of the pairs' ratios, with the t interval and paired t-test
+    of their logs; p is 1 and the interval has no width when the ratios do not spread at all.
+
+    Why a paired t-test, and not Wilcoxon's signed-rank test or a bootstrap:
+
+    - the drift a pair's two trials share (the machine over minutes) drops out of its ratio, and
+      the test is on the ratios: an unpaired test would count that drift as noise;
+    - it gives the ratio an interval, which compare --run stops on (±precision) and the gate
+      reads (worse by more than PCT); the signed-rank test gives a p-value alone, and its
+      smallest two-sided p over n pairs is 2 / 2**n: 0.0625 at 5 pairs, so with Holm over four
+      tests (first step 0.0125) it could not call anything before 8 pairs;
+    - a bootstrap's percentiles under-cover with 5-10 values (module docstring);
+    - the log ratio of two passes' mean speeds over hundreds of queries is near normal, and a
+      busy spell that hits one pair makes its ratio an outlier, which widens the interval (and
+      raises p) rather than making a verdict.
+    """
+    a, b = np.log(np.asarray(baseline, float)), np.log(np.asarray(candidate, float))
+    d = b - a
+    if len(d) < 2:
+        raise ValueError(f"a paired ratio needs two pairs at least, got {len(d)}")
+    value = float(np.exp(d.mean()))
+    if np.ptp(d) == 0:
+        return Difference(value, value, value, 1.0, PAIRED_T)
+    from scipy import stats
+
+    test = stats.ttest_1samp(d, 0.0)
+    low, high = test.confidence_interval(LEVEL)
+    return Difference(value, float(np.exp(low)), float(np.exp(high)), float(test.pvalue), PAIRED_T)
+
+
+def pairs_needed(baseline: np.ndarray, candidate: np.ndarray, precision: float, most: int) -> int:
+    """How many pairs would bring a paired ratio's 95% interval within ±`precision` percent, if
+    the log ratios went on spreading as they do in these pairs; at most `most`."""
+    d = np.log(np.asarray(candidate, float)) - np.log(np.asarray(baseline, float))
+    sd = d.std(ddof=1)
+    target = np.log1p(precision / 100)  # the interval's upper side on the log scale
+    for n in range(len(d), most + 1):
+        if stdtrit(n - 1, (1 + LEVEL) / 2) * sd / np.sqrt(n) <= target:
+            return n
+    return most

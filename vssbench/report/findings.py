@@ -69,8 +69,9 @@ def interval_findings(summary: pd.DataFrame) -> list[str]:
     if passes:
         out.append(
             f"The intervals of {count(passes, 'configuration')} are over the timed passes of one "
-            "process (bench.trials=1): they leave out how timings drift from one process to the "
-            "next, so they are narrower than the spread between runs."
+            "process (bench.trials=1, before bench_version 5): they leave out how timings drift "
+            "from one process to the next, so they are narrower than the spread between runs; "
+            "run them again to time them in trials."
         )
     return out
 

@@ -69,6 +69,7 @@ def hybrid_search(
 
     n = len(data.queries)
     with watch.stage("queries"):
+        timed_by.between()
         timed = timing.one_client(
             step, n, "hybrid queries", timed_by.warmup, timed_by.repeats, timed_by.guard
         )
@@ -133,6 +134,7 @@ def _native_hybrid(
 
     n = len(data.queries)
     label = f"{eng.name} hybrid queries ({reranker})"
+    timed_by.between()
     timed = timing.one_client(step, n, label, timed_by.warmup, timed_by.repeats, timed_by.guard)
     timed.series = NATIVE_HYBRID
     timed.keep_ids(lambda found: eng.ids(found)[:k])

@@ -1,6 +1,9 @@
-"""What one run measures: data, the engine's index, the plan check, the timed points, batch and
-clients, and the scores, gathered into a Measurement (logged by run/record.py)."""
+"""What one run measures: the data and the engine's index, made or found once in the run's own
+process (prepare), then in each trial's worker (measure, run/trial_worker.py) the plan check,
+the timed points, batch and clients, and the scores, gathered into a Measurement (logged by
+run/record.py)."""
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -11,7 +14,7 @@ import pandas as pd
 
 from vssbench.data import difficulty
 from vssbench.data.embedding import ModelSpec
-from vssbench.data.load import Dataset, data_key, load_dataset, load_tokens
+from vssbench.data.load import Dataset, data_key, load_dataset, load_tokens, own_ids
 from vssbench.engines.registry import engine_class
 from vssbench.engines.seam import Engine
 from vssbench.measure import accuracy, definitions, intervals
@@ -45,10 +48,9 @@ class Measurement:
     # Curves: metric -> (step, value), step = ef or clients; the timings' are added by
     # run/trials.py from every trial.
     steps: dict[str, list[tuple[int, float]]]
-    timings: list[Timing]  # this process's trial: every timed series
+    timings: list[Timing]  # the trial's every timed series
     head_series: str  # the series of the headline timings
     head_ef_series: str  # the one-client ef point at the headline ef (client level 1)
-    own_ids: Callable[[np.ndarray], list]  # the documents' own ids at row positions
 
 
 @dataclass
@@ -61,14 +63,77 @@ class _Opened:
     timings: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What the run's own process made before any timing: the data and the index in the cache,
+    what making them took, and where they came from (the workers find them all cached)."""
+
+    timings: dict[str, float]
+    cache_hits: dict[str, bool]
+    index_reused: float | None  # None: the index is not cached; the first trial builds it
+    own_ids: Callable[[np.ndarray], list]  # the documents' own ids at row positions
+
+
+def prepare(plan: RunPlan, watch: Stopwatch) -> Prepared:
+    """The data, its tokens (hybrid) and the cached index, made or found, then closed: the
+    timing workers (run/trials.py) open them again. An engine without an index file (an exact
+    scan, engine.reuse_index=false) is left to the first trial, which builds it."""
+    data, timings, _, _ = _data(plan, watch)
+    reused = None
+    if not plan.engine.exact and getattr(plan.engine.options, "reuse_index", True):
+        eng = engine_class(plan.engine.name)(plan.engine.threads, plan.engine.options)
+        try:
+            key = data_key(plan.data)
+            timings.update(
+                eng.open(data, plan.build, key, plan.cache_dir, watch, plan.retime_build)
+            )
+            reused = timings.pop("index_reused")
+        finally:
+            with watch.stage("close"):
+                eng.close()
+    ids = data.corpus[["source_id"]] if "source_id" in data.corpus else pd.DataFrame()
+    return Prepared(timings, dict(data.cache_hits), reused, functools.partial(own_ids, ids))
+
+
+def with_preparation(result: Measurement, prepared: Prepared, max_share: float) -> Measurement:
+    """The first trial's Measurement with what the run's own process made before it: the data's
+    and the build's timings and cache hits are the run's, not the worker's (it found them all
+    cached)."""
+    result.metrics.update(prepared.timings)
+    result.params.update({f"cache_hit.{n}": str(hit) for n, hit in prepared.cache_hits.items()})
+    if prepared.index_reused is not None:
+        result.params["index"] = "reused" if prepared.index_reused else "built"
+    result.tags["build_disturbed"] = _build_disturbed(result.metrics, max_share)
+    return result
+
+
 def measure(plan: RunPlan, watch: Stopwatch) -> Measurement:
+    """One trial: the cached data and index opened, every point timed, what it found scored."""
     started = time.perf_counter()
+    data, timings, doc_tokens, query_tokens = _data(plan, watch)
+    eng = engine_class(plan.engine.name)(plan.engine.threads, plan.engine.options)
+    try:
+        key = data_key(plan.data)
+        timings.update(eng.open(data, plan.build, key, plan.cache_dir, watch, plan.retime_build))
+        if hybrid := plan.search.hybrid:
+            with watch.stage("fts_build"):
+                timings.update(eng.open_texts(data, doc_tokens, plan.search.column, hybrid.bm25))
+        opened = _Opened(data, eng, query_tokens, timings)
+        return _query_and_score(plan, opened, started, watch)
+    finally:
+        with watch.stage("close"):
+            eng.close()
+
+
+def _data(
+    plan: RunPlan, watch: Stopwatch
+) -> tuple[Dataset, dict[str, float], list[str] | None, list[str] | None]:
+    """The dataset, what loading it took, and its documents' and queries' tokens (hybrid)."""
     with watch.stage("data"):
         data = load_dataset(plan.data, plan.cache_dir)
     timings = dict(data.timings)
     doc_tokens = query_tokens = None
-    hybrid = plan.search.hybrid
-    if hybrid:
+    if hybrid := plan.search.hybrid:
         with watch.stage("tokens"):
             t = time.perf_counter()
             doc_tokens, query_tokens, data.cache_hits["tokens"] = load_tokens(
@@ -77,18 +142,7 @@ def measure(plan: RunPlan, watch: Stopwatch) -> Measurement:
             timings["tokenize_s"] = time.perf_counter() - t
     # What generating the data freed, given back before the build needs it.
     give_back()
-    eng = engine_class(plan.engine.name)(plan.engine.threads, plan.engine.options)
-    try:
-        key = data_key(plan.data)
-        timings.update(eng.open(data, plan.build, key, plan.cache_dir, watch, plan.retime_build))
-        if hybrid:
-            with watch.stage("fts_build"):
-                timings.update(eng.open_texts(data, doc_tokens, plan.search.column, hybrid.bm25))
-        opened = _Opened(data, eng, query_tokens, timings)
-        return _query_and_score(plan, opened, started, watch)
-    finally:
-        with watch.stage("close"):
-            eng.close()
+    return data, timings, doc_tokens, query_tokens
 
 
 def _query_and_score(
@@ -129,11 +183,9 @@ def _query_and_score(
     load, load_series = _load(plan, eng, data, values, head, params, watch)
     summary.update(load)
     summary.update(opened.timings)
+    # The trial's own wall time: the run's process replaces it with the run's.
     summary["run_wall_s"] = time.perf_counter() - started
-    if search.hybrid:
-        summary["fts_build_share"] = summary["fts_build_s"] / summary["run_wall_s"]
     tags = {f"version.{name}": v for name, v in eng.versions().items()}
-    tags["build_disturbed"] = _build_disturbed(summary, plan.timing.guard.max_share)
     timed = [p.timing for p in curve] + series + load_series
     head_series = series[0].series if series else head.timing.series
     steps = points.recall_steps(curve, k)
@@ -148,7 +200,6 @@ def _query_and_score(
         timed,
         head_series,
         head.timing.series,
-        opened.data.own_ids,
     )
 
 

@@ -1,6 +1,7 @@
 """What one run does, as typed, frozen values read once from the configuration (config/plan.py):
 every stage of the run takes these, never the Hydra config."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,10 @@ from vssbench.measure.timing import Guard
 if TYPE_CHECKING:  # the measurement, and a trial's process, need no MLflow
     from vssbench.track.claim import ClaimSettings
     from vssbench.track.store import StoreLocation
+
+
+def no_pause() -> None:
+    """Between two timed series where no other process waits for its turn: nothing to do."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +70,18 @@ class TimingSettings:
 
     warmup: int
     repeats: int
-    trials: int
+    trials: int  # at least this many
+    precision: float  # then more until the headline QPS half-width is within this share
+    max_trials: int
+    max_timing_s: float
     clients: tuple[int, ...]
     batch: bool
     guard: Guard  # when a disturbed pass is timed again
+    # Set in a timing worker only (run/trial_worker.py): how far its trial rotates the ef
+    # points' order, and what it calls before each timed series (the run's process lets its own
+    # threads act then, never while a pass runs).
+    rotation: int = 0
+    between: Callable[[], None] = no_pause
 
 
 @dataclass(frozen=True)

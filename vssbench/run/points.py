@@ -64,7 +64,15 @@ def query_step(eng: Engine, data: Dataset, values: np.ndarray) -> Step:
 
 
 def one_client(step: Step, n: int, label: str, timed: TimingSettings) -> Timing:
+    timed.between()
     return timing.one_client(step, n, label, timed.warmup, timed.repeats, timed.guard)
+
+
+def rotated(efs: list[int], rotation: int) -> list[int]:
+    """The ef points in the order a trial times them: each trial starts one point further, so
+    that the machine's drift over a trial does not bend the curve the same way every time."""
+    turn = rotation % len(efs) if efs else 0
+    return efs[turn:] + efs[:turn]
 
 
 def curve(
@@ -77,12 +85,12 @@ def curve(
     metric: str,
     rows_asked: int | None,
 ) -> list[Point]:
-    """Every ef point on the one index, ascending (`rows_asked`: the headline's); the engine is
-    left at the last point."""
+    """Every ef point on the one index, timed in the trial's rotated order and returned
+    ascending (`rows_asked`: the headline's); the engine is left at the last point timed."""
     k = search.k
     step = query_step(eng, data, values)
     points = []
-    for ef in ef_points(search.ef_search, rows_asked, search.ef_curve):
+    for ef in rotated(ef_points(search.ef_search, rows_asked, search.ef_curve), timed.rotation):
         eng.set_query(settings(search, exact, ef, values))
         point_timing = one_client(step, len(data.queries), f"queries at ef {ef}", timed)
         point_timing.series = ef_series(ef)
@@ -90,15 +98,7 @@ def curve(
         ids = point_timing.typical.ids
         point = Point(ef, point_timing, exact_recall(data, ids, k, metric), ids)
         points.append(point)
-        log.info(
-            "ef %d: recall@%d %.3f, %.0f QPS (median of %d passes)",
-            ef,
-            k,
-            point.recall.mean(),
-            point_timing.typical.qps,
-            len(point_timing.passes),
-        )
-    return points
+    return sorted(points, key=lambda p: p.ef)
 
 
 def recall_steps(points: list[Point], k: int) -> dict[str, list[tuple[int, float]]]:

@@ -49,9 +49,41 @@ def _figures(result: Measurement, name: str, k: int) -> dict[str, plt.Figure]:
     }
 
 
+def curve_lines(result: Measurement, k: int) -> list[str]:
+    """A line per ef point and one for the batch: recall and the same QPS estimate, interval
+    and trial count that the run logs."""
+    steps = result.steps
+    recall = dict(steps.get(definitions.curve_name(definitions.RECALL, k), []))
+    qps = definitions.curve_name(definitions.QPS, k)
+    low, high = (dict(steps.get(f"{qps}_ci_{end}", [])) for end in ("low", "high"))
+    m, label = result.metrics, definitions.RECALL.label.format(k=k)
+    lines = [
+        f"ef {ef}: {label} {recall[ef]:.3f}, {value:.0f} QPS [{low[ef]:.0f}-{high[ef]:.0f}]"
+        for ef, value in sorted(steps.get(qps, []))
+    ]
+    if "batch_qps" in m:
+        ef = m.get("effective_ef_search")
+        lines.append(
+            f"batch at {'the headline' if ef is None else f'ef {ef:.0f}'}: "
+            f"{_qps(m, 'batch_qps')} (single "
+            f"{m['qps']:.0f}), {label} {m['batch_' + definitions.RECALL.name(k)]:.3f}, same ids "
+            f"as single queries {100 * m['batch_same_ids_share']:.0f}%"
+        )
+    return [f"{line}, {m['trials']:.0f} trials" for line in lines]
+
+
+def _qps(m: dict[str, float], name: str) -> str:
+    return f"{m[name]:.0f} QPS [{m[name + '_ci_low']:.0f}-{m[name + '_ci_high']:.0f}]"
+
+
 def summary_line(m: dict[str, float], k: int) -> str:
-    """The headline numbers of a finished run, for its console line."""
+    """The headline numbers of a finished run, for its console line: qps with its interval and
+    trial count."""
     text = " ".join(d.show(k, m[d.name(k)]) for d in definitions.CONSOLE if d.name(k) in m)
+    if "qps_ci_low" in m and "trials" in m:
+        qps = definitions.QPS.show(k, m["qps"])
+        interval = f"[{m['qps_ci_low']:.0f}-{m['qps_ci_high']:.0f}] {m['trials']:.0f} trials"
+        text = text.replace(qps, f"{qps} {interval}", 1)
     if "bm25_ndcg_at_10" in m:
         text += (
             f" | ndcg@10 vector={m['vector_ndcg_at_10']:.3f} bm25={m['bm25_ndcg_at_10']:.3f} "

@@ -5,6 +5,7 @@ its journal (run/record.py) and sent to its MLflow run (track/journal.py)."""
 import functools
 import logging
 import platform
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -19,9 +20,9 @@ from vssbench.data.tokens import kiwi_loaded
 from vssbench.engines.duckdb import index_file
 from vssbench.measure.memory import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
 from vssbench.run import trials
-from vssbench.run.measurement import measure
+from vssbench.run.measurement import prepare, with_preparation
 from vssbench.run.plan import RunPlan
-from vssbench.run.record import log_measurement, summary_line
+from vssbench.run.record import curve_lines, log_measurement, summary_line
 from vssbench.stopwatch import Stopwatch
 from vssbench.track import claim, journal, store
 from vssbench.track.journal import Destination, Journal
@@ -137,8 +138,21 @@ def _claimed_run(
         except store.TrackingError:
             record.mark_unsent()
             raise
-    log.info("finished %s: %s", name, summary_line(metrics, plan.search.k))
+    short = _short_of_precision(record.tags, metrics, plan.timing.precision)
+    log.info("finished %s: %s%s", name, summary_line(metrics, plan.search.k), short)
     return Outcome("finished", name, held, metrics, record.tags.get("timing_disturbed") == "true")
+
+
+def _short_of_precision(tags: dict[str, str], metrics: dict[str, float], asked: float) -> str:
+    """What the finished line says of a run that stopped before its interval was as narrow as
+    bench.precision asks (nothing for one that reached it)."""
+    if tags.get("precision_reached") != "false":
+        return ""
+    reached = metrics["qps_ci_halfwidth"]
+    return (
+        f" | precision not reached: qps +-{100 * reached:.1f}% after {metrics['trials']:.0f} "
+        f"trials, +-{100 * asked:g}% asked (bench.max_trials or bench.max_timing_s)"
+    )
 
 
 @contextmanager
@@ -199,9 +213,10 @@ def _measured_run(
     """The claimed run measured into its journal; its metrics."""
     interval = plan.tracking.system_metrics_interval_s
     with (
-        store.system_metrics(record.run_id, interval),
+        store.system_metrics(record.run_id, interval) as monitor,
         scratch_dir(plan.cache_dir / "scratch" / platform.node()),
     ):
+        started = time.perf_counter()
         with watch.stage("log_params"):
             record.log_params(plan.identity.params)
             record.log_text(plan.identity.config_yaml, "config.yaml")
@@ -222,14 +237,23 @@ def _measured_run(
                 plan.data.n_docs,
             )
         with PeakRss(label=lambda: watch.current) as peak:
-            result = measure(plan, watch)
-        with watch.stage("trials"):
-            extra, fixed = trials.further(plan)
-        tables = trials.finish(result, plan, extra)
-        if fixed:
-            result.metrics["trial_fixed_s"] = sum(fixed) / len(fixed)
-        result.metrics["peak_rss_mb"] = peak.peak_mb
+            prepared = prepare(plan, watch)
+        # Every timing in workers, this process's own threads quiet while their passes run.
+        beside_mb = rss_mb()
+        with watch.stage("queries"), monitor.paused(), claim.quiet() as between:
+            timed = trials.until_precise(plan, between)
+        result = with_preparation(timed.result, prepared, plan.timing.guard.max_share)
+        tables = trials.finish(timed, plan, prepared.own_ids)
+        m = result.metrics
+        m["run_wall_s"] = time.perf_counter() - started
+        if "fts_build_s" in m:  # every trial's worker builds the full-text index again
+            m["fts_build_share"] = m["fts_build_s"] * m["trials"] / m["run_wall_s"]
+        for line in curve_lines(result, plan.search.k):
+            log.info("%s", line)
+        queries_mb = beside_mb + timed.peak_rss_mb  # this process and its largest worker
+        result.metrics["peak_rss_mb"] = max(peak.peak_mb, queries_mb)
         result.metrics.update({f"stage.{n}_peak_rss_mb": mb for n, mb in peak.by_label.items()})
+        result.metrics["stage.queries_peak_rss_mb"] = queries_mb
         result.metrics["memory_estimate_mb"] = memory.estimate_mb
         result.metrics["process_start_rss_mb"] = memory.process_mb
         log_measurement(record, result, tables, plan.identity.name, plan.search.k, watch)

@@ -31,6 +31,7 @@ def batch(
     measured."""
     try:
         with eng.batch(data.query_vectors) as plan:
+            settings.between()
             timed = timing.repeated(
                 lambda: timing.batch_pass(eng.batch_query),
                 eng.batch_query,
@@ -49,15 +50,6 @@ def batch(
     ids = timed.typical.ids
     same = np.mean([set(a.tolist()) == set(b.tolist()) for a, b in zip(ids, head.ids, strict=True)])
     recall = float(exact_recall(data, ids, k, metric).mean())
-    log.info(
-        "batch at ef %d: %.0f QPS (single %.0f), recall@%d %.3f, same ids as single queries %.0f%%",
-        head.ef,
-        timed.typical.qps,
-        head.timing.typical.qps,
-        k,
-        recall,
-        100 * same,
-    )
     if eng.checks_plan:
         params["batch_plan_uses_hnsw"] = str("HNSW_INDEX_JOIN" in plan)
     return {
@@ -81,7 +73,6 @@ def clients(
         t.series = clients_series(count)
         t.keep_ids(eng.ids)
         out.append(t)
-        log.info("%d clients: %.0f QPS (median of %d passes)", count, t.typical.qps, len(t.passes))
     return out
 
 
@@ -97,6 +88,7 @@ def _concurrent(
     cursors = [eng.client() for _ in range(count)]
     try:
         steps = [query_step(c, data, values) for c in cursors]
+        settings.between()
         return timing.repeated(
             lambda: timing.concurrent_pass(steps, n),
             lambda: timing.warm_up(warm, settings.warmup),

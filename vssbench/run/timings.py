@@ -40,6 +40,7 @@ def passes_frame(trials: list[list[Timing]]) -> pd.DataFrame:
                     {
                         "series": t.series,
                         "trial": trial,
+                        "pid": p.pid,  # the process that timed it (each further trial its own)
                         "pass": number,
                         "n_queries": p.n_queries,
                         "elapsed_s": p.elapsed_s,
@@ -47,6 +48,9 @@ def passes_frame(trials: list[list[Timing]]) -> pd.DataFrame:
                         **{name: lat.get(name, np.nan) for name in LATENCIES},
                         "other_cpu_share": p.other_cpu_share,
                         "other_cpu_share_resolution": p.other_cpu_resolution,
+                        # Runnable but not running: NaN where /proc cannot tell (not Linux).
+                        "wait_s": p.wait_s,
+                        "wait_share": p.wait_share,
                         "attempts": p.attempts,
                     }
                 )
@@ -85,6 +89,12 @@ def estimate(passes: pd.DataFrame, series: str, metric: str) -> intervals.Estima
     return intervals.log_mean(intervals.units(rows, metric))
 
 
+def halfwidth(est: intervals.Estimate) -> float:
+    """A timing interval's half-width relative to its estimate: the distance to its upper end,
+    the wider side of an interval made on logs (+-5% reads 0.05)."""
+    return est.high / est.value - 1
+
+
 def _with_bounds(name: str, est: intervals.Estimate) -> dict[str, float]:
     return {name: est.value, f"{name}_ci_low": est.low, f"{name}_ci_high": est.high}
 
@@ -99,6 +109,7 @@ def headline(passes: pd.DataFrame, series: str) -> dict[str, float]:
     qps = rows["qps"]
     out.update(
         {
+            "qps_ci_halfwidth": halfwidth(estimate(passes, series, "qps")),
             "latency_mean_ms": estimate(passes, series, "latency_mean_ms").value,
             "latency_max_ms": float(rows["latency_max_ms"].max()),
             "qps_median": float(qps.median()),

@@ -167,20 +167,50 @@ def _experiment_id(tracking: StoreLocation) -> str:
         return mlflow.get_experiment_by_name(tracking.experiment).experiment_id
 
 
+class SystemMetrics:
+    """MLflow's own CPU and memory curves (system/*) sent to the run every `interval_s` (0: off)
+    by MLflow's thread, which logs and drops what a store that is down refuses: nothing of the
+    run's own results depends on it."""
+
+    def __init__(self, run_id: str, interval_s: float) -> None:
+        self._run_id, self._interval_s = run_id, interval_s
+        self._monitor: SystemMetricsMonitor | None = None
+
+    def start(self, resume: bool = False) -> None:
+        if self._interval_s <= 0:
+            return
+        # Their start and stop messages, and a down store's refusals, are not worth lines.
+        logging.getLogger("mlflow.system_metrics").setLevel(logging.ERROR)
+        self._monitor = SystemMetricsMonitor(
+            self._run_id,
+            sampling_interval=self._interval_s,
+            samples_before_logging=1,
+            resume_logging=resume,
+        )
+        self._monitor.start()
+
+    def finish(self) -> None:
+        if self._monitor is not None:
+            self._monitor.finish()
+            self._monitor = None
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """No sampling while the block runs (timing workers): the curves go on after it."""
+        self.finish()
+        try:
+            yield
+        finally:
+            self.start(resume=True)
+
+
 @contextmanager
-def system_metrics(run_id: str, interval_s: float) -> Iterator[None]:
-    """MLflow's own CPU and memory curves (system/*) sent to the run while the block runs,
-    unless the interval is 0. Sent straight to the store by MLflow's thread, which logs and
-    drops what a store that is down refuses: nothing of the run's own results depends on it."""
-    if interval_s <= 0:
-        yield
-        return
-    # Their start and stop messages, and a down store's refusals, are not worth console lines.
-    logging.getLogger("mlflow.system_metrics").setLevel(logging.ERROR)
-    monitor = SystemMetricsMonitor(run_id, sampling_interval=interval_s, samples_before_logging=1)
+def system_metrics(run_id: str, interval_s: float) -> Iterator[SystemMetrics]:
+    """MLflow's system metrics of the run while the block runs; pausable (SystemMetrics)."""
+    monitor = SystemMetrics(run_id, interval_s)
     monitor.start()
     try:
-        yield
+        yield monitor
     finally:
         monitor.finish()
 
