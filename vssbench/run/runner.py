@@ -18,7 +18,14 @@ from vssbench.capacity import expect
 from vssbench.config.identity import BENCH_VERSION
 from vssbench.data.tokens import kiwi_loaded
 from vssbench.engines.duckdb import index_file
-from vssbench.measure.memory import PeakRss, available_mb, check_memory, estimate_mb, rss_mb
+from vssbench.measure.memory import (
+    PeakRss,
+    available_mb,
+    check_memory,
+    estimate_mb,
+    give_back,
+    rss_mb,
+)
 from vssbench.run import trials
 from vssbench.run.measurement import prepare, with_preparation
 from vssbench.run.plan import RunPlan
@@ -238,7 +245,9 @@ def _measured_run(
             )
         with PeakRss(label=lambda: watch.current) as peak:
             prepared = prepare(plan, watch)
-        # Every timing in workers, this process's own threads quiet while their passes run.
+        # Every timing in workers, this process's own threads quiet while their passes run, and
+        # what it freed of the data given back before they load theirs.
+        give_back()
         beside_mb = rss_mb()
         with watch.stage("queries"), monitor.paused(), claim.quiet() as between:
             timed = trials.until_precise(plan, between)
