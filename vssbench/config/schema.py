@@ -192,8 +192,9 @@ class BenchConfig:
     # every point (in an order rotated from trial to trial), with nothing of vssbench's beside
     # it. The interval is over trials. A run times at least `trials` of them, then more until
     # the headline QPS interval's half-width is within `precision` of the estimate, or
-    # `max_trials` are timed, or `max_timing_s` of trials have passed.
-    trials: int = 3
+    # `max_trials` are timed, or `max_timing_s` of trials have passed. Not fewer than 5: runs
+    # stopped at 3 trials whose values happened to agree had intervals too narrow (measured).
+    trials: int = 5
     # The half-width asked for, relative: 0.1 is +-10%. On a 2-core VM trials of one process
     # spread by about 9% (CV), so +-5% takes about 14 trials (docs/measuring.md).
     precision: float = 0.1
