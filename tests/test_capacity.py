@@ -192,6 +192,8 @@ TINY = (
     "engine.threads=1",
     "bench.max_other_cpu_share=1.0",
     "bench.retries=0",
+    "bench.trials=2",
+    "bench.max_trials=2",
     "tracking.system_metrics_interval_s=0",
 )
 
