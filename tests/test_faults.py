@@ -116,7 +116,6 @@ def test_a_sweep_whose_server_dies_stops_keeps_its_results_and_sends_them_when_r
     assert json.loads((journal / RESULTS_FILE).read_text())["sent"]
 
 
-@pytest.mark.slow
 def test_sync_sends_a_saved_journal_once_and_ends_its_run_finished(tmp_path):
     """`python -m vssbench.sync DIR` on a journal saved while the store was away: its run gets
     every param, metric step and artifact and is FINISHED; a second sync has nothing to send."""

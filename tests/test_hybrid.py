@@ -30,7 +30,6 @@ def test_hybrid_beats_both_halves_and_keeps_the_index(make_cfg, tmp_path):
     assert result["vector_ndcg_at_10.entity"] < 0.3 < result["bm25_ndcg_at_10.entity"]
     assert result["bm25_hit_rate"] > 0.5
     assert result["fts_build_s"] > 0 and 0 < result["fts_build_share"] < 1
-    assert result["latency_p50_ms"] >= result["bm25_latency_p50_ms"]
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     run = mlflow.search_runs(experiment_names=["vssbench"]).iloc[0]
     assert run["tags.mlflow.runName"].startswith(
