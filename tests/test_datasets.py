@@ -4,7 +4,7 @@ through dataset=parquet and dataset=hdf5, and what bad files are told."""
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import h5py
@@ -22,8 +22,8 @@ from vssbench.config import dataset, identity
 from vssbench.config.plan import read_plan
 from vssbench.config.schema import DatasetConfig
 from vssbench.data import sources
-from vssbench.data.load import DataSpec, load_dataset
-from vssbench.data.sources.files import DataFileError
+from vssbench.data.load import Dataset, DataSpec, load_dataset
+from vssbench.data.sources.files import DataFileError, FileSource
 from vssbench.data.synthetic.corpus import QueryMix
 from vssbench.run import runner
 
@@ -172,6 +172,101 @@ def test_wrong_shipped_rows_are_replaced_by_exact_search_and_counted(
         read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
     )
     assert m["recall_at_10"] == pytest.approx(good.metrics["recall_at_10"], abs=1e-12)
+
+
+def _counted_from_one(exported: dict[str, Path], tmp_path: Path) -> Path:
+    """The export with every neighbour id one higher, as a file counting ids from 1 writes them
+    (the last document's id wraps to 0, so the ids stay inside 'train'): not one row is right."""
+    path = tmp_path / "from-one.hdf5"
+    shutil.copy(exported["hdf5"], path)
+    with h5py.File(path, "r+") as f:
+        f["neighbors"][...] = (f["neighbors"][...] + 1) % len(f["train"])
+    return path
+
+
+# What a file whose every shipped row is wrong is told, under both settings.
+NONE_AGREE = (
+    "dataset 'neighbors': the file's neighbours agree with exact search on 0 of 200 queries "
+    "checked (the file's rows hold {held} of the exact top-10 on average); likely causes: "
+    "neighbours computed under another metric than hnsw.metric=cosine, ids counted from 1 "
+    "instead of 0, or the neighbours of another file"
+)
+
+
+@pytest.mark.slow
+def test_a_file_whose_every_shipped_row_is_wrong_is_scored_by_exact_search_and_told_why(
+    make_cfg, exported, tmp_path, caplog
+):
+    path = _counted_from_one(exported, tmp_path)
+    with caplog.at_level("INFO"):
+        wrong = runner.run(read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={path}")))
+    assert wrong.status == "finished"
+    assert wrong.metrics["groundtruth.shipped_rows_replaced"] == 200
+    held = wrong.metrics["groundtruth.shipped_agreement"]
+    assert held < 0.1
+    # Said where the run loads its data, and again by a trial worker that loads it.
+    said = {r.getMessage() for r in caplog.records if "dataset 'neighbors'" in r.getMessage()}
+    assert said == {
+        (
+            f"ground truth: {path}: {NONE_AGREE.format(held=f'{held:.3f}')}; every row is replaced "
+            "by exact search's, so recall is scored against exact search alone "
+            "(dataset.shipped_neighbors=strict refuses such a file)"
+        )
+    }
+    good = runner.run(
+        read_plan(make_cfg(*COMMON, "dataset=hdf5", f"dataset.path={exported['hdf5']}"))
+    )
+    assert wrong.metrics["recall_at_10"] == pytest.approx(good.metrics["recall_at_10"], abs=1e-12)
+
+
+@pytest.mark.slow
+def test_strict_refuses_a_file_whose_shipped_rows_are_wrong_in_one_line(cli, exported, tmp_path):
+    path = _counted_from_one(exported, tmp_path)
+    result = cli(
+        "dataset=hdf5", f"dataset.path={path}", "dataset.shipped_neighbors=strict", *COMMON
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    last = [line for line in result.stderr.splitlines() if line.strip()][-1]
+    found = re.fullmatch(
+        re.escape(f"vssbench: bad data file: {path}: {NONE_AGREE}").replace(
+            re.escape("{held}"), r"(\d\.\d{3})"
+        )
+        + re.escape(
+            "; dataset.shipped_neighbors=strict refuses neighbours that disagree with exact "
+            "search (replace, the default, scores those queries against exact search's)"
+        ),
+        last,
+    )
+    assert found, result.stderr
+    assert "trial " not in result.stderr  # refused before anything was timed
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["vssbench"])
+    assert runs["status"].tolist() == ["FAILED"]
+
+
+def _load_hdf5(path: Path, cache: Path, shipped_neighbors: str) -> Dataset:
+    source = FileSource("hdf5", {"path": str(path)}, sources.NoSettings())
+    spec = DataSpec(2000, 200, DIM, "cosine", 10, 42, QueryMix(0.4, 0.3, 0.3), None, source=source)
+    return load_dataset(replace(spec, shipped_neighbors=shipped_neighbors), cache)
+
+
+def test_strict_refuses_one_wrong_row_and_takes_a_right_file(exported, tmp_path):
+    """The rule: a row that disagrees beyond distance ties (or names a document twice) refuses
+    a strict run, however many agree; a file whose every row agrees runs as under replace."""
+    path = tmp_path / "one-wrong.hdf5"
+    shutil.copy(exported["hdf5"], path)
+    with h5py.File(path, "r+") as f:
+        f["neighbors"][7] = f["neighbors"][8]
+    with pytest.raises(DataFileError) as error:
+        _load_hdf5(path, tmp_path / "cache", "strict")
+    assert "agree with exact search on 199 of 200 queries; 1 rows disagree" in str(error.value)
+    assert "likely causes" not in str(error.value) and "\n" not in str(error.value)
+    # The ground truth was cached before the refusal: replace serves it without a new search.
+    replaced = _load_hdf5(path, tmp_path / "cache", "replace")
+    assert replaced.cache_hits["groundtruth"] and replaced.groundtruth["shipped_rows_replaced"] == 1
+    right = _load_hdf5(exported["hdf5"], tmp_path / "cache", "strict")
+    assert right.groundtruth["shipped_rows_replaced"] == 0
 
 
 def _zero_rows(rows: list[int]):

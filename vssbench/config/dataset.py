@@ -140,4 +140,5 @@ def data_spec(cfg: DictConfig) -> DataSpec:
         noise=cfg.dataset.noise if synthetic and model is None else 0.0,
         source=None if synthetic else file_source(cfg.dataset),
         embedder=model,
+        shipped_neighbors=cfg.dataset.shipped_neighbors.value,
     )

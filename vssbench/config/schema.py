@@ -47,6 +47,13 @@ class FilterStrategy(StrEnum):
     exact = "exact"
 
 
+class ShippedNeighbors(StrEnum):
+    """What a run does when a file's own neighbours disagree with exact search."""
+
+    replace = "replace"  # a warning; those queries are scored against exact search's rows
+    strict = "strict"  # the run is refused in one line before anything is built or timed
+
+
 # The built-in Korean corpus (data/synthetic), then each file source (data/sources).
 DatasetKind = StrEnum("DatasetKind", {"synthetic_ko": "synthetic_ko", **{n: n for n in SOURCES}})
 
@@ -62,6 +69,11 @@ class DatasetChoice:
     # length (data/synthetic/embed.py); higher makes nearest-neighbour search harder. 0.5 puts
     # RC_10 and LID where VIBE's text-embedding datasets sit (docs: datasets, how hard the data is).
     noise: float = 0.5
+    # A file that ships its queries' neighbours (dataset=hdf5) has them checked against exact
+    # search for every query. replace: a row that disagrees beyond distance ties, or names a
+    # document twice, is replaced by exact search's, with a warning; strict: any such row
+    # refuses the run. How a run treats bad input, not what it measures: not in the fingerprint.
+    shipped_neighbors: ShippedNeighbors = ShippedNeighbors.replace
 
 
 # dataset.<role> for each file a source reads and dataset.<setting> for each of its settings,
