@@ -24,7 +24,8 @@ from vssbench.engines.seam import Unsupported
 from vssbench.measure import timing
 from vssbench.report.findings import findings
 from vssbench.report.load import load_curves, load_runs
-from vssbench.report.summary import attach_curves, summarize
+from vssbench.report.summary import attach_curves, summarize, table
+from vssbench.report.tables import tables
 from vssbench.run import runner, timings
 from vssbench.stopwatch import Stopwatch
 from vssbench.sweep.objective import objective
@@ -147,7 +148,8 @@ def test_cpu_taken_by_another_process_is_measured():
         for process in busy:
             process.kill()
     spun = taken / (wall * cores)  # the spinners' share of the machine around the pass
-    assert spun > 0.2  # they did take the CPU
+    # They did take the CPU (less where the machine runs other work too, as CI's other worker).
+    assert spun > 0.05
     assert loud.other_cpu_share >= 0.8 * spun, (loud.other_cpu_share, spun)
 
 
@@ -284,16 +286,23 @@ def test_k_20_reads_the_same_in_logging_console_report_and_objective(make_cfg, t
     assert runs["recall"].tolist() == [m["recall_at_20"]]
     summary = attach_curves(summarize(runs), runs, load_curves(runs))
     assert len(summary["curve"].iat[0]) == 3
-    assert any("recall@20" in finding for finding in findings(summary))
+    (needed,) = [frame for heading, frame in tables(summary).items() if "recall@20" in heading][:1]
+    assert needed.columns[3] == "ef for recall@20 >= 0.95" and len(needed) == 1
 
 
-def test_the_report_leaves_out_the_timings_of_a_disturbed_run(make_cfg, tmp_path):
+def test_the_report_shows_a_disturbed_run_marked_busy_when_it_is_the_only_one(make_cfg, tmp_path):
     outcome = runner.run(read_plan(make_cfg("dim=16", "hnsw.ef_search=[16,32]", "bench.repeats=1")))
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     mlflow.MlflowClient().set_tag(outcome.run_id, "timing_disturbed", "true")
     runs, _ = load_runs("vssbench", {}, all_versions=False)
-    assert runs["qps"].isna().all() and runs["latency_p99_ms"].isna().all()
-    assert runs["recall"].tolist() == [outcome.metrics["recall_at_10"]]  # accuracy stays
-    assert load_curves(runs).empty
+    assert runs["busy"].tolist() == [True]
+    assert runs["qps"].tolist() == [outcome.metrics["qps"]]
+    assert runs["latency_p99_ms"].tolist() == [outcome.metrics["latency_p99_ms"]]
+    curves = load_curves(runs)
+    assert sorted(curves["ef"]) == [16, 32, 64]
     summary = attach_curves(summarize(runs), runs, load_curves(runs))
-    assert findings(summary)[0].startswith("1 run was timed while other processes")
+    # (Its build may be marked too, when the machine was busy while it was built.)
+    assert table(summary)["timed"].iat[0].split(", ")[0] == "busy"
+    assert findings(summary)[0].startswith(
+        "The timings of 1 configuration were measured only while other processes took more CPU"
+    )

@@ -65,6 +65,11 @@ def test_the_report_holds_every_run(user):
     summary = (root / "report" / "summary.md").read_text()
     assert all(RUN.format(ef) in summary for ef in (64, 16, 48))
     assert (root / "report" / "report.html").stat().st_size > 10_000
+    # Every figure, however busy the machine was (its timings are then marked busy).
+    figures = {"recall_vs_qps", "latency_percentiles", "heatmaps", "build_and_memory"}
+    assert {f"{name}.png" for name in figures} <= {p.name for p in (root / "report").iterdir()}
+    assert "## The ef each configuration needs for recall@10" not in summary  # one-point curves
+    assert "## Each engine's highest QPS at recall@10 >= 0.95, per scale x dim" in summary
 
 
 def test_compare_pairs_the_sweeps_two_ef_values(user):

@@ -1,7 +1,8 @@
 """What a row of the report's frames holds, and the order scales and engines are shown in.
 
 Metric columns come from vssbench.measure.definitions: a metric defined there (and listed in
-its METRICS) is loaded, summarised, and left out of disturbed runs if it is a timing; one
+its METRICS) is loaded and summarised (a timing of a disturbed run only where its configuration
+has no undisturbed run, and then marked busy: report/load.py); one
 defined with an interval is loaded with the two ends its definition names.
 """
 
@@ -36,11 +37,12 @@ CONFIG = {
     "model": "embed.model_name",  # embed=model: the model that made the vectors
 }
 METRIC_COLUMNS = tuple(d.column for d in METRICS)
-# Timings a disturbed run (tags.timing_disturbed) must not contribute; accuracy it still does.
+# Timings a disturbed run (tags.timing_disturbed) contributes only where no undisturbed run of its
+# configuration does; accuracy it always does.
 TIMING_COLUMNS = tuple(d.column for d in METRICS if d.timing)
 TABLE_COLUMNS = tuple(d.column for d in METRICS if d.in_table)
-# A build timed while other processes took the CPU (tags.build_disturbed) says nothing of the
-# index: its build time is left out, like a disturbed run's timings.
+# A build timed while other processes took the CPU (tags.build_disturbed) is treated as a
+# disturbed run's timings are.
 BUILD_COLUMNS = (BUILD_S.column,)
 
 

@@ -1,6 +1,6 @@
 """What an index costs and gives, over scale and dim: heatmaps of DuckDB VSS's QPS, recall and
-build time, and build time and memory per index family. Disturbed timings and builds are
-absent from the loaded runs; the figures say where and how many."""
+build time, and build time and memory per index family. Timings and builds of configurations
+timed only on a busy machine are shown and marked "busy" (report/load.py)."""
 
 import matplotlib.colors as mcolors
 import numpy as np
@@ -26,13 +26,12 @@ from vssbench.report.summary import count
 CHAR_IN = 0.075  # about the width of one character at font size 8-9, in inches
 
 
-def _cell_text(value: float, fmt: str, measured: bool, disturbed: bool) -> str:
-    """A cell's text; an empty cell says why (every run disturbed, or nothing ran there)."""
+def _cell_text(value: float, fmt: str, measured: bool, busy: bool) -> str:
+    """A cell's text, marked when timed on a busy machine; an empty cell says why."""
     if np.isfinite(value):
-        return tick_label(round(value)) if fmt == "qps" else fmt.format(value)
-    if not measured:
-        return "not run"
-    return "disturbed" if disturbed else "n/a"
+        text = tick_label(round(value)) if fmt == "qps" else fmt.format(value)
+        return text + (" busy" if busy else "")
+    return "n/a" if measured else "not run"
 
 
 def _grid(base: pd.DataFrame, column: str, aggfunc: str, dims: list, columns: list) -> np.ndarray:
@@ -54,13 +53,13 @@ def _intervals(base: pd.DataFrame, metric: str, dims: list, columns: list) -> np
     return out
 
 
-def _heatmap(ax: Axes, base: pd.DataFrame, metric: str, fmt: str, reason: str | None) -> None:
+def _heatmap(ax: Axes, base: pd.DataFrame, metric: str, fmt: str, busy: str | None) -> None:
     """One metric over dim x scale: medians per cell (with their intervals' span where logged),
     each labelled in a colour that reads on it."""
     columns, dims = scales(base), sorted(base["dim"].unique())
     values = _grid(base, metric, "median", dims, columns)
     count = np.nan_to_num(_grid(base, "runs", "sum", dims, columns))
-    why = np.nan_to_num(_grid(base, reason, "sum", dims, columns)) if reason else 0 * count
+    marked = np.nan_to_num(_grid(base, busy, "sum", dims, columns)) if busy else 0 * count
     # QPS only: there the colours would make differences within the noise look large.
     spans = (
         _intervals(base, metric, dims, columns) if fmt == "qps" else np.full_like(count, "", object)
@@ -69,7 +68,7 @@ def _heatmap(ax: Axes, base: pd.DataFrame, metric: str, fmt: str, reason: str | 
     finite = np.isfinite(values)
     norm = mcolors.Normalize(np.nanmin(values), np.nanmax(values)) if finite.any() else None
     for (i, j), value in np.ndenumerate(values):
-        text = _cell_text(value, fmt, count[i, j] > 0, why[i, j] > 0) + spans[i, j]
+        text = _cell_text(value, fmt, count[i, j] > 0, marked[i, j] > 0) + spans[i, j]
         color = "gray"
         if np.isfinite(value):
             r, g, b, _ = plt.cm.viridis(norm(value))
@@ -91,25 +90,23 @@ def heatmaps(df: pd.DataFrame) -> Figure | None:
     if base.empty:
         return None
     panels = (
-        (QPS.column, "QPS (under it: 95% interval)", "qps", "disturbed_runs"),
+        (QPS.column, "QPS (under it: 95% interval)", "qps", "busy"),
         (RECALL.column, recall_label(df), "{:.3f}", None),
-        (BUILD_S.column, "index build (s)", "{:.1f}", "build_disturbed_runs"),
+        (BUILD_S.column, "index build (s)", "{:.1f}", "build_busy"),
     )
+    base = base.astype({"busy": int, "build_busy": int})  # summed per cell
     n_scales, n_dims = base["scale"].nunique(), base["dim"].nunique()
-    # Wide enough that a cell holds its label ("disturbed", 9 characters) and a scale its name
+    # Wide enough that a cell holds its label ("1,234 busy", 10 characters) and a scale its name
     # (its longer line: _heatmap breaks it at the first space).
     name = max(len(part) for s in base["scale"].unique() for part in s.split(" ", 1))
     cell = max(0.8, 10 * CHAR_IN, name * CHAR_IN)
     width = 3 * (n_scales * cell + 1.6)
     # Two lines per cell where an interval is shown.
     fig, axes = plt.subplots(1, 3, figsize=(max(10, width), 1.9 + 0.6 * n_dims))
-    for ax, (metric, label, fmt, reason) in zip(axes, panels, strict=True):
-        _heatmap(ax, base, metric, fmt, reason)
-        left_out = int(base[reason].sum()) if reason else 0
-        ax.set_title(
-            label + (f"\n({count(left_out, 'disturbed run')} left out)" if left_out else ""),
-            fontsize=10,
-        )
+    for ax, (metric, label, fmt, busy) in zip(axes, panels, strict=True):
+        _heatmap(ax, base, metric, fmt, busy)
+        marked = "\n(busy: timed while other processes took the CPU)"
+        ax.set_title(label + (marked if busy and base[busy].any() else ""), fontsize=10)
     several = (base.groupby(["scale", "dim"]).size() > 1).any()
     fig.suptitle(
         "DuckDB VSS, vector search, no filter: medians per dim x scale"
@@ -198,8 +195,8 @@ def build_and_memory(df: pd.DataFrame) -> Figure | None:
     for ax, metric, label in zip(axes, (BUILD_S.column, INDEX_MB.column), labels, strict=True):
         log_axis(ax, "x", rows[x], at_values=True)
         log_axis(ax, "y", rows[metric])
-        if rows[metric].isna().all():  # every build disturbed, say: an empty axis says why
-            no_data(ax, "no undisturbed build" if metric == BUILD_S.column else "not logged")
+        if rows[metric].isna().all():  # an empty axis says why
+            no_data(ax, "not logged")
             ax.set_yticks([])
         ax.set_xlabel("documents" if x == "n_docs" else "dim")
         ax.set_ylabel(label)
@@ -210,19 +207,20 @@ def build_and_memory(df: pd.DataFrame) -> Figure | None:
 
 def _legend_and_title(fig: Figure, axes: np.ndarray, rows: pd.DataFrame) -> None:
     """One legend below both panels, of the lines drawn in either; a title that says how many
-    disturbed builds were left out."""
+    disturbed builds were left out and how many shown were timed on a busy machine."""
     handles = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
     columns = min(len(handles), 4)
     fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=columns, fontsize=7)
-    disturbed = int(rows.get("build_disturbed_runs", pd.Series(0)).sum())
-    note = (
-        f" ({count(disturbed, 'run')} with a disturbed build left out of build time)"
-        if disturbed
-        else ""
+    busy = int(rows["build_busy"].sum())
+    left_out = int(rows["build_disturbed_runs"].sum()) - int(
+        rows.loc[rows["build_busy"], "runs"].sum()
     )
+    notes = [f"{count(left_out, 'disturbed build')} left out"] * bool(left_out)
+    notes += [f"{count(busy, 'configuration')} built on a busy machine, shown"] * bool(busy)
+    note = f" ({'; '.join(notes)})" if notes else ""
     fig.suptitle(f"Index build cost per index family{note}")
     legend_in = 0.2 + 0.2 * -(-len(handles) // columns)
     fig.set_figheight(fig.get_figheight() + legend_in)

@@ -2,10 +2,10 @@
 
 Each finder takes the summary (summary.summarize with summary.attach_curves) and returns its
 sentences, none when its runs are missing; FINDERS lists them in the report's order (those that
-compare engines are in peers). No timing
-comes from a run whose timing was disturbed, and no build time from a disturbed build: the
-loaded runs hold none. A finding claims that one timing beats another only when their 95%
-intervals do not overlap (overlap.py).
+compare engines are in peers); per-configuration facts are tables (tables.py). A disturbed
+run's timing or build time comes in only where its configuration has no undisturbed run, and a
+finding that uses one says "busy" (load.py). A finding claims that one timing beats another
+only when their 95% intervals do not overlap (overlap.py).
 """
 
 from collections.abc import Callable
@@ -17,7 +17,7 @@ from vssbench.engines.registry import ENGINES
 from vssbench.measure.definitions import BUILD_S, LATENCY_P50, NDCG, QPS, RECALL, ROWS
 from vssbench.report.columns import INDEX_FAMILY, recall_label, scale_rank
 from vssbench.report.overlap import estimate, known, overlaps, pooled, span, tied_with_best
-from vssbench.report.peers import overhead_findings, qps_at_recall_findings
+from vssbench.report.peers import overhead_findings
 from vssbench.report.summary import count, plain_vector
 
 # At most this many configurations are named where a finding lists those it left out.
@@ -30,24 +30,35 @@ def _named(configurations: pd.Series) -> str:
     return shown + (f" and {len(names) - NAMED} more" if len(names) > NAMED else "")
 
 
-def disturbed_findings(summary: pd.DataFrame) -> list[str]:
-    """How many runs' timings, and how many runs' build times, were left out."""
+def _disturbed(summary: pd.DataFrame, counted: str, busy: str, what: str) -> list[str]:
+    """The runs whose `what` was left out (their configuration has undisturbed runs), and the
+    configurations shown busy (it has none)."""
+    marked = summary[summary[busy]]
+    left_out = int(summary[counted].sum()) - int(marked["runs"].sum())
     out = []
-    disturbed = int(summary["disturbed_runs"].sum())
-    if disturbed:
+    if left_out:
         out.append(
-            f"{count(disturbed, 'run')} {'was' if disturbed == 1 else 'were'} timed while other "
-            "processes took more CPU than "
-            "bench.max_other_cpu_share: their timings are left out of every figure and finding."
+            f"The {what} of {count(left_out, 'run')} were measured while other processes took "
+            "more CPU than bench.max_other_cpu_share: left out, as other runs of the same "
+            "configurations were measured undisturbed."
         )
-    builds = int(summary.get("build_disturbed_runs", pd.Series(0)).sum())
-    if builds:
+    if len(marked):
         out.append(
-            f"{count(builds, 'run')} used an index whose build was timed while other processes "
-            "took more CPU than bench.max_other_cpu_share (tags.build_disturbed): their build "
-            "times are left out of every figure and finding."
+            f"The {what} of {count(len(marked), 'configuration')} were measured only while other "
+            "processes took more CPU than bench.max_other_cpu_share (a busy machine): shown, "
+            "marked busy, and likely slower than on a quiet machine; run them again on a quiet "
+            f"one to compare them: {_named(marked['configuration'])}."
         )
     return out
+
+
+def disturbed_findings(summary: pd.DataFrame) -> list[str]:
+    """Which runs' timings and build times were left out, and which configurations' are shown
+    though measured on a busy machine."""
+    return [
+        *_disturbed(summary, "disturbed_runs", "busy", "timings"),
+        *_disturbed(summary, "build_disturbed_runs", "build_busy", "build times"),
+    ]
 
 
 def interval_findings(summary: pd.DataFrame) -> list[str]:
@@ -76,36 +87,12 @@ def interval_findings(summary: pd.DataFrame) -> list[str]:
     return out
 
 
-def ef_findings(summary: pd.DataFrame, targets: tuple[float, ...] = (0.95, 0.99)) -> list[str]:
-    """Per vector configuration without a filter that measured an ef curve: the smallest ef
-    that reaches each recall target, and the QPS there."""
-    recall, qps = RECALL.column, QPS.column
-    out = []
-    for row in plain_vector(summary).itertuples():
-        curve = row.curve.dropna(subset=["ef"]).sort_values("ef")
-        if len(curve) < 2:
-            continue
-        parts = []
-        for target in targets:
-            reached = curve[curve[recall] >= target]
-            if reached.empty:
-                parts.append(
-                    f"does not reach {target} up to ef {curve.ef.max():.0f} "
-                    f"({recall_label(summary)} {curve[recall].max():.3f})"
-                )
-            else:
-                first = reached.iloc[0]
-                parts.append(f"reaches {target} at ef {first.ef:.0f} ({first[qps]:.0f} QPS)")
-        out.append(f"{row.configuration}: {recall_label(summary)} " + "; ".join(parts) + ".")
-    return out
-
-
 def _hybrid_sentence(place: str, label: str, vector: dict, hybrid: dict) -> str:
     """What hybrid search changes in nDCG@10 and p50 latency against vector search; a latency
     cost only where the two p50 intervals do not overlap."""
     ndcg, p50 = NDCG.column, LATENCY_P50.column
     if not np.isfinite([vector[p50], hybrid[p50]]).all():
-        cost = "(latency not compared: a timing was disturbed)"
+        cost = "(latency not compared: a timing is missing)"
     elif overlaps(estimate(vector, p50), estimate(hybrid, p50)):
         cost = (
             f"with no p50 latency difference beyond their 95% intervals "
@@ -116,16 +103,21 @@ def _hybrid_sentence(place: str, label: str, vector: dict, hybrid: dict) -> str:
             f"at a p50 latency cost of {hybrid[p50] - vector[p50]:+.1f} ms "
             f"({vector[p50]:.1f} -> {hybrid[p50]:.1f} ms)"
         )
+    busy = " (busy: timed while other processes took the CPU)" * (vector["busy"] or hybrid["busy"])
     return (
         f"At {place} ({label}), hybrid search changes nDCG@10 by "
         f"{hybrid[ndcg] - vector[ndcg]:+.3f} ({vector[ndcg]:.3f} -> {hybrid[ndcg]:.3f}) "
-        f"{cost}."
+        f"{cost}{busy}."
     )
 
 
 def _side_of(group: pd.DataFrame) -> dict:
     """A search type's configurations as one: median nDCG@10, p50 with its intervals' span."""
-    return {NDCG.column: group[NDCG.column].median(), **pooled(group, LATENCY_P50.column)}
+    return {
+        NDCG.column: group[NDCG.column].median(),
+        "busy": bool(group["busy"].any()),
+        **pooled(group, LATENCY_P50.column),
+    }
 
 
 def hybrid_findings(summary: pd.DataFrame) -> list[str]:
@@ -159,6 +151,7 @@ def _fastest_sentence(scale: str, label: str, target: float, good: pd.DataFrame)
             f"{row[qps]:.0f} QPS"
             + (f" (95% {interval})" if interval else "")
             + (f" at {label} {row[recall]:.3f}")
+            + (" (busy)" if row["busy"] else "")
         )
 
     if len(tied) == 1:
@@ -176,23 +169,25 @@ def _fastest_sentence(scale: str, label: str, target: float, good: pd.DataFrame)
 
 def fastest_findings(summary: pd.DataFrame, target: float = 0.95) -> list[str]:
     """Per scale: the fastest vector configurations without a filter with recall >= target,
-    every one whose interval overlaps the best's, and those without a timing to compare."""
+    every one whose interval overlaps the best's, and those without a timing to compare (or
+    timed only on a busy machine, where others were not)."""
     recall, qps = RECALL.column, QPS.column
     label = recall_label(summary)
     out = []
     groups = plain_vector(summary).groupby("scale")
     for scale, group in sorted(groups, key=lambda item: scale_rank(item[0])):
         good = group[(group[recall] >= target) & group[qps].notna()]
+        # Timings from a busy machine are compared only among themselves.
+        busy = good[good["busy"]] if (~good["busy"]).any() else good.iloc[:0]
+        good = good.drop(busy.index)
         if good.empty:
             continue
         untimed = group[group[qps].isna()]
-        left_out = (
-            f" ({len(untimed)} without an undisturbed timing not compared: "
-            f"{_named(untimed['configuration'])})"
-            if len(untimed)
-            else ""
-        )
-        out.append(_fastest_sentence(scale, label, target, good) + left_out + ".")
+        left_out = [f"{len(untimed)} without a timing"] * bool(len(untimed))
+        left_out += [f"{len(busy)} timed only on a busy machine"] * bool(len(busy))
+        names = _named(pd.concat([untimed, busy])["configuration"])
+        note = f" ({' and '.join(left_out)} not compared: {names})" if left_out else ""
+        out.append(_fastest_sentence(scale, label, target, good) + note + ".")
     return out
 
 
@@ -216,8 +211,8 @@ def _build_label(engine: str, dim: int, family: tuple, several: bool) -> str:
 
 
 def build_findings(summary: pd.DataFrame) -> list[str]:
-    """Per index family (INDEX_FAMILY): how index build time grows with documents, from the
-    undisturbed builds only (the loaded runs hold no disturbed build's time)."""
+    """Per index family (INDEX_FAMILY): how index build time grows with documents; disturbed
+    builds left out where their configuration has an undisturbed one, else shown and counted."""
     out = []
     for (engine, dim), group in summary.groupby(["engine", "dim"]):
         families = list(group.groupby(INDEX_FAMILY[2:]))
@@ -227,10 +222,11 @@ def build_findings(summary: pd.DataFrame) -> list[str]:
             if len(build) < 2:
                 continue
             small, large = build.index.min(), build.index.max()
-            disturbed = int(runs.get("build_disturbed_runs", pd.Series(0)).sum())
-            note = (
-                f"; {count(disturbed, 'run')} with a disturbed build left out" if disturbed else ""
-            )
+            busy = runs[runs["build_busy"]]
+            left_out = int(runs["build_disturbed_runs"].sum()) - int(busy["runs"].sum())
+            notes = [f"; {count(left_out, 'run')} with a disturbed build left out"] * bool(left_out)
+            notes += [f"; {count(len(busy), 'busy build')} shown"] * bool(len(busy))
+            note = "".join(notes)
             out.append(
                 f"{_build_label(engine, dim, family, len(families) > 1)}: index build time grows "
                 f"{build[large] / build[small]:.1f}x from {small:,} to {large:,} documents "
@@ -242,8 +238,6 @@ def build_findings(summary: pd.DataFrame) -> list[str]:
 FINDERS: tuple[Callable[[pd.DataFrame], list[str]], ...] = (
     disturbed_findings,
     interval_findings,
-    ef_findings,
-    qps_at_recall_findings,
     overhead_findings,
     hybrid_findings,
     fastest_findings,

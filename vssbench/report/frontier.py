@@ -25,6 +25,7 @@ from vssbench.report.style import (
 from vssbench.report.summary import by_panel
 
 COLUMNS = 4  # panels per row at most
+BUSY = "hollow: timed while other processes took the CPU (busy)"
 
 
 def pareto_front(recall: np.ndarray, qps: np.ndarray) -> np.ndarray:
@@ -38,19 +39,22 @@ def pareto_front(recall: np.ndarray, qps: np.ndarray) -> np.ndarray:
     return np.array(front[::-1], dtype=int)
 
 
-def _timed(curves: pd.Series) -> pd.DataFrame:
-    """The configurations' ef points that have a QPS (an undisturbed timing)."""
-    points = pd.concat([c for c in curves if not c.empty] or [pd.DataFrame()], ignore_index=True)
+def _timed(configurations: pd.DataFrame) -> pd.DataFrame:
+    """The configurations' ef points that have a QPS, each marked `busy` as its configuration."""
+    curves = [
+        curve.assign(busy=busy)
+        for curve, busy in zip(configurations["curve"], configurations["busy"], strict=True)
+        if not curve.empty
+    ]
+    points = pd.concat(curves or [pd.DataFrame()], ignore_index=True)
     return points.dropna(subset=[QPS.column]) if len(points) else points
 
 
 def panels(df: pd.DataFrame) -> tuple[list[tuple[tuple[str, int], pd.DataFrame]], list[str]]:
     """The scale x dim pairs with timed points, in order; and the names of those without."""
     pairs = by_panel(df)
-    drawn = [(pair, panel) for pair, panel in pairs if len(_timed(panel["curve"]))]
-    empty = [
-        f"{scale} x d{dim}" for (scale, dim), panel in pairs if not len(_timed(panel["curve"]))
-    ]
+    drawn = [(pair, panel) for pair, panel in pairs if len(_timed(panel))]
+    empty = [f"{scale} x d{dim}" for (scale, dim), panel in pairs if not len(_timed(panel))]
     return drawn, empty
 
 
@@ -60,7 +64,7 @@ def _draw(ax: Axes, panel: pd.DataFrame, styles: dict[str, tuple[str, str]]) -> 
     low, high = INTERVALS[QPS.column]
     drawn = set()
     for (engine, variant), group in panel.groupby(["engine", "variant"]):
-        points = _timed(group["curve"])
+        points = _timed(group)
         if points.empty:
             continue
         recall, qps = points[RECALL.column].to_numpy(float), points[QPS.column].to_numpy(float)
@@ -71,7 +75,12 @@ def _draw(ax: Axes, panel: pd.DataFrame, styles: dict[str, tuple[str, str]]) -> 
         color = ENGINE_COLORS[engine]
         # Bars faint and beneath: the frontier must stay readable over wide intervals.
         ax.errorbar(recall, qps, yerr=[below, above], fmt="none", ecolor=color, alpha=0.35, lw=1)
-        ax.scatter(recall, qps, s=10, alpha=0.6, color=color, marker=marker, zorder=2)
+        busy = points["busy"].to_numpy(bool)
+        ax.scatter(recall[~busy], qps[~busy], s=10, alpha=0.6, color=color, marker=marker, zorder=2)
+        # Timed while other processes took the CPU: shown, hollow.
+        ax.scatter(
+            recall[busy], qps[busy], s=22, facecolors="none", edgecolors=color, marker=marker
+        )
         front = pareto_front(recall, qps)
         # A one-point frontier (an exact engine, or a single ef) has no line: it is a marker.
         ax.plot(
@@ -85,12 +94,14 @@ def _draw(ax: Axes, panel: pd.DataFrame, styles: dict[str, tuple[str, str]]) -> 
             zorder=3,
         )
         drawn.add((engine, variant))
+        if busy.any():
+            drawn.add((BUSY, BUSY))
     return drawn
 
 
 def _legend_handles(drawn: set[tuple], styles: dict[str, tuple[str, str]]) -> list[Line2D]:
     """Colour names the engine; line style and marker name the variant; only what was drawn."""
-    engines = engine_order({engine for engine, _ in drawn})
+    engines = engine_order({engine for engine, _ in drawn if engine != BUSY})
     handles = [
         Line2D(
             [],
@@ -106,11 +117,17 @@ def _legend_handles(drawn: set[tuple], styles: dict[str, tuple[str, str]]) -> li
         Line2D([], [], color="gray", linestyle=styles[v][0], marker=styles[v][1], label=v)
         for v in variants
     ]
+    if (BUSY, BUSY) in drawn:
+        handles.append(
+            Line2D(
+                [], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label=BUSY
+            )
+        )
     return handles
 
 
 def _style_panel(ax: Axes, panel: pd.DataFrame, title: str) -> None:
-    points = _timed(panel["curve"])
+    points = _timed(panel)
     low, high = INTERVALS[QPS.column]
     log_axis(ax, "y", [*points[QPS.column], *points[low].dropna(), *points[high].dropna()])
     ax.xaxis.set_major_locator(MaxNLocator(4))
@@ -145,7 +162,7 @@ def recall_vs_qps(df: pd.DataFrame) -> Figure | None:
     handles = _legend_handles(drawn, styles)
     columns = min(len(handles), 2 * ncols)
     fig.legend(handles=handles, loc="lower center", ncol=columns, fontsize=8)
-    note = f"\nno undisturbed timing, not drawn: {', '.join(empty)}" if empty else ""
+    note = f"\nno timing, not drawn: {', '.join(empty)}" if empty else ""
     title = wrapped(
         "Recall vs throughput over ef_search (bars: 95% intervals), Pareto frontier per engine "
         f"and variant{note}",

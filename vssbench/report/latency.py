@@ -41,7 +41,8 @@ def _panel(ax: Axes, part: pd.DataFrame, scale: str) -> None:
         )
     # The panel names the scale: the labels leave it out.
     labels = part["configuration"].str.replace(f"-{scale}-", "-", regex=False)
-    ax.set_yticks(y, labels.str.removeprefix(f"{scale}-"), fontsize=7)
+    labels = labels.str.removeprefix(f"{scale}-") + np.where(part["busy"], " (busy)", "")
+    ax.set_yticks(y, labels, fontsize=7)
     ax.set_ylim(-0.7, len(part) - 0.3)
     ax.set_title(scale, fontsize=9, loc="left")
     ax.grid(True, axis="x", which="major", alpha=0.3)
@@ -50,7 +51,8 @@ def _panel(ax: Axes, part: pd.DataFrame, scale: str) -> None:
 
 def latency_percentiles(df: pd.DataFrame) -> Figure | None:
     """p50 and p99 latency per configuration with their 95% intervals, a panel per scale on one
-    log axis; runs whose timing was disturbed are absent and counted in the title."""
+    log axis; configurations timed only on a busy machine say "(busy)", those without a timing
+    are counted in the title."""
     timed = df[df[LATENCY_P50.column].notna()]
     if timed.empty:
         return None
@@ -73,7 +75,9 @@ def latency_percentiles(df: pd.DataFrame) -> Figure | None:
     top = 1 - 0.1 / fig.get_figheight()
     fig.legend(handles, names, loc="upper right", bbox_to_anchor=(1, top), fontsize=8, ncol=2)
     untimed = len(df) - len(timed)
-    note = f" ({untimed} without an undisturbed timing not shown)" if untimed else ""
+    note = f" ({untimed} without a timing not shown)" if untimed else ""
+    if timed["busy"].any():
+        note += "; (busy): timed while other processes took the CPU"
     fig.suptitle(f"Latency percentiles per configuration{note}", x=0.02, y=top, ha="left", va="top")
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.15 / fig.get_figheight()))
     return fig

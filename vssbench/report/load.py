@@ -40,12 +40,20 @@ def load_runs(
     runs, left_out = _select(runs, experiment, filters, all_versions)
     runs["n_docs"] = runs["n_docs"].astype(int)
     runs["dim"] = runs["dim"].astype(int)
-    # A disturbed run's timings are left out of every figure, table and finding, and so is a
-    # disturbed build's time (every run that reused that index carries the tag).
     timings = [c for m in TIMING_COLUMNS for c in (m, *INTERVALS.get(m, ()))]
-    runs.loc[runs["disturbed"], timings] = np.nan
-    runs.loc[runs["build_disturbed"], list(BUILD_COLUMNS)] = np.nan
+    runs["busy"] = _keep_or_mark(runs, "disturbed", timings)
+    # Every run that reused a disturbed build's index carries the tag.
+    runs["build_busy"] = _keep_or_mark(runs, "build_disturbed", list(BUILD_COLUMNS))
     return runs.reset_index(drop=True), left_out
+
+
+def _keep_or_mark(runs: pd.DataFrame, flag: str, columns: list[str]) -> pd.Series:
+    """Where a configuration has an undisturbed run, its disturbed runs' `columns` are left out;
+    where it has none (a machine busy the whole time), they are kept, and the runs marked busy
+    (returned) for every table, figure and finding to say so."""
+    clean = (~runs[flag]).groupby([runs["fingerprint"], runs["host"]]).transform("any")
+    runs.loc[runs[flag] & clean, columns] = np.nan
+    return runs[flag] & ~clean
 
 
 def _finished_runs(experiment: str) -> pd.DataFrame:
@@ -183,13 +191,11 @@ def _curve(client: mlflow.MlflowClient, run: pd.Series) -> pd.DataFrame:
 
 def load_curves(runs: pd.DataFrame) -> pd.DataFrame:
     """The recall/QPS points each run measured over its ef list (`ef_curve.*`, step = effective
-    ef) with their intervals' ends; a run without them gives its headline point. Disturbed runs
-    give none."""
+    ef) with their intervals' ends; a run without them gives its headline point. A disturbed
+    run gives none where its configuration has an undisturbed run (load_runs)."""
     client = mlflow.MlflowClient()
-    parts = [
-        _curve(client, run).assign(run_id=run["run_id"])
-        for _, run in runs[~runs["disturbed"]].iterrows()
-    ]
+    kept = ~runs["disturbed"] | runs["busy"]
+    parts = [_curve(client, run).assign(run_id=run["run_id"]) for _, run in runs[kept].iterrows()]
     columns = ["run_id", "ef", *CURVE_COLUMNS]
     if not parts:
         return pd.DataFrame(columns=columns)

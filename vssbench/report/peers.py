@@ -1,14 +1,12 @@
-"""Findings that compare engines on unfiltered vector search: each engine's highest QPS at a
-recall target, and DuckDB's overhead over usearch at the same ef. One engine is said to be
+"""Findings that compare engines on unfiltered vector search: DuckDB's overhead over usearch at
+the same ef; and each engine's best point at a recall target, which tables.py shows. One engine is said to be
 faster than another only where their 95% QPS intervals do not overlap (overlap.py)."""
 
-import numpy as np
 import pandas as pd
 
 from vssbench.engines.params import HEADLINE_EF
-from vssbench.engines.registry import ENGINES
 from vssbench.measure.definitions import QPS, RECALL
-from vssbench.report.columns import DUCKDB, INTERVALS, recall_label
+from vssbench.report.columns import DUCKDB, INTERVALS
 from vssbench.report.overlap import estimate, known, overlaps, span
 from vssbench.report.summary import by_panel, curve_points, envelope, plain_vector
 
@@ -29,47 +27,13 @@ def best_at_recall(points: pd.DataFrame, target: float) -> pd.DataFrame:
     return best.join(fastest[shown]).sort_values(QPS.column, ascending=False)
 
 
-def _engine_part(
-    engine: str, row: pd.Series, fastest: pd.Series, recall: str, target: float
-) -> str:
-    """One engine in a qps_at_recall finding; one whose interval overlaps the fastest's says so."""
-    qps = QPS.column
-    if not np.isfinite(row[qps]):
-        return f"{engine} does not reach {target} (best {recall} {row.best_recall:.3f})"
-    interval = span(row, qps)
-    notes = ["exact"] * ENGINES[engine].exact + ([f"95% {interval}"] if interval else [])
-    where = "" if ENGINES[engine].exact or pd.isna(row.ef) else f" at ef {row.ef:.0f}"
-    text = f"{engine} {row[qps]:.0f} QPS{where}" + (f" ({'; '.join(notes)})" if notes else "")
-    if row.name != fastest.name and overlaps(estimate(row, qps), estimate(fastest, qps)):
-        text += f", not slower than {fastest.name} beyond their 95% intervals"
-    return text
-
-
-def qps_at_recall_findings(summary: pd.DataFrame, target: float = 0.95) -> list[str]:
-    """Per scale x dim (vector search, no filter): each engine's highest QPS among its measured
-    points that reach `target` recall."""
-    recall = recall_label(summary)
-    points = curve_points(plain_vector(summary), ["scale", "dim", "engine"])
-    out = []
-    for (scale, dim), panel in by_panel(points):
-        engines = best_at_recall(panel, target)
-        fastest = engines.iloc[0]
-        parts = [
-            _engine_part(engine, row, fastest, recall, target) for engine, row in engines.iterrows()
-        ]
-        out.append(
-            f"{scale} d{dim}, highest QPS at {recall} >= {target}: " + "; ".join(parts) + "."
-        )
-    return out
-
-
 def engine_overhead(summary: pd.DataFrame) -> pd.DataFrame:
     """Per build (BUILD) and ef that both duckdb_vss and usearch measured (vector search, no
     filter): each one's median QPS and the span of its intervals (columns `<engine>`,
     `<engine>_ci_low`, `<engine>_ci_high`), the ratio usearch / duckdb_vss and DuckDB's extra ms
-    per query."""
+    per query; `busy` where either was timed only on a busy machine."""
     qps, (low, high) = QPS.column, INTERVALS[QPS.column]
-    points = curve_points(plain_vector(summary), [*BUILD, "engine"])
+    points = curve_points(plain_vector(summary), [*BUILD, "engine", "busy"])
     points = points.dropna(subset=["ef", qps])
     keys = [*BUILD, "ef", "engine"]
     stats = points.groupby(keys, dropna=False)[[qps]].median().join(envelope(points, keys, [qps]))
@@ -77,7 +41,8 @@ def engine_overhead(summary: pd.DataFrame) -> pd.DataFrame:
         columns=pd.MultiIndex.from_product([[qps, low, high], [DUCKDB, USEARCH]])
     )
     wide.columns = [f"{engine}{stat.removeprefix(qps)}" for stat, engine in wide.columns]
-    both = wide.dropna(subset=[DUCKDB, USEARCH]).reset_index()
+    busy = points.groupby([*BUILD, "ef"], dropna=False)["busy"].any()
+    both = wide.dropna(subset=[DUCKDB, USEARCH]).join(busy).reset_index()
     both["ratio"] = both[USEARCH] / both[DUCKDB]
     both["extra_ms"] = 1000 / both[DUCKDB] - 1000 / both[USEARCH]
     return both
@@ -96,7 +61,7 @@ def _overhead_sentence(label: str, points: pd.DataFrame) -> str:
     no ratio is claimed when the two intervals overlap there."""
     head = points.iloc[(points["ef"] - HEADLINE_EF).abs().argmin()]
     duckdb, usearch = _side(head, DUCKDB), _side(head, USEARCH)
-    details = []
+    details = ["busy: timed while other processes took the CPU"] * bool(head["busy"])
     if known(duckdb, QPS.column) and known(usearch, QPS.column):
         details.append(
             f"95% intervals {span(usearch, QPS.column)} and {span(duckdb, QPS.column)} QPS"

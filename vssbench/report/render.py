@@ -17,12 +17,14 @@ from vssbench.report.figures import FIGURES
 from vssbench.report.findings import findings
 from vssbench.report.lifecycle import Lifecycle
 from vssbench.report.summary import number, table
+from vssbench.report.tables import tables as fact_tables
 
 FACTORS_TITLE = "Which setting matters"
 FACTORS_INTRO = (
     "Share of the variation among the runs that each swept factor explains (type 2 ANOVA of an "
     "OLS fit, statsmodels; factors as categories; only factors that vary): of log QPS over the "
-    "runs with an undisturbed timing, and of recall over all runs."
+    "runs with a timing (busy ones included where their configuration has no other), and of "
+    "recall over all runs."
 )
 
 STYLE = (
@@ -57,8 +59,6 @@ def _figures(
     files: dict[str, Path] = {}
     sections = []
     why = "Not enough runs for this figure"
-    if summary is not None and summary["disturbed_runs"].sum():
-        why += " (disturbed timings are left out)"
     drawn = {name: (lambda draw=draw: draw(summary)) for name, draw in FIGURES.items()}
     if summary is None:
         drawn = {}
@@ -169,6 +169,7 @@ def write_report(
     )
     labelled = quality.table(runs) if len(runs) else None
     more_tables = {
+        **(fact_tables(summary) if summary is not None else {}),
         **({quality.TITLE: labelled} if labelled is not None else {}),
         **lifecycle.tables(life),
     }

@@ -68,6 +68,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     summary.loc[filtered, "variant"] += "/" + summary.loc[filtered, "strategy"]
     summary["disturbed_runs"] = grouped["disturbed"].sum().to_numpy()
     summary["build_disturbed_runs"] = grouped["build_disturbed"].sum().to_numpy()
+    # Timed only while other processes took the CPU: its timings are shown, marked.
+    summary["busy"] = grouped["busy"].any().to_numpy()
+    summary["build_busy"] = grouped["build_busy"].any().to_numpy()
     order = order_key(summary).to_numpy().argsort(kind="stable")
     return summary.iloc[order].reset_index(drop=True)
 
@@ -91,8 +94,7 @@ def _points(by_run: pd.DataFrame) -> pd.DataFrame:
 
 def attach_curves(summary: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """Each configuration's ef points as a frame in column `curve`: per effective ef, the median
-    recall and QPS over its undisturbed runs with their intervals (empty when all were
-    disturbed)."""
+    recall and QPS over its runs with their intervals (load_curves says which runs give them)."""
     by_run = curves.merge(runs[["run_id", "fingerprint", "host"]], on="run_id")
     out = summary.copy()
     curves = [
@@ -112,7 +114,7 @@ def plain_vector(summary: pd.DataFrame) -> pd.DataFrame:
 def curve_points(summary: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Every configuration's ef points (ef, recall, qps and their intervals' ends, NaN where not
     logged) in one frame, each with `columns` of its configuration; configurations without
-    points (all runs disturbed) give none."""
+    points give none."""
     parts = [
         curve.assign(**summary.loc[i, columns])
         for i, curve in summary["curve"].items()
@@ -142,6 +144,14 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def busy_mark(row: pd.Series) -> str:
+    """What of a configuration was timed only while other processes took the CPU: "busy" (its
+    queries), "busy build", both, or nothing."""
+    return ", ".join(
+        mark for mark, busy in (("busy", row["busy"]), ("busy build", row["build_busy"])) if busy
+    )
+
+
 def _cells(summary: pd.DataFrame, metric: str) -> pd.Series:
     """A metric's column of the table: the median, with its 95% interval in brackets where its
     runs logged one; plain numbers when none did."""
@@ -169,6 +179,7 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
     if summary["host"].nunique() > 1:
         columns.insert(1, "host")
     shown = summary[columns].copy()
+    shown["timed"] = [busy_mark(row) for _, row in summary.iterrows()]
     for metric in TABLE_COLUMNS:
         shown[metric] = _cells(summary, metric)
         if (summary["runs"] > 1).any():
