@@ -1,9 +1,17 @@
 """Faults a user meets, against real parts: a real `mlflow server` on 127.0.0.1 killed mid-run
 and started again, real signals, a real full file system (tmpfs, where this process may mount
-one), real damaged stores and bad settings. Each must end in one line and lose nothing."""
+one), real damaged stores and bad settings. Each must end in one line and lose nothing.
 
+A full disk in a child process is real too: a tmpfs the test fills the moment the child starts
+(where this process may mount one), or /dev/full, which fails every write with ENOSPC (no root
+needed; DuckDB opens it as an empty database file and fails writing its header)."""
+
+import contextlib
+import errno
 import json
 import os
+import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -11,15 +19,22 @@ import time
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
 from conftest import QUICK
 
 from vssbench import faults
+from vssbench.engines.duckdb import index_file
+from vssbench.engines.params import QuerySettings
+from vssbench.engines.registry import DuckDBVssOptions
 from vssbench.track.journal import JOURNAL_DIR, RESULTS_FILE, Destination, Journal
 from vssbench.track.local_server import mlflow_server
 from vssbench.track.store import TrackingError
+from vssbench.workload import crash, restart
+from vssbench.workload.crash import CrashJob
+from vssbench.workload.restart_child import RestartJob
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -284,6 +299,180 @@ def test_a_full_disk_under_cache_dir_is_one_line_naming_it(tmp_path):
     last = _last_line(output)
     assert last.startswith("vssbench: no space left on a device"), output
     assert f"cache_dir={small}" in last
+
+
+# -- a full disk in a child process ------------------------------------------------------------
+
+FULL = Path("/dev/full")
+NO_SPACE = re.compile(r"vssbench: no space left on a device \((.+)\): free space there")
+
+
+def _no_space_line(error: BaseException, places: dict[str, Path], tmp_path: Path) -> str:
+    line = faults.one_line(error, places, tmp_path)
+    assert NO_SPACE.fullmatch(line), line
+    return line
+
+
+def _index_spec(tmp_path: Path, n: int = 50, dim: int = 8) -> tuple[dict, np.ndarray]:
+    vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
+    corpus = pd.DataFrame({"id": np.arange(n)})
+    spec = {
+        "metadata": str(index_file._metadata_file(corpus, tmp_path)),
+        "vectors": str(index_file._vectors_file(vectors, tmp_path)),
+        "hnsw": {"metric": "cosine", "M": 8, "ef_construction": 32},
+        "threads": 1,
+        "expected": None,
+    }
+    return spec, vectors
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
+def test_a_full_disk_in_the_index_build_step_is_the_one_no_space_line(tmp_path, capfd):
+    """The load step's process writes its database to /dev/full: DuckDB's own ENOSPC. Before,
+    the child printed DuckDB's traceback and the build was run again without a memory_limit."""
+    spec, _ = _index_spec(tmp_path)
+    # _child, not build(): build() removes a failed attempt's file, and /dev/full is no file to
+    # remove.
+    with pytest.raises(OSError) as raised:
+        index_file._child("load", {**spec, "path": str(FULL), "memory_limit_mb": 0}, tmp_path)
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(FULL)
+    assert "Traceback" not in capfd.readouterr().err  # the child's stderr is the console
+    line = _no_space_line(raised.value, {"cache_dir": tmp_path}, tmp_path)
+    # The dir that filled is in no place of the run's: it comes first.
+    assert re.match(
+        rf"vssbench: no space left on a device \(/dev has \d+ MB free; "
+        rf"cache_dir={tmp_path} has \d+ MB free\)",
+        line,
+    ), line
+
+
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
+def test_a_full_disk_in_the_crash_check_child_ends_the_run_not_as_an_outcome(tmp_path):
+    """The check child reopens its copy, /dev/full: before, 'open failed: IO Error: Could not
+    write file "/dev/full": No space left on device' was recorded as a crash outcome."""
+    none = np.array([], np.int64)
+    job = CrashJob(
+        "duckdb_vss",
+        1,
+        DuckDBVssOptions(),
+        path=FULL,
+        markers=tmp_path / "copy.markers",
+        metric="cosine",
+        dim=8,
+        k=10,
+        corpus=pd.DataFrame(),
+        delete=none,
+        update=none,
+        update_vectors=np.zeros((0, 8), np.float32),
+        insert=none,
+        insert_vectors=np.zeros((0, 8), np.float32),
+        live_before=none,
+        queries=np.ones((1, 8), np.float32),
+    )
+    job_file = tmp_path / "copy.job"
+    job_file.write_bytes(pickle.dumps(job))
+    with pytest.raises(OSError) as raised:
+        crash._check(job_file)
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == str(FULL)
+    assert "the crash test's check child" in str(raised.value)
+    _no_space_line(raised.value, {"cache_dir": tmp_path}, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this system")
+def test_a_full_disk_in_a_restart_child_is_the_one_no_space_line(tmp_path):
+    """A real index (built by the two build steps and the memory probe, each a child), opened
+    by a restart child that writes its times to /dev/full."""
+    spec, vectors = _index_spec(tmp_path)
+    index = tmp_path / "index.duckdb"
+    facts = index_file.build(
+        index, pd.read_parquet(spec["metadata"]), vectors, spec["hnsw"], threads=1
+    )
+    assert facts["index_build_attempts"] == 1 and facts["index_memory_mb"] > 0
+    settings = QuerySettings(ef_search=16, limit=5)
+    job = RestartJob("duckdb_vss", 1, DuckDBVssOptions(), index, "cosine", 8, settings, vectors[:3])
+    job_file = tmp_path / "job.pickle"
+    job_file.write_bytes(pickle.dumps(job))
+    with pytest.raises(OSError) as raised:
+        restart._child(job_file, FULL, "restart 1, cold")
+    assert raised.value.errno == errno.ENOSPC
+    assert "the restart child (restart 1, cold)" in str(raised.value)
+    # A write's OSError names no file: the line names the run's places.
+    line = _no_space_line(raised.value, {"cache_dir": tmp_path}, tmp_path)
+    assert line.startswith(f"vssbench: no space left on a device (cache_dir={tmp_path} has ")
+
+
+def _fill(path: Path) -> None:
+    """Zeros written into a file under `path` until its file system has no page left."""
+    with open(path / "filler", "wb", buffering=0) as filler:
+        for chunk in (2**20, 4096):
+            with contextlib.suppress(OSError):
+                while True:
+                    filler.write(bytes(chunk))
+    assert os.statvfs(path).f_bavail == 0
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _child_of(proc: subprocess.Popen, module: str, timeout_s: float = 600) -> psutil.Process:
+    """The first process under `proc` that runs `python -m module`."""
+    parent, deadline = psutil.Process(proc.pid), time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        for child in parent.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if module in child.cmdline():
+                    return child
+        time.sleep(0.002)
+    raise AssertionError(f"no {module} process started (exit {proc.returncode})")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "args"),
+    [
+        ("vssbench.engines.duckdb.index_file", []),
+        ("vssbench.workload.restart_child", ["workload=restart"]),
+        ("vssbench.run.trial_worker", []),
+    ],
+)
+def test_a_full_disk_in_a_child_process_is_one_line_naming_cache_dir(tmp_path, module, args):
+    """A real 30 MB tmpfs as cache_dir, filled the moment the child starts (it has written
+    nothing yet, and its parent writes nothing while it waits for it)."""
+    small = tmp_path / "small"
+    if not _mount_tmpfs(small, "30m"):
+        pytest.skip("mounting a tmpfs needs root (CI runs it)")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    store_dir = tmp_path / "mlruns"
+    command = [sys.executable, "-m", "vssbench", "scale=tiny", "dim=16", *args, *QUICK]
+    command += [f"cache_dir={small}", f"tracking.dir={store_dir}", f"hydra.run.dir={tmp_path}/job"]
+    proc = None
+    try:
+        with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+            proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=err)
+            child = _child_of(proc, module)
+            _fill(small)
+            alive = _alive(child)
+            proc.wait(timeout=600)
+    finally:
+        if proc is not None and proc.poll() is None:  # a failed assertion above: the tmpfs is busy
+            proc.kill()
+            proc.wait()
+        subprocess.run(["umount", str(small)], check=True)
+    assert alive, f"{module} ended before the disk was full: the test proves nothing"
+    stderr = (tmp_path / "err").read_text()
+    output = (tmp_path / "out").read_text() + stderr
+    assert proc.returncode == 1 and "Traceback" not in output, output
+    lines = [line for line in stderr.splitlines() if line.startswith("vssbench")]
+    assert lines == [_last_line(stderr)] and NO_SPACE.fullmatch(lines[0]), stderr
+    assert f"cache_dir={small} has 0 MB free" in lines[0]
+    assert "without a memory_limit" not in output  # no build again that cannot help
+    runs = _runs(f"sqlite:///{store_dir / 'mlflow.db'}")
+    assert [r.info.status for r in runs] == ["FAILED"]
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vssbench import faults
 from vssbench.engines.params import QuerySettings
 from vssbench.engines.registry import engine_class
 from vssbench.measure.memory import rss_mb, run_counted
@@ -29,6 +30,9 @@ def index_memory_mb(engine: str, path: Path, metric: str, dim: int) -> float:
         str(dim),
     ]
     out = run_counted(probe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    full = faults.child_no_space("the index memory probe", out.returncode, out.stderr)
+    if full is not None:
+        raise full
     if out.returncode != 0:
         lines = out.stderr.strip().splitlines() or ["(no output)"]
         raise RuntimeError(f"index memory probe failed (exit {out.returncode}): {lines[-1]}")
@@ -48,4 +52,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    faults.child_main(main)

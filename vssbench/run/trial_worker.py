@@ -13,6 +13,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from vssbench import faults
 from vssbench.run.measurement import Measurement, measure
 from vssbench.run.trials import FAILED, LOG_FORMAT, Job, Trial, TrialError
 from vssbench.stopwatch import Stopwatch
@@ -27,6 +28,8 @@ def main(job_file: str, out: str, to_parent: str, from_parent: str) -> None:
     try:
         found = _measured(job, int(to_parent), int(from_parent))
     except Exception as error:  # raised again in the run's process, as if raised there
+        if faults.no_space(error) is not None:
+            raise  # OUT is on the disk that filled: faults.child_main reports it by exit status
         Path(out).write_bytes(pickle.dumps(sendable(error)))
         raise SystemExit(FAILED) from None
     Path(out).write_bytes(pickle.dumps(found))
@@ -55,4 +58,4 @@ def sendable(error: Exception) -> Exception:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    faults.child_main(lambda: main(*sys.argv[1:]))

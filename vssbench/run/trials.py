@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vssbench import faults
 from vssbench.measure.timing import Guard, Timing
 from vssbench.run import timings
 from vssbench.run.hybrid import NATIVE_HYBRID, NATIVE_PREFIX
@@ -217,6 +218,10 @@ def _run_worker(
         lines = err.read().decode(errors="replace").strip().splitlines()
     if worker.returncode == FAILED and out.exists():
         raise pickle.loads(out.read_bytes())
+    # A full disk: said by the worker's exit status, as its stderr is a file on that disk.
+    full = faults.child_no_space(f"the worker of {label}", worker.returncode, "\n".join(lines))
+    if full is not None:
+        raise full
     if worker.returncode != 0:
         last = lines[-1] if lines else "(no output)"
         raise TrialError(f"{label} failed (exit {worker.returncode}): {last}")

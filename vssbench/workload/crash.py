@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vssbench import faults
 from vssbench.data.load import Dataset
 from vssbench.run.plan import RunPlan
 from vssbench.workload.runbook import Runbook, current_vectors
@@ -128,7 +129,8 @@ def _markers(path: Path) -> list[tuple[str, float]]:
 
 def _apply(job_file: Path, markers: Path, moment: float | None) -> dict:
     """The child applying the round, killed `moment` s after it opened its copy (None: not
-    killed): what it committed before, and how long its round took."""
+    killed): what it committed before, and how long its round took. A full disk is no outcome
+    of a crash: it ends the run in its one line."""
     child = subprocess.Popen(_child("apply", str(job_file)), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not any(n == OPENED for n, _ in _markers(markers)) and child.poll() is None:
@@ -142,6 +144,9 @@ def _apply(job_file: Path, markers: Path, moment: float | None) -> dict:
             child.send_signal(signal.SIGKILL)
             killed = True
     _, err = child.communicate()
+    full = faults.child_no_space("the crash test's apply child", child.returncode, err)
+    if full is not None:
+        raise full
     seen = _markers(markers)
     opened = next((t for n, t in seen if n == OPENED), None)
     done = [n for n, _ in seen if n != OPENED]
@@ -155,11 +160,15 @@ def _apply(job_file: Path, markers: Path, moment: float | None) -> dict:
 
 
 def _check(job_file: Path) -> dict:
-    """The copy reopened by a fresh child and checked; a child that dies is an outcome too."""
+    """The copy reopened by a fresh child and checked; a child that dies is an outcome too, but
+    not one a full disk stopped: that ends the run in its one line."""
     out = job_file.with_suffix(".checked")
     done = subprocess.run(
         _child("check", str(job_file), str(out)), stderr=subprocess.PIPE, text=True
     )
+    full = faults.child_no_space("the crash test's check child", done.returncode, done.stderr)
+    if full is not None:
+        raise full
     if done.returncode != 0 or not out.exists():
         how = f"signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
         return {"opened": False, "outcome": f"reopen died ({how}): {_last(done.stderr)}"}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vssbench import faults
 from vssbench.data.groundtruth import exact_topk
 from vssbench.engines.params import HEADLINE_EF, QuerySettings
 from vssbench.engines.registry import engine_class
@@ -54,6 +55,7 @@ def check(job: CrashJob) -> dict:
     try:
         eng = _open(job)
     except Exception as error:
+        _unless_no_space(error)
         return {"opened": False, "outcome": f"open failed: {str(error).splitlines()[0][:300]}"}
     out = {"opened": True, "open_s": time.perf_counter() - t}
     stage = "reading its rows"
@@ -67,6 +69,7 @@ def check(job: CrashJob) -> dict:
         stage = "querying its index"
         out.update(_index_agreement(eng, job, ids, vectors, found))
     except Exception as error:
+        _unless_no_space(error)
         out["outcome"] = f"failed {stage}: {str(error).splitlines()[0][:300]}"
         return out
     finally:
@@ -86,6 +89,13 @@ def check(job: CrashJob) -> dict:
     ]
     out["outcome"] = "; ".join(problems) or "ok"
     return out
+
+
+def _unless_no_space(error: Exception) -> None:
+    """A full disk (a WAL replay checkpoints) is no recovery outcome: raised, it ends the child
+    in faults.child_main and the run in its one line."""
+    if faults.no_space(error) is not None:
+        raise error
 
 
 def _index_agreement(
@@ -118,4 +128,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    faults.child_main(lambda: main(sys.argv[1:]))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vssbench import faults
 from vssbench.data.load import data_key, load_dataset
 from vssbench.engines.registry import engine_class
 from vssbench.measure import intervals
@@ -87,19 +88,23 @@ def measure(plan: RunPlan, watch: Stopwatch) -> RestartResult:
                     rows.append({"restart": number, "mode": mode, "dropped": dropped})
                     # The child is waited for: its CPU is this run's, the rest is others'.
                     with CpuOfOthers() as others:
-                        rows[-1].update(_child(job_file, Path(scratch, "out.pickle")))
+                        out = Path(scratch, "out.pickle")
+                        rows[-1].update(_child(job_file, out, f"restart {number}, {mode}"))
                     rows[-1]["other_cpu_share"] = others.share
                 log.info("restart %d, %s: %s", number, mode, _line(rows[-1]))
     return _result(pd.DataFrame(rows), facts, versions, eng.index_path)
 
 
-def _child(job_file: Path, out: Path) -> dict[str, float]:
+def _child(job_file: Path, out: Path, label: str) -> dict[str, float]:
+    """One restart's process, timed from its spawn. One that fails ends the run in one line
+    naming it and its last line (a full disk: the no-space line), not in a bug's traceback:
+    what killed it is outside vssbench's code."""
     started = time.time()
     command = [sys.executable, "-m", "vssbench.workload.restart_child", str(job_file), str(out)]
     done = subprocess.run(command, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["(no output)"]
-        raise RuntimeError(f"a restart's process failed (exit {done.returncode}): {lines[-1]}")
+        child = f"the restart child ({label})"
+        raise faults.child_failed("restart failed", child, done.returncode, done.stderr)
     stamps = pickle.loads(out.read_bytes())
     return {
         "imported_s": stamps["imported"] - started,

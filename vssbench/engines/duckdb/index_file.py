@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vssbench import mapped
+from vssbench import faults, mapped
 from vssbench.engines.duckdb import sql
 from vssbench.engines.index_probe import index_memory_mb
 from vssbench.measure.memory import MB, rss_mb, run_counted
@@ -62,7 +62,8 @@ def build(
 
     A build that dies under the limit (DuckDB has aborted the process on OutOfMemory inside a
     worker thread) is run again without one, and the facts say so
-    (index_build_memory_limit_mb 0, index_build_attempts 2)."""
+    (index_build_memory_limit_mb 0, index_build_attempts 2). A full disk is raised at once (an
+    OSError, not a ChildBuildError): the build without a limit writes the same file."""
     with tempfile.TemporaryDirectory(prefix="index-build-") as tmp:
         scratch = Path(tmp)
         spec = {
@@ -119,11 +120,15 @@ def _vectors_file(vectors: np.ndarray, scratch: Path) -> Path:
 
 def _child(step: str, spec: dict, scratch: Path) -> dict:
     """Run one step in a fresh process (its RSS counted in the run's peak); its log lines are
-    passed on to this process's log as they come; its facts from its last stdout line."""
+    passed on to this process's log as they come; its facts, or the file a full disk kept it
+    from writing, from its last stdout line."""
     spec_file = scratch / f"index-{step}.json"
     spec_file.write_text(json.dumps(spec))
     command = [sys.executable, "-m", "vssbench.engines.duckdb.index_file", step, str(spec_file)]
     done = run_counted(command, stdout=subprocess.PIPE, stderr=None, text=True)
+    full = faults.child_no_space(f"the index {step} step", done.returncode, done.stdout)
+    if full is not None:
+        raise full
     if done.returncode != 0:
         limit = spec["memory_limit_mb"]
         under = f" under memory_limit={limit} MB" if limit else ""
@@ -183,4 +188,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # A full disk is reported on stdout, which the parent reads: stderr is the run's console.
+    faults.child_main(main, report=sys.stdout)
