@@ -156,6 +156,27 @@ def test_the_next_batch_of_pairs(pairs, width, needed, spent_s, then):
     assert interleaved.next_batch(UNTIL, pairs, width, needed, spent_s) == then
 
 
+@pytest.mark.parametrize(
+    ("low", "high", "higher_is_better", "gated"),
+    [
+        (0.97, 1.04, True, False),  # QPS at worst 3% lower: within a 5% gate
+        (0.93, 1.04, True, True),  # QPS may be 7% lower: the gate cannot pass
+        (0.90, 1.04, False, False),  # p99 at worst 4% higher
+        (0.90, 1.06, False, True),  # p99 may be 6% higher
+    ],
+)
+def test_an_undecided_measure_holds_the_gate_only_where_its_interval_reaches_past_it(
+    low, high, higher_is_better, gated
+):
+    change = intervals.Difference(1.0, low, high, 0.5, "paired t")
+    row = verdicts.Row("p", "qps", True, higher_is_better, change=change, n="9 pairs")
+    row = replace(row, decision=verdicts.UNDECIDED)
+    assert (verdicts.unsettled([row], 5.0) == [row]) is gated
+    recall = replace(row, ratio=False, higher_is_better=True)
+    recall = replace(recall, change=intervals.Difference(0.0, -0.03, 0.01, 0.5, "Wilcoxon"))
+    assert verdicts.unsettled([recall], 5.0) == [] and verdicts.unsettled([recall], 2.0) == [recall]
+
+
 def test_verdicts_use_welch_and_wilcoxon_with_holm_over_the_table():
     recall = np.linspace(0.5, 1.0, 30)
     better = np.minimum(recall + np.where(np.arange(30) % 3 == 0, 0.1, 0.0), 1.0)

@@ -183,9 +183,23 @@ def regressions(table: list[Row], fail_above: float | None) -> list[Row]:
     return [row for row in table if row.decision == CHANGED and row.worse_by > fail_above]
 
 
+def worst_case(row: Row) -> float:
+    """The most the candidate can be worse by within the row's 95% interval: percent for
+    timings, percentage points for recall."""
+    if not row.ratio:
+        return -100 * row.change.low
+    return 100 * (1 - row.change.low if row.higher_is_better else row.change.high - 1)
+
+
 def unsettled(table: list[Row], fail_above: float | None) -> list[Row]:
-    """The rows a gate cannot pass on: not compared, or undecided; none without a gate. Every row
-    is a gated measure (qps, p99, batch_qps, recall); a series neither side timed has no row."""
+    """The rows a gate cannot pass on: not compared, or undecided with an interval that reaches
+    a change for the worse beyond `fail_above`; none without a gate. Every row is a gated measure
+    (qps, p99, batch_qps, recall); a series neither side timed has no row."""
     if fail_above is None:
         return []
-    return [row for row in table if row.decision in (NOT_COMPARED, UNDECIDED)]
+    return [
+        row
+        for row in table
+        if row.decision == NOT_COMPARED
+        or (row.decision == UNDECIDED and worst_case(row) > fail_above)
+    ]
