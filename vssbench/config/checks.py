@@ -342,16 +342,22 @@ def _check_search(search: DictConfig, k: int, n_docs: int) -> None:
 def _check_embed(cfg: DictConfig) -> None:
     embed, dataset = cfg.embed, cfg.dataset.name.value
     _check(embed.batch_size >= 1, "embed.batch_size", embed.batch_size, "must be at least 1")
+    threads = embed.threads
+    _check(threads is None or threads >= 1, "embed.threads", threads, "must be at least 1")
     if embed.name != EmbedKind.model:
         _check(embed.model is None, "embed.model", embed.model, "applies to embed=model only")
+    if embed.name == EmbedKind.synthetic:
         return
-    _check(bool(embed.model), "embed.model", embed.model, "needs a local model dir (embed=model)")
+    if embed.name == EmbedKind.model:
+        _check(
+            bool(embed.model), "embed.model", embed.model, "needs a local model dir (embed=model)"
+        )
     encodable = dataset == DatasetKind.synthetic_ko or SOURCES[dataset].encodable
     _check(
         encodable,
         "embed",
-        "model",
-        f"dataset={dataset} brings its own vectors; embed=model encodes the text of "
+        embed.name.value,
+        f"dataset={dataset} brings its own vectors; embed={embed.name.value} encodes the text of "
         + ", ".join(["synthetic_ko", *(n for n, s in SOURCES.items() if s.encodable)]),
     )
 

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from vssbench.config.checks import validate
 from vssbench.config.schema import DatasetKind, EmbedKind, FilterKind
-from vssbench.data import embedding, filters, sources
+from vssbench.data import e5, embedding, filters, sources
 from vssbench.data.embedding import ModelSpec
 from vssbench.data.load import DataSpec
 from vssbench.data.sources import SOURCES
@@ -57,7 +57,7 @@ def embed_identity(cfg: DictConfig) -> dict | None:
     """What embed=model's vectors are made with (the model's content and prompts), not where
     the model lies; None for the synthetic embedder."""
     model = embedder(cfg)
-    return None if model is None else {"name": "model", **model.identity}
+    return None if model is None else {"name": cfg.embed.name.value, **model.identity}
 
 
 def _filter_column(cfg: DictConfig) -> str | None:
@@ -65,7 +65,10 @@ def _filter_column(cfg: DictConfig) -> str | None:
 
 
 def embedder(cfg: DictConfig) -> ModelSpec | None:
-    """embed=model's model, read from its files (a one-line DataFileError if it is none)."""
+    """embed=model's model, read from its files (a one-line DataFileError if it is none), or
+    embed=e5's (a one-line DataFileError naming the extra if it is not installed)."""
+    if cfg.embed.name == EmbedKind.e5:
+        return e5.describe(cfg.embed.threads, cfg.embed.batch_size, str(cfg.cache_dir))
     if cfg.embed.name != EmbedKind.model:
         return None
     return embedding.describe(str(cfg.embed.model), cfg.embed.batch_size)
@@ -85,7 +88,7 @@ def resolve(cfg: DictConfig) -> DictConfig:
     the model's."""
     model = embedder(cfg)
     if model is not None:
-        _same_dim(f"embed.model={model.path}", model.dim, cfg)
+        _same_dim(model.setting, model.dim, cfg)
     if cfg.dataset.name == DatasetKind.synthetic_ko:
         return cfg
     source = file_source(cfg.dataset)

@@ -281,6 +281,7 @@ class WorkloadConfig:
 class EmbedKind(StrEnum):
     synthetic = "synthetic"
     model = "model"
+    e5 = "e5"
 
 
 @dataclass
@@ -288,12 +289,16 @@ class EmbedConfig:
     """Where the vectors come from when the dataset has text and no vectors of its own."""
 
     # synthetic: synthetic_ko's text-derived vectors; model: the model in embed.model encodes
-    # the documents and queries (synthetic_ko or a dataset=beir set).
+    # the documents and queries (synthetic_ko or a dataset=beir set); e5: multilingual-e5-small
+    # at 4 bits (extra e5, 384-d) encodes them with its query: and passage: prefixes.
     name: EmbedKind = EmbedKind.synthetic
     # embed=model: a local model dir, model2vec (extra model2vec) or sentence-transformers
     # (extra sentence_transformers, which pulls torch); read by content, not by path.
     model: str | None = None
-    batch_size: int = 256  # texts per encode call (progress is logged per batch)
+    # Texts per encode call (progress is logged per batch); embed=e5 writes each batch to disk,
+    # so a killed run resumes from the batches done.
+    batch_size: int = 256
+    threads: int | None = None  # embed=e5: encoding threads; null: the machine's cores
 
 
 class Objective(StrEnum):

