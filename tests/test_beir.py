@@ -16,6 +16,7 @@ from conftest import export_dataset
 from hydra import compose, initialize_config_dir
 
 from vssbench.config.plan import read_plan
+from vssbench.data.sources import beir
 from vssbench.data.sources.files import DataFileError
 from vssbench.report import quality
 from vssbench.report.__main__ import main
@@ -204,6 +205,81 @@ def test_a_vectors_file_without_a_document_is_refused_before_any_work(exported, 
         read_plan(cfg)
     assert str(error.value) == f"{vectors}: column 'id': has no vector for 'doc-0000000'"
     assert not cache.exists()
+
+
+@pytest.fixture
+def checks_cache(tmp_path) -> Path:
+    """Checks cached in tmp_path/cache, as the command's entry (sweep/callbacks.py) sets up for
+    its runs; set back to none after the test, as this process runs others."""
+    root = tmp_path / "cache"
+    beir.keep_checks_in(root)
+    yield root
+    beir.keep_checks_in(None)
+
+
+def _same_size_edit(path: Path, old: bytes, new: bytes) -> None:
+    data = path.read_bytes()
+    assert len(old) == len(new) and data.count(old) >= 1
+    path.write_bytes(data.replace(old, new, 1))
+    assert len(path.read_bytes()) == len(data)
+
+
+def test_a_sets_checks_are_cached_by_its_files_size_and_content(
+    exported, tmp_path, checks_cache, caplog
+):
+    """The plan reads a set's files: parsed and checked the first time, read from the cache the
+    next; one file changed in content, not size, is parsed and checked again, and a bad edit of
+    the same size is refused, not hidden by the verdict cached for the old content."""
+    files = tmp_path / "set"
+    shutil.copytree(exported, files)
+
+    def plan():
+        caplog.clear()
+        with (
+            caplog.at_level("INFO", logger="vssbench.data.sources.beir"),
+            initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"),
+        ):
+            cfg = compose("config", overrides=[*COMMON, *_beir(files), f"cache_dir={tmp_path}"])
+            return read_plan(cfg), caplog.text
+
+    first, said = plan()
+    assert "parsing and checking corpus.jsonl, queries.jsonl and test.tsv" in said
+    assert len(list((checks_cache / beir.CHECKS).glob("*.check"))) == 1
+    again, said = plan()
+    assert "parsing" not in said, said
+    assert "checks from the cache (a cache hit): corpus, qrels, queries, vectors_docs" in said
+    assert (again.data.n_docs, again.data.n_queries) == (first.data.n_docs, first.data.n_queries)
+    assert again.identity.fingerprint == first.identity.fingerprint
+
+    # One query's words changed for others of as many bytes: the same size, another set.
+    _same_size_edit(files / "queries.jsonl", "전기차".encode(), "수소차".encode())
+    changed, said = plan()
+    assert "parsing and checking" in said and "cache hit" not in said, said
+    assert changed.identity.fingerprint != first.identity.fingerprint
+    assert len(list((checks_cache / beir.CHECKS).glob("*.check"))) == 2
+    # A score that is no number, in as many bytes: the old verdict does not hide it.
+    _same_size_edit(files / "qrels" / "test.tsv", b"\t2\n", b"\tx\n")
+    with pytest.raises(DataFileError, match=r"test\.tsv: line \d+: score 'x' is not a number"):
+        plan()
+
+
+@pytest.mark.slow
+def test_a_second_run_of_a_set_parses_none_of_its_files(cli, exported, tmp_path):
+    """Two runs of one set from the command line, as a user runs them (Hydra's callbacks set the
+    cache up): the second parses no file, its checks come from the cache, and it measures what
+    the first did."""
+    args = ("dataset=beir", f"dataset.path={exported}", *COMMON)
+    first = cli(*args)
+    second = cli(*args, "force=true")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "parsing and checking corpus.jsonl, queries.jsonl and test.tsv" in first.stdout
+    assert "parsing and checking" not in second.stdout, second.stdout
+    assert "checks from the cache (a cache hit)" in second.stdout
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["vssbench"], order_by=["attributes.start_time"])
+    assert list(runs["status"]) == ["FINISHED", "FINISHED"]
+    for column in ("metrics.ndcg_at_10", "metrics.recall_at_10", "params.scale.n_docs"):
+        assert runs[column].iat[0] == runs[column].iat[1], column
 
 
 def test_queries_without_labels_are_left_out_and_counted(exported, tmp_path, caplog):

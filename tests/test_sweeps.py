@@ -1,6 +1,8 @@
-"""The sweep configurations: the 48-run grid, and an Optuna study that resumes through MLflow."""
+"""The sweep configurations: the 48-run grid, an Optuna study that resumes through MLflow, and
+a sweep dir whose name holds a backslash."""
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +104,30 @@ def _pareto(runs) -> set[str]:
             r >= recall and q >= qps and (r, q) != (recall, qps) for r, q in points.to_numpy()
         )
     }
+
+
+@pytest.mark.slow
+def test_a_sweep_dir_with_a_backslash_keeps_its_jobs_under_it_and_under_the_sweeps_run(
+    cli, tmp_path
+):
+    """A real two-job multirun (joblib, two workers) into `back\\slash sweep`: its job dirs,
+    statuses and summary there, and its runs the sweep run's children. Before, the jobs were
+    sent to `back\\\\slash sweep` (every backslash doubled in the override the jobs are composed
+    from, which Hydra keeps as written where no quote follows): the sweep run had no children
+    and the summary said `2 not started`."""
+    sweep_dir = tmp_path / "back\\slash sweep"
+    result = cli(
+        "-m", "scale=tiny", "dim=32,48", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep_dir}"
+    )
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir() if "slash" in p.name] == [sweep_dir.name]
+    for job in ("0", "1"):
+        status = json.loads((sweep_dir / job / "vssbench_status.json").read_text())
+        assert status["status"] == "finished", status
+    assert f"sweep summary ({sweep_dir}): 2 finished" in result.stdout
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    found = mlflow.search_runs(experiment_names=["vssbench"])
+    sweeps = found[found["tags.kind"] == "sweep"]
+    assert len(sweeps) == 1 and sweeps["metrics.finished"].iat[0] == 2
+    jobs = found[found["tags.fingerprint"].notna()]
+    assert list(jobs["tags.mlflow.parentRunId"]) == [sweeps["run_id"].iat[0]] * 2

@@ -3,13 +3,23 @@ runbook, ground truth per round, deleted rows, compaction, the crash test, resta
 warm, and the refusals."""
 
 import base64
+import contextlib
+import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
+from conftest import QUICK
 from documented import undocumented
 from peers import needs
 
@@ -19,7 +29,9 @@ from vssbench.data.groundtruth import distances
 from vssbench.data.load import load_dataset
 from vssbench.run import runner
 from vssbench.run.plan import ChurnSettings
-from vssbench.workload.runbook import current_vectors, make_runbook
+from vssbench.stopwatch import Stopwatch
+from vssbench.workload import churn
+from vssbench.workload.runbook import RoundVectors, current_vectors, make_runbook
 from vssbench.workload.scoring import live_truth, round_scores
 
 SETTINGS = ChurnSettings(initial=0.5, rounds=3, insert=0.1, delete=0.1, update=0.05, kills=0)
@@ -130,6 +142,117 @@ def test_duckdb_churn_logs_every_round_compaction_and_a_crash_outcome(make_cfg, 
     assert "plots/churn.png" in artifacts
 
 
+# --- Churn reads the vectors through one RoundVectors, not a copy per measured state (issue 35,
+# item 5): the same states and ground truth as the copies gave, and the copies' memory gone.
+
+# A tiny churn run's states as the copy-per-state code measured them (scale=tiny, dim=16,
+# engine.threads=1, seed 42; the same in two runs before the change and one after). Round 2's
+# recall is DuckDB's UPDATE-then-INSERT trap at dim 16 (docs/lifecycle.md).
+BEFORE_STATES = {
+    "state": ["round 0", "round 1", "round 2", "round 3", "compacted"],
+    "live_rows": [1000.0, 1100.0, 1190.0, 1271.0, 1271.0],
+    "recall": [1.0, 1.0, 0.1635, 0.3295, 0.3295],
+    "rows_returned": [10.0] * 5,
+    "deleted_result_share": [0.0] * 5,
+    "updated_found_share": [np.nan, 1.0, 0.0, 1.0, np.nan],
+}
+
+
+def test_round_vectors_give_each_rounds_rows_without_copying_the_vectors():
+    vectors = _vectors(4000, 64)
+    book = make_runbook(vectors, SETTINGS, seed=7)
+    rows = np.random.default_rng(3).choice(len(vectors), 100, replace=False)
+    one = int(book.rounds[0].update[0])  # a row round 1 moves: one vector, as a self-check asks
+    copies = [current_vectors(vectors, book, count) for count in range(4)]
+    wanted = [(copy[rows], copy[one]) for copy in copies]
+    del copies
+    tracemalloc.start()
+    try:
+        current = RoundVectors(vectors, book)
+        for count, (then, one_then) in enumerate(wanted):
+            found = current.at(count)[rows]
+            assert np.array_equal(found, then) and found.dtype == np.float32, count
+            assert np.array_equal(current[one], one_then), count
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Its round and row per document (12 bytes each) and the rows asked for: no copy (1x).
+    assert peak < 0.25 * vectors.nbytes, (peak, vectors.nbytes)
+    with pytest.raises(ValueError, match="rounds go forward"):
+        current.at(2)
+
+
+@pytest.mark.slow
+def test_churn_states_and_ground_truth_are_those_the_copies_gave(make_cfg, tmp_path):
+    """A real tiny churn run on a cache of its own (each round's exact neighbours computed
+    here): its states are those captured before the change, and each round's neighbours are
+    exact search over the live rows of a full copy, as the copy-per-state code made them."""
+    cache = tmp_path / "cache"
+    run = _run(make_cfg, "workload=churn", "dim=16", "engine.threads=1", f"cache_dir={cache}")
+    states = _table(run.info.run_id, "churn/states.parquet")
+    pd.testing.assert_frame_equal(
+        states[list(BEFORE_STATES)], pd.DataFrame(BEFORE_STATES), check_exact=True
+    )
+    plan = read_plan(make_cfg("workload=churn", "dim=16", f"cache_dir={cache}"))
+    data = load_dataset(plan.data, cache)
+    book = make_runbook(data.doc_vectors, SETTINGS, seed=42)
+    entries = sorted((cache / "churn_truth").glob("*.npz"))
+    assert len(entries) == 4  # rounds 0 to 3; compaction's state is round 3's rows
+    for entry in entries:
+        key = json.loads(entry.with_suffix(".json").read_text())
+        count = key["round"]
+        copied = current_vectors(data.doc_vectors, book, count)
+        expected, _ = live_truth(
+            data.query_vectors, copied, book.live_after(count), 10, "cosine", tmp_path, key
+        )
+        with np.load(entry) as found:
+            assert np.array_equal(found["ids"], expected["ids"]), count
+            assert np.array_equal(found["dist"], expected["dist"]), count
+
+
+class _HeldByStage(Stopwatch):
+    """A stopwatch that also notes what Python's allocations (numpy's arrays among them) hold as
+    each stage ends (tracemalloc, started by the caller)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: dict[str, int] = {}
+
+    def stage(self, name: str):
+        return _Noted(self, name, super().stage(name))
+
+
+class _Noted:
+    def __init__(self, watch: _HeldByStage, name: str, inner) -> None:
+        self.watch, self.name, self.inner = watch, name, inner
+
+    def __enter__(self) -> None:
+        self.inner.__enter__()
+
+    def __exit__(self, *exc) -> None:
+        self.inner.__exit__(*exc)
+        held = tracemalloc.get_traced_memory()[0]
+        self.watch.held[self.name] = max(self.watch.held.get(self.name, 0), held)
+
+
+@pytest.mark.slow
+def test_a_churn_run_holds_no_copy_of_the_vectors_while_it_scores_a_state(make_cfg):
+    """A real tiny churn run at dim 1024 (8 MB of vectors), traced: while each state is scored
+    (its exact neighbours found, stage churn_truth), the run holds under half the vectors'
+    size beyond what it held once its data was loaded. The copy per state held 1.25x (and 1.39x
+    on a cold cache), measured on this test's run before the change; 0.25x and 0.39x after."""
+    plan = read_plan(make_cfg("workload=churn", "dim=1024", "engine.threads=1"))
+    watch = _HeldByStage()
+    tracemalloc.start()
+    try:
+        churn.measure(plan, watch)
+    finally:
+        tracemalloc.stop()
+    vectors = load_dataset(plan.data, plan.cache_dir).doc_vectors.nbytes
+    beyond = (watch.held["churn_truth"] - watch.held["data"]) / vectors
+    assert beyond < 0.5, f"{beyond:.2f}x the vectors held while a state was scored"
+
+
 @pytest.mark.parametrize(
     ("engine", "compaction"),
     [
@@ -176,6 +299,65 @@ def test_restart_times_cold_and_warm_opens_and_the_cold_one_reads_the_file(make_
     assert m["restart.cold_read_mb"] >= 0.5 * file_mb
     assert m["restart.warm_read_mb"] < 0.5 * m["restart.cold_read_mb"]
     assert run.data.params["restart.cold"].startswith("the index file's pages dropped")
+
+
+def _first_restart_child(proc: subprocess.Popen) -> psutil.Process:
+    parent = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        for child in parent.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "vssbench.workload.restart_child" in child.cmdline():
+                    return child
+        time.sleep(0.002)
+    raise AssertionError(f"the run ended (exit {proc.returncode}) before a restart child ran")
+
+
+def _in_its_own_code(child: psutil.Process) -> None:
+    """Wait until the child has loaded DuckDB: Python's SIGINT handler is installed by then."""
+    while not any("_duckdb" in m.path for m in child.memory_maps()):
+        time.sleep(0.002)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [signal.SIGKILL, signal.SIGINT])
+def test_a_restart_child_that_dies_ends_the_run_in_one_line_naming_it(tmp_path, cache_dir, sent):
+    """A real restart run whose first restart child is killed: one line naming the child, how it
+    ended and its last line (SIGKILL leaves none; SIGINT leaves Python's KeyboardInterrupt, or
+    DuckDB's interrupt when it came in a query), no traceback, and the run FAILED. Before, the
+    line was an internal error's, with a traceback file."""
+    store_dir = tmp_path / "mlruns"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    command = [sys.executable, "-m", "vssbench", "scale=tiny", "dim=16", "workload=restart"]
+    command += ["workload.restarts=20", *QUICK, f"cache_dir={cache_dir}"]
+    command += [f"tracking.dir={store_dir}", f"hydra.run.dir={tmp_path}/job"]
+    with open(tmp_path / "out", "w") as out, open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=err)
+        try:
+            child = _first_restart_child(proc)
+            if sent == signal.SIGINT:
+                _in_its_own_code(child)
+            os.kill(child.pid, sent)
+            proc.wait(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    stderr = (tmp_path / "err").read_text()
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("vssbench")]
+    assert lines == [stderr.strip().splitlines()[-1]], stderr
+    child_line = "vssbench: restart failed: the restart child (restart 1, cold) "
+    if sent == signal.SIGKILL:
+        assert lines[0] == child_line + "was killed by SIGKILL; its last line: (no output)"
+    else:
+        ending = (
+            r"(was killed by SIGINT; its last line: KeyboardInterrupt"
+            r"|exited with status 1; its last line: _duckdb.InterruptException: .+)"
+        )
+        assert re.fullmatch(re.escape(child_line) + ending, lines[0]), lines[0]
+    client = mlflow.MlflowClient(f"sqlite:///{store_dir / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("vssbench")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
 
 
 @pytest.mark.parametrize(

@@ -213,6 +213,17 @@ def _remove_leftovers(path: Path) -> None:
         _remove(leftover)
 
 
+def stored(root: Path, kind: str, key: dict, suffix: str, load: Callable[[Path], T]) -> T | None:
+    """The value of the entry `entry(root, kind, key, suffix)` names if one was written and
+    matches its checksum, else None. Unlike `entry` and `cached` it creates nothing when there is
+    none: a check that may yet refuse its data leaves no dir behind."""
+    path = Path(root) / kind / f"{key_hash(key)}{suffix}"
+    if not path.exists():
+        return None
+    with FileLock(str(path) + ".lock"):
+        return load(path) if _verified(path) else None
+
+
 def entry(root: Path, kind: str, key: dict, suffix: str) -> Path:
     """Path of a cache entry; the key is written beside it so a person can tell what it holds."""
     path = Path(root) / kind / f"{key_hash(key)}{suffix}"
@@ -285,6 +296,14 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def save_json(value: dict, path: Path) -> None:
+    path.write_text(json.dumps(value, sort_keys=True), encoding="utf-8")
+
+
+def load_json(path: Path) -> dict:
+    return _json_object(path.read_text(encoding="utf-8"))
 
 
 def save_frame(df: pd.DataFrame, path: Path) -> None:

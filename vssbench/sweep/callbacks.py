@@ -12,6 +12,7 @@ from typing import Any
 
 import mlflow
 from filelock import FileLock, Timeout
+from hydra.core.override_parser.types import Quote, QuotedString
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -22,6 +23,7 @@ from vssbench.config.checks import ConfigError
 from vssbench.config.plan import hpo_settings, store_location
 from vssbench.config.scales import scale_sizes
 from vssbench.config.schema import ScaleConfig
+from vssbench.data.sources import beir
 from vssbench.sweep import eta, state
 from vssbench.sweep import results as hpo_results
 from vssbench.sweep.results import Job
@@ -42,6 +44,7 @@ class PrepareTracking(Callback):
         # ends the run itself, in one line (values first: a bad one must not leave even empty
         # dirs behind).
         try:
+            _cache_checks(config)
             dataset.checked(
                 OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
             )
@@ -51,6 +54,7 @@ class PrepareTracking(Callback):
             raise SystemExit(faults.one_line(error, places, Path.cwd())) from None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _cache_checks(config)
         jobs = sweep.planned_jobs(config)
         if jobs is not None and (bad := sweep.invalid_jobs(kwargs["config_name"], jobs)):
             # Before any work: a bad job is not found after the good ones have run.
@@ -63,9 +67,11 @@ class PrepareTracking(Callback):
         _check_dirs(config, "hydra.sweep.dir", str(sweep_dir))
         # Launchers compose each job's config again from these overrides, maybe in another dir
         # (Ray under `uv run` runs its workers in a copy of the working dir): the jobs must
-        # write their dirs and statuses where this process reads them.
-        quoted = str(sweep_dir).replace("\\", "\\\\").replace("'", "\\'")
-        config.hydra.overrides.hydra.append(f"hydra.sweep.dir='{quoted}'")
+        # write their dirs and statuses where this process reads them. Quoted as Hydra's
+        # parser unquotes: it unescapes only the backslashes before a quote, so doubling every
+        # backslash sent the jobs of `back\slash` to `back\\slash`, outside the sweep.
+        quoted = QuotedString(text=str(sweep_dir), quote=Quote.single).with_quotes()
+        config.hydra.overrides.hydra.append(f"hydra.sweep.dir={quoted}")
         _claim_sweep_dir(sweep_dir)
         state.clear_job_statuses(sweep_dir)  # an earlier sweep's, in a reused hydra.sweep.dir
         (sweep_dir / hpo_results.RESULTS_FILE).unlink(missing_ok=True)  # and its results
@@ -92,6 +98,7 @@ class PrepareTracking(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._job_started = time.monotonic()
+        _cache_checks(config)  # a launcher's worker is a process of its own
         if state.read_sweep_file(Path(config.hydra.sweep.dir)) is not None:
             # Replaced when the job ends; left behind, it says the job's process died.
             status_file = Path(config.hydra.runtime.output_dir, state.STATUS_FILE)
@@ -205,6 +212,16 @@ def _release(sweep_dir: Path) -> None:
     lock = _SWEEP_LOCKS.pop(str(sweep_dir), None)
     if lock is not None:
         lock.release()
+
+
+def _cache_checks(config: DictConfig) -> None:
+    """A BEIR set's checks, made while each configuration is read (before any plan), cached in
+    the command's cache_dir, anchored as the run anchors it: a second run parses no file."""
+    try:
+        cache_dir = Path(str(config.cache_dir))
+    except Exception:  # a cache_dir that does not resolve: the check of the values says so
+        return
+    beir.keep_checks_in(Path(config.hydra.runtime.cwd) / cache_dir)
 
 
 def _check_dirs(config: DictConfig, output_key: str, output_dir: str) -> None:

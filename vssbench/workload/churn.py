@@ -20,7 +20,7 @@ from vssbench.run import points, timings
 from vssbench.run.plan import RunPlan, TimingSettings
 from vssbench.stopwatch import Stopwatch
 from vssbench.workload import crash
-from vssbench.workload.runbook import Round, Runbook, current_vectors, make_runbook
+from vssbench.workload.runbook import Round, RoundVectors, Runbook, make_runbook
 from vssbench.workload.scoring import live_truth, round_scores, self_found
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class _Run:
     book: Runbook
     eng: MutableEngine
     timed: TimingSettings  # the plan's, with every trial's passes in this process
+    vectors: RoundVectors  # the documents' vectors as the rounds measured so far left them
 
 
 def measure(plan: RunPlan, watch: Stopwatch) -> ChurnResult:
@@ -65,7 +66,7 @@ def measure(plan: RunPlan, watch: Stopwatch) -> ChurnResult:
     try:
         path = scratch / "churn.duckdb" if _file_backed(plan) else None
         facts = eng.open_mutable(data, plan.build, book.initial, path, watch)
-        run = _Run(plan, data, book, eng, timed)
+        run = _Run(plan, data, book, eng, timed, RoundVectors(data.doc_vectors, book))
         eng.set_query(points.headline(plan.search, False, np.full(len(data.queries), None)))
         states, series = [_state(run, 0, watch)], []
         series.append(states[0].pop("timing"))
@@ -136,7 +137,7 @@ def _state(run: _Run, count: int, watch: Stopwatch, label: str = "") -> dict:
     plan, data, eng, k = run.plan, run.data, run.eng, run.plan.search.k
     name = label or f"round {count}"
     live = run.book.live_after(count)
-    current = current_vectors(data.doc_vectors, run.book, count)
+    current = run.vectors.at(count)  # rows gathered as scored, not a copy of every vector
     key = {**data_key(plan.data), "runbook": _runbook_key(plan), "round": count}
     with watch.stage("churn_truth"):
         truth, _ = live_truth(

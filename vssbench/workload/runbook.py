@@ -67,3 +67,46 @@ def current_vectors(vectors: np.ndarray, runbook: Runbook, count: int) -> np.nda
     for r in runbook.rounds[:count]:
         out[r.update] = r.update_vectors
     return out
+
+
+class RoundVectors:
+    """Every document's vector after some rounds, without a copy of them all (one per measured
+    state cost a copy of the vectors each: 1 GB a state at 250k x 1024): the documents' own
+    vectors, read-only (memory-mapped from the cache), and per document the round whose update
+    holds its vector now. `current[ids]` gathers those rows, updated ones moved, as
+    current_vectors(...)[ids] would; `at(count)` moves it to a later round, as states are
+    measured in order. Scoring reads rows this way only (workload/scoring.py: len and rows)."""
+
+    def __init__(self, vectors: np.ndarray, runbook: Runbook) -> None:
+        self.base = vectors
+        self.runbook = runbook
+        self.count = 0
+        # Per document: the round (1, 2, ...) whose update_vectors holds its vector, 0 for its
+        # own; and its row there.
+        self._round = np.zeros(len(vectors), np.int32)
+        self._row = np.zeros(len(vectors), np.int64)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def at(self, count: int) -> "RoundVectors":
+        """The vectors after `count` rounds: this object, moved forward (never back)."""
+        if count < self.count:
+            raise ValueError(f"round {count} is before round {self.count}: rounds go forward")
+        for r in self.runbook.rounds[self.count : count]:
+            self._round[r.update] = r.number
+            self._row[r.update] = np.arange(len(r.update))
+        self.count = count
+        return self
+
+    def __getitem__(self, ids: np.ndarray | int) -> np.ndarray:
+        """The rows of `ids` (an array, or one id: one vector), float32, a new array."""
+        ids = np.asarray(ids)
+        if ids.ndim == 0:
+            return self[ids[None]][0]
+        out = np.asarray(self.base[ids], np.float32)  # indexing by ids copies those rows only
+        rounds = self._round[ids]
+        for number in np.unique(rounds[rounds > 0]):
+            moved = rounds == number
+            out[moved] = self.runbook.rounds[number - 1].update_vectors[self._row[ids[moved]]]
+        return out

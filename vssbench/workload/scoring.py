@@ -9,11 +9,12 @@ import numpy as np
 from vssbench import cache
 from vssbench.data.groundtruth import distances, exact_topk
 from vssbench.measure import accuracy
+from vssbench.workload.runbook import RoundVectors
 
 
 def live_truth(
     queries: np.ndarray,
-    current: np.ndarray,
+    current: np.ndarray | RoundVectors,
     live: np.ndarray,
     k: int,
     metric: str,
@@ -33,7 +34,7 @@ def live_truth(
 
 def round_scores(
     queries: np.ndarray,
-    current: np.ndarray,
+    current: np.ndarray | RoundVectors,
     live: np.ndarray,
     truth_dist: np.ndarray,
     returned: list[np.ndarray],

@@ -14,6 +14,7 @@ corpus.parquet and queries.parquet, columns `id` and `vector`), or from embed=mo
 """
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from vssbench import cache
 from vssbench.data import filters
 from vssbench.data.sources.files import (
     Checked,
@@ -31,8 +33,11 @@ from vssbench.data.sources.files import (
     FileSource,
     Tables,
     check_vectors,
+    content_sha256,
     fail,
 )
+
+log = logging.getLogger(__name__)
 
 VECTORS_DIR = "vectors"  # the default dataset.vectors, under DIR (scripts/export_dataset.py)
 VECTOR_FILES = {"docs": "corpus.parquet", "queries": "queries.parquet"}
@@ -201,24 +206,98 @@ def _vector_dim(files: Layout) -> int | None:
 
 def check(source: FileSource, search: str, filter_column: str | None) -> Checked:
     """The set's sizes (every file read: a BEIR set is text, without a header of counts) and
-    its vectors' dim (None: they come from embed=model)."""
+    its vectors' dim (None: they come from embed=model); the files are parsed and checked only
+    when no earlier check of the same content is cached (see keep_checks_in)."""
     files = layout(source)
     if filter_column not in (None, filters.ATTRIBUTE):
         raise DataFileError(
             f"{files.corpus}: a BEIR set has no metadata; filter={filter_column} needs it "
             "(filter=attribute works on any dataset)"
         )
-    corpus, queries, _, skipped = _labelled(files)
+    found = _checked(files)
+    skipped = found["skipped"]
     left_out = (
-        f"{files.queries}: {skipped} of {skipped + len(queries)} queries have no label in "
-        f"{files.qrels.name}: left out, as BEIR evaluates only labelled queries"
+        f"{files.queries}: {skipped} of {skipped + found['n_queries']} queries have no label "
+        f"in {files.qrels.name}: left out, as BEIR evaluates only labelled queries"
         if skipped
         else ""
     )
+    return Checked(found["n_docs"], found["n_queries"], found["dim"], left_out=left_out)
+
+
+# Bump when what _check_files refuses or counts changes: verdicts cached before are then redone.
+CHECKS_VERSION = 1
+CHECKS = "beir_checks"  # <cache_dir>/beir_checks/<key hash>.check: JSON; <key hash>.json is its key
+_checks_root: Path | None = None  # where this process caches checks (keep_checks_in)
+
+
+def keep_checks_in(root: Path | None) -> None:
+    """Cache the sets' checks under `root` (the run's cache_dir) from now on in this process;
+    None: check every time. Set by the command's entry (sweep/callbacks.py), as the check runs
+    while the configuration is read, before any plan carries the cache dir."""
+    global _checks_root
+    _checks_root = root
+
+
+def _checks_key(files: Layout) -> dict:
+    """Each file the check reads, by its size and SHA-256 (None: missing, so never cached): any
+    changed byte is another key, whatever the size. SHA-256 because the run's identity
+    (files.FileSource) hashes these files with it and the hash is remembered per process: each
+    file is read once a run for both, where a faster hash would read it a second time."""
+    read = {"corpus": files.corpus, "queries": files.queries, "qrels": files.qrels}
+    if files.vectors is not None:
+        read |= {f"vectors_{part}": files.vectors / name for part, name in VECTOR_FILES.items()}
+    return {
+        "version": CHECKS_VERSION,
+        "files": {
+            role: [path.stat().st_size, content_sha256(path)] if path.is_file() else None
+            for role, path in read.items()
+        },
+    }
+
+
+def _checked(files: Layout) -> dict:
+    """What the check found: from the cache when the same files were checked before, else
+    parsed and checked here (a bad file raises before anything is written) and cached."""
+    root = _checks_root
+    if root is None:
+        return _check_files(files)
+    key = _checks_key(files)
+    found = cache.stored(root, CHECKS, key, ".check", cache.load_json)
+    if found is not None:
+        log.info(
+            "%s: checks from the cache (a cache hit): %s unchanged in size and SHA-256",
+            files.corpus.parent,
+            ", ".join(sorted(role for role, f in key["files"].items() if f)),
+        )
+        return found
+    found = _check_files(files)
+    try:
+        cache.cached(
+            cache.entry(root, CHECKS, key, ".check"),
+            lambda: found,
+            cache.save_json,
+            cache.load_json,
+        )
+    except OSError as error:  # a cache that cannot be written costs the next run a check, no more
+        log.warning("%s: checks not cached (%s)", files.corpus.parent, error)
+    return found
+
+
+def _check_files(files: Layout) -> dict:
+    """Every file parsed and checked: sizes, the queries left out, the vectors' dim and ids."""
+    log.info(
+        "%s: parsing and checking %s, %s and %s",
+        files.corpus.parent,
+        files.corpus.name,
+        files.queries.name,
+        files.qrels.name,
+    )
+    corpus, queries, _, skipped = _labelled(files)
     dim = _vector_dim(files)
     if dim is not None:
         _check_vector_ids(files, corpus, queries)
-    return Checked(len(corpus), len(queries), dim, left_out=left_out)
+    return {"n_docs": len(corpus), "n_queries": len(queries), "skipped": skipped, "dim": dim}
 
 
 def _rows(path: Path, table: pa.Table, ids: pd.Series) -> np.ndarray:
