@@ -151,6 +151,7 @@ def test_without_a_browser_the_ui_test_skips_unless_ci_requires_it(require, exit
             "-p",
             "no:cacheprovider",
             "-n0",  # one test: no workers to start
+            *("-m", "not long"),  # a slow test, which the fast suite's default leaves out
             f"{__file__}::test_runs_and_a_metric_column_show_in_the_mlflow_ui",
         ],
         env=env,
