@@ -38,6 +38,7 @@ RUNS = 12
 # runs, the final sweep takes seconds instead of minutes.
 QUICK_SWEEP = ["-m", "scale=tiny", "dim=16,24", "hnsw.M=8"]
 QUICK_SWEEP += ["hnsw.ef_curve=[]", "bench.retries=1", "bench.retry_pause_s=0.2"]
+QUICK_SWEEP += ["bench.trials=2", "bench.max_trials=2"]
 QUICK_RUNS = 2
 STORE_KILLS = 3
 # Log line fragments, in the order a run prints them, and the phase each one starts.

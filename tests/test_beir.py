@@ -66,7 +66,10 @@ HYBRID = ("search=hybrid", "k=100", "search.candidates=100")  # BEIR's recall@10
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("search", [(), HYBRID], ids=["vector", "hybrid"])
+# Hybrid on a BEIR set is long (CI's time): hybrid itself is tested on the built-in corpus.
+@pytest.mark.parametrize(
+    "search", [(), pytest.param(HYBRID, marks=pytest.mark.long)], ids=["vector", "hybrid"]
+)
 def test_a_beir_set_scores_as_the_built_in_corpus_and_keeps_its_own_ids(
     make_cfg, exported, tmp_path, search
 ):
@@ -263,7 +266,8 @@ def test_a_sets_checks_are_cached_by_its_files_size_and_content(
         plan()
 
 
-@pytest.mark.slow
+# Long (CI's time): the fast test above reads the checks from the cache the same way.
+@pytest.mark.long
 def test_a_second_run_of_a_set_parses_none_of_its_files(cli, exported, tmp_path):
     """Two runs of one set from the command line, as a user runs them (Hydra's callbacks set the
     cache up): the second parses no file, its checks come from the cache, and it measures what

@@ -39,6 +39,9 @@ def test_bad_override_stops_before_any_work(cli, tmp_path, override, message):
     assert not (tmp_path / "mlruns").exists()
 
 
+# CI's time: the fast suite's two-job sweep (tests/test_entry_points.py), the chaos sweep's
+# resume and the launchers' reruns cover it there.
+@pytest.mark.long
 def test_joblib_multirun_gives_two_finished_runs(cli, tmp_path):
     result = cli(
         "-m",

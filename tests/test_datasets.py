@@ -193,7 +193,8 @@ NONE_AGREE = (
 )
 
 
-@pytest.mark.slow
+# Long (CI's time): CI runs the strict refusal through the CLI, and the fast load test both.
+@pytest.mark.long
 def test_a_file_whose_every_shipped_row_is_wrong_is_scored_by_exact_search_and_told_why(
     make_cfg, exported, tmp_path, caplog
 ):

@@ -436,7 +436,10 @@ def _child_of(proc: subprocess.Popen, module: str, timeout_s: float = 600) -> ps
     ("module", "args"),
     [
         ("vssbench.engines.duckdb.index_file", []),
-        ("vssbench.workload.restart_child", ["workload=restart"]),
+        # Long (CI's time): /dev/full tests the restart child in CI.
+        pytest.param(
+            "vssbench.workload.restart_child", ["workload=restart"], marks=pytest.mark.long
+        ),
         ("vssbench.run.trial_worker", []),
     ],
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from conftest import QUICK
 from hydra import compose, initialize_config_dir
 
 import vssbench.config.schema  # noqa: F401  (registers vssbench_schema, which config.yaml uses)
@@ -53,6 +54,7 @@ def test_optuna_study_runs_distinct_configurations_labels_them_and_resumes(tmp_p
                 "hydra.sweeper.sampler.population_size=2",
                 # Never disturbed, so never timed again: what is tested is the study, not QPS.
                 "bench.max_other_cpu_share=1",
+                *QUICK,
                 f"cache_dir={cache_dir}",
                 f"hydra.sweep.dir={tmp_path / label}",
             ],

@@ -319,7 +319,9 @@ def _in_its_own_code(child: psutil.Process) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sent", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize(
+    "sent", [signal.SIGKILL, pytest.param(signal.SIGINT, marks=pytest.mark.long)]
+)
 def test_a_restart_child_that_dies_ends_the_run_in_one_line_naming_it(tmp_path, cache_dir, sent):
     """A real restart run whose first restart child is killed: one line naming the child, how it
     ended and its last line (SIGKILL leaves none; SIGINT leaves Python's KeyboardInterrupt, or
