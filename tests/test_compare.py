@@ -589,7 +589,9 @@ def test_run_measures_pairs_and_finds_the_slowdown(tmp_path, cache_dir, capsys, 
 # (4 tests; adding pairs on the interval's width raises the 5% of one test to about 7%:
 # docs/report.md).
 @pytest.mark.slow
-def test_run_of_identical_sides_is_never_a_verdict(tmp_path, cache_dir, capsys, monkeypatch):
+def test_run_of_identical_sides_adds_pairs_until_max_pairs(
+    tmp_path, cache_dir, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     code, stdout, stderr = _run(
         capsys,
@@ -599,16 +601,22 @@ def test_run_of_identical_sides_is_never_a_verdict(tmp_path, cache_dir, capsys, 
         # ±0.01%: beyond reach, so pairs are added until --max-pairs, and QPS stays undecided.
         ["--trials", "2", "--max-pairs", "3", "--precision", "0.01", "--fail-above", "5"],
     )
-    assert code == 3
+    # A gate that cannot pass: 3 (undecided), or 1 where a 5% test on identical sides still
+    # says "slower" (about 1 time in 20, more on a busy machine: CI saw -8.1% [-11.5%, -4.6%]
+    # after 3 pairs beside its other test worker; scripts/compare_check.py counts the rate).
+    assert code in (1, 3)
     assert re.search(r"^2 pairs in .*^3 pairs in ", stderr, re.MULTILINE | re.DOTALL), stderr
     assert "measured here: 3 pairs of trials in " in stdout
     assert "stopped: --max-pairs 3 reached" in stdout
     rows = _rows(stdout)
     (qps,) = [row for (_, measure), row in rows.items() if measure == "qps"]
-    assert " paired t " in qps and re.search(r"undecided: ±[0-9.]+% after 3 pairs$", qps), qps
+    undecided = re.search(r"undecided: ±[0-9.]+% after 3 pairs$", qps)
+    assert " paired t " in qps and (undecided or qps.endswith(("slower", "faster"))), qps
     (recall,) = [row for (_, measure), row in rows.items() if measure == "recall@10"]
     assert recall.endswith(verdicts.SAME)  # one index, the same queries: the same answers
-    assert "--fail-above 5: cannot pass: " in stdout and " qps (undecided: ±" in stdout
+    # p99 and batch_qps stay undecided after 3 pairs (intervals of +-40% and more).
+    assert "--fail-above 5: cannot pass: " in stdout
+    assert (" qps (undecided: ±" in stdout) == bool(undecided)
     # What other processes took during the passes is said with the passes' own numbers.
     shares = pd.concat([passes["other_cpu_share"] for passes in _saved(tmp_path)])
     seen = (
